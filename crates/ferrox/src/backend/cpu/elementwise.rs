@@ -1,0 +1,273 @@
+//! The elementwise driver: applies a closure over 1, 2 or 3 same-shape inputs (broadcast
+//! inputs arrive as stride-0 views) into a row-major output, in parallel above
+//! [`PARALLEL_THRESHOLD`](super::PARALLEL_THRESHOLD), with inner loops the compiler
+//! vectorises for the CPU it finds at run time.
+
+use super::strided::collapse;
+use super::PARALLEL_THRESHOLD;
+use crate::array::Data;
+use crate::dtype::Element;
+use multiversion::multiversion;
+use rayon::prelude::*;
+
+/// Calls `f(offsets, len)` for each run of a flat row-major range `[start, end)` that lies
+/// along the innermost axis: `offsets[k]` is operand k's element offset at the run's
+/// start; its stride along the run is `strides[k][last]`.
+fn segments<const K: usize>(
+    shape: &[usize],
+    strides: &[Vec<isize>],
+    start: usize,
+    end: usize,
+    mut f: impl FnMut([isize; K], usize),
+) {
+    if start >= end {
+        return;
+    }
+    if shape.is_empty() {
+        f([0; K], 1);
+        return;
+    }
+    let nd = shape.len();
+    let inner = shape[nd - 1];
+    // Multi-index of `start`.
+    let mut index = vec![0usize; nd];
+    let mut rem = start;
+    for ax in (0..nd).rev() {
+        index[ax] = rem % shape[ax];
+        rem /= shape[ax];
+    }
+    let mut offs = [0isize; K];
+    for k in 0..K {
+        offs[k] = (0..nd).map(|ax| index[ax] as isize * strides[k][ax]).sum();
+    }
+    let mut pos = start;
+    while pos < end {
+        let len = (inner - index[nd - 1]).min(end - pos);
+        f(offs, len);
+        pos += len;
+        // Step to the start of the next row.
+        for k in 0..K {
+            offs[k] += len as isize * strides[k][nd - 1];
+        }
+        index[nd - 1] += len;
+        let mut ax = nd - 1;
+        while index[ax] == shape[ax] && ax > 0 {
+            for k in 0..K {
+                offs[k] -= strides[k][ax] * shape[ax] as isize;
+            }
+            index[ax] = 0;
+            ax -= 1;
+            index[ax] += 1;
+            for k in 0..K {
+                offs[k] += strides[k][ax];
+            }
+        }
+    }
+}
+
+/// Runs `body(start, end)` over `[0, n)`, split across threads when `n` is large.
+pub fn parallel_ranges(n: usize, body: impl Fn(usize, usize) + Sync) {
+    if n < PARALLEL_THRESHOLD {
+        body(0, n);
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = (n / (threads * 4)).max(PARALLEL_THRESHOLD / 2);
+    let chunks = n.div_ceil(chunk);
+    (0..chunks)
+        .into_par_iter()
+        .for_each(|c| body(c * chunk, ((c + 1) * chunk).min(n)));
+}
+
+/// A raw pointer that may cross threads: each thread writes a disjoint range.
+#[derive(Clone, Copy)]
+struct Ptr(*mut u8);
+unsafe impl Send for Ptr {}
+unsafe impl Sync for Ptr {}
+impl Ptr {
+    #[inline(always)]
+    fn at<T>(self, off: isize) -> *mut T {
+        // SAFETY: callers pass offsets inside the view.
+        unsafe { (self.0 as *mut T).offset(off) }
+    }
+}
+
+fn ptr_of<T>(d: &Data) -> Ptr {
+    Ptr(d.ptr::<T>() as *mut u8)
+}
+
+#[multiversion(targets = "simd")]
+fn row1<A: Element, O: Element>(n: usize, a: *const A, sa: isize, o: *mut O, f: &impl Fn(A) -> O) {
+    // SAFETY: the driver passes runs inside both views.
+    unsafe {
+        if sa == 1 {
+            let a = std::slice::from_raw_parts(a, n);
+            let o = std::slice::from_raw_parts_mut(o, n);
+            for (o, &a) in o.iter_mut().zip(a) {
+                *o = f(a);
+            }
+        } else {
+            for i in 0..n as isize {
+                *o.offset(i) = f(*a.offset(i * sa));
+            }
+        }
+    }
+}
+
+#[multiversion(targets = "simd")]
+#[allow(clippy::too_many_arguments)]
+fn row2<A: Element, B: Element, O: Element>(
+    n: usize,
+    a: *const A,
+    sa: isize,
+    b: *const B,
+    sb: isize,
+    o: *mut O,
+    f: &impl Fn(A, B) -> O,
+) {
+    // SAFETY: the driver passes runs inside all three views.
+    unsafe {
+        let o = std::slice::from_raw_parts_mut(o, n);
+        match (sa, sb) {
+            (1, 1) => {
+                let a = std::slice::from_raw_parts(a, n);
+                let b = std::slice::from_raw_parts(b, n);
+                for i in 0..n {
+                    o[i] = f(a[i], b[i]);
+                }
+            }
+            (1, 0) => {
+                let a = std::slice::from_raw_parts(a, n);
+                let b = *b;
+                for i in 0..n {
+                    o[i] = f(a[i], b);
+                }
+            }
+            (0, 1) => {
+                let a = *a;
+                let b = std::slice::from_raw_parts(b, n);
+                for i in 0..n {
+                    o[i] = f(a, b[i]);
+                }
+            }
+            _ => {
+                for (i, o) in o.iter_mut().enumerate() {
+                    let i = i as isize;
+                    *o = f(*a.offset(i * sa), *b.offset(i * sb));
+                }
+            }
+        }
+    }
+}
+
+#[multiversion(targets = "simd")]
+#[allow(clippy::too_many_arguments)]
+fn row3<A: Element, B: Element, C: Element, O: Element>(
+    n: usize,
+    a: *const A,
+    sa: isize,
+    b: *const B,
+    sb: isize,
+    c: *const C,
+    sc: isize,
+    o: *mut O,
+    f: &impl Fn(A, B, C) -> O,
+) {
+    // SAFETY: the driver passes runs inside all four views.
+    unsafe {
+        let o = std::slice::from_raw_parts_mut(o, n);
+        if sa == 1 && sb == 1 && sc == 1 {
+            let a = std::slice::from_raw_parts(a, n);
+            let b = std::slice::from_raw_parts(b, n);
+            let c = std::slice::from_raw_parts(c, n);
+            for i in 0..n {
+                o[i] = f(a[i], b[i], c[i]);
+            }
+        } else {
+            for (i, o) in o.iter_mut().enumerate() {
+                let i = i as isize;
+                *o = f(*a.offset(i * sa), *b.offset(i * sb), *c.offset(i * sc));
+            }
+        }
+    }
+}
+
+/// `out[i] = f(a[i])` over `shape`; `out` is row-major.
+pub fn unary<A: Element, O: Element>(
+    shape: &[usize],
+    a: &Data,
+    out: &Data,
+    f: impl Fn(A) -> O + Sync,
+) {
+    let n: usize = shape.iter().product();
+    let (cs, st) = collapse(shape, &[&a.strides, &out.strides]);
+    let (pa, po) = (ptr_of::<A>(a), ptr_of::<O>(out));
+    parallel_ranges(n, |s, e| {
+        segments::<2>(&cs, &st, s, e, |off, len| {
+            let inner = |k: usize| st[k].last().copied().unwrap_or(1);
+            row1(len, pa.at::<A>(off[0]), inner(0), po.at::<O>(off[1]), &f);
+        })
+    });
+}
+
+/// `out[i] = f(a[i], b[i])` over `shape`; `out` is row-major.
+pub fn binary<A: Element, B: Element, O: Element>(
+    shape: &[usize],
+    a: &Data,
+    b: &Data,
+    out: &Data,
+    f: impl Fn(A, B) -> O + Sync,
+) {
+    let n: usize = shape.iter().product();
+    let (cs, st) = collapse(shape, &[&a.strides, &b.strides, &out.strides]);
+    let (pa, pb, po) = (ptr_of::<A>(a), ptr_of::<B>(b), ptr_of::<O>(out));
+    parallel_ranges(n, |s, e| {
+        segments::<3>(&cs, &st, s, e, |off, len| {
+            let inner = |k: usize| st[k].last().copied().unwrap_or(1);
+            row2(
+                len,
+                pa.at::<A>(off[0]),
+                inner(0),
+                pb.at::<B>(off[1]),
+                inner(1),
+                po.at::<O>(off[2]),
+                &f,
+            );
+        })
+    });
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` over `shape`; `out` is row-major.
+pub fn ternary<A: Element, B: Element, C: Element, O: Element>(
+    shape: &[usize],
+    a: &Data,
+    b: &Data,
+    c: &Data,
+    out: &Data,
+    f: impl Fn(A, B, C) -> O + Sync,
+) {
+    let n: usize = shape.iter().product();
+    let (cs, st) = collapse(shape, &[&a.strides, &b.strides, &c.strides, &out.strides]);
+    let (pa, pb, pc, po) = (
+        ptr_of::<A>(a),
+        ptr_of::<B>(b),
+        ptr_of::<C>(c),
+        ptr_of::<O>(out),
+    );
+    parallel_ranges(n, |s, e| {
+        segments::<4>(&cs, &st, s, e, |off, len| {
+            let inner = |k: usize| st[k].last().copied().unwrap_or(1);
+            row3(
+                len,
+                pa.at::<A>(off[0]),
+                inner(0),
+                pb.at::<B>(off[1]),
+                inner(1),
+                pc.at::<C>(off[2]),
+                inner(2),
+                po.at::<O>(off[3]),
+                &f,
+            );
+        })
+    });
+}

@@ -1,0 +1,15 @@
+//! The CPU backend: kernels generic over dtype, parallel with rayon above a size
+//! threshold, vectorised by the compiler for the CPU found at run time.
+
+pub mod arith;
+pub mod binary;
+pub mod copy;
+pub mod elementwise;
+pub mod matmul;
+pub mod reduce;
+pub mod strided;
+pub mod unary;
+
+/// Below this many elements an elementwise kernel stays on one thread: splitting costs
+/// more than it saves.
+pub const PARALLEL_THRESHOLD: usize = 1 << 15;

@@ -1,0 +1,213 @@
+//! Products: `matmul`, `addmm`, `inner`, `outer`, `tensordot`, `vecdot`.
+
+use super::{astype, broadcast_to, stream};
+use crate::array::Array;
+use crate::dtype::promote;
+use crate::primitives::matmul::Matmul;
+use crate::shape::broadcast_shapes;
+use crate::{Error, Result};
+
+/// Checks and broadcasts `a @ b` (1-D operands promoted as NumPy does); returns the
+/// 2-D-or-more operands, the output shape, and the axes to drop afterwards.
+fn prepare(a: &Array, b: &Array, name: &str) -> Result<(Array, Array, Vec<usize>, Vec<usize>)> {
+    if a.ndim() == 0 || b.ndim() == 0 {
+        return Err(Error::Invalid(format!(
+            "[{name}] Got 0 dimension input. Inputs must have at least one dimension."
+        )));
+    }
+    let dtype = promote(a.dtype(), b.dtype());
+    if !dtype.is_inexact() {
+        return Err(Error::Invalid(format!(
+            "[{name}] Only inexact types are supported but {} and {} were given which results in {dtype}.",
+            a.dtype(),
+            b.dtype()
+        )));
+    }
+    let (a1, b1) = (a.ndim() == 1, b.ndim() == 1);
+    let a = if a1 {
+        a.reshape(&[1, a.shape()[0]])?
+    } else {
+        a.clone()
+    };
+    let b = if b1 {
+        b.reshape(&[b.shape()[0], 1])?
+    } else {
+        b.clone()
+    };
+    let (an, bn) = (a.ndim(), b.ndim());
+    let (m, k) = (a.shape()[an - 2], a.shape()[an - 1]);
+    let (k2, n) = (b.shape()[bn - 2], b.shape()[bn - 1]);
+    if k != k2 {
+        return Err(Error::Invalid(format!(
+            "[{name}] Last dimension of first input with shape {:?} must match second to last \
+             dimension of second input with shape {:?}.",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    let batch = broadcast_shapes(&a.shape()[..an - 2], &b.shape()[..bn - 2])?;
+    let mut ashape = batch.clone();
+    ashape.extend([m, k]);
+    let mut bshape = batch.clone();
+    bshape.extend([k, n]);
+    let a = broadcast_to(&astype(&a, dtype)?, &ashape)?;
+    let b = broadcast_to(&astype(&b, dtype)?, &bshape)?;
+    let mut out = batch;
+    out.extend([m, n]);
+    let mut drop = vec![];
+    if a1 {
+        drop.push(out.len() - 2);
+    }
+    if b1 {
+        drop.push(out.len() - 1);
+    }
+    Ok((a, b, out, drop))
+}
+
+fn finish(r: Array, out: &[usize], drop: &[usize]) -> Result<Array> {
+    if drop.is_empty() {
+        return Ok(r);
+    }
+    let shape: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, &n)| n)
+        .collect();
+    r.reshape(&shape)
+}
+
+/// Matrix product with NumPy's rules for 1-D operands and broadcast batch axes.
+/// Only float and complex dtypes.
+pub fn matmul(a: &Array, b: &Array) -> Result<Array> {
+    let (a, b, out, drop) = prepare(a, b, "matmul")?;
+    let dtype = a.dtype();
+    let r = Array::from_op(
+        out.clone(),
+        dtype,
+        Matmul {
+            alpha: 1.0,
+            beta: 0.0,
+        },
+        vec![a, b],
+        stream(),
+    );
+    finish(r, &out, &drop)
+}
+
+/// `alpha * (a @ b) + beta * c`, with `c` broadcast to the product's shape.
+pub fn addmm(c: &Array, a: &Array, b: &Array, alpha: f64, beta: f64) -> Result<Array> {
+    let (a, b, out, drop) = prepare(a, b, "addmm")?;
+    let dtype = promote(a.dtype(), c.dtype());
+    let (a, b) = (astype(&a, dtype)?, astype(&b, dtype)?);
+    let squeezed: Vec<usize> = out
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !drop.contains(i))
+        .map(|(_, &n)| n)
+        .collect();
+    if broadcast_shapes(c.shape(), &squeezed)
+        .map(|s| s != squeezed)
+        .unwrap_or(true)
+    {
+        return Err(Error::Invalid(format!(
+            "[addmm] c with shape {:?} cannot be broadcast to the product's shape {squeezed:?}.",
+            c.shape()
+        )));
+    }
+    let c = broadcast_to(&astype(c, dtype)?, &squeezed)?.reshape(&out)?;
+    let r = Array::from_op(
+        out.clone(),
+        dtype,
+        Matmul { alpha, beta },
+        vec![a, b, c],
+        stream(),
+    );
+    finish(r, &out, &drop)
+}
+
+/// Inner product over the last axes (NumPy's `inner`).
+pub fn inner(a: &Array, b: &Array) -> Result<Array> {
+    if a.ndim() == 0 || b.ndim() == 0 {
+        return super::multiply(a, b);
+    }
+    let (ka, kb) = (a.shape()[a.ndim() - 1], b.shape()[b.ndim() - 1]);
+    if ka != kb {
+        return Err(Error::Invalid(format!(
+            "[inner] a and b must have the same last dimension, got {:?} and {:?}.",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    tensordot_axes(a, b, &[a.ndim() as isize - 1], &[b.ndim() as isize - 1])
+}
+
+/// Outer product of the flattened inputs.
+pub fn outer(a: &Array, b: &Array) -> Result<Array> {
+    let a = a.reshape(&[a.size(), 1])?;
+    let b = b.reshape(&[1, b.size()])?;
+    super::multiply(&a, &b)
+}
+
+/// Contraction over the last `axes` of `a` and the first `axes` of `b`.
+pub fn tensordot(a: &Array, b: &Array, axes: usize) -> Result<Array> {
+    if axes > a.ndim() || axes > b.ndim() {
+        return Err(Error::Invalid(format!(
+            "[tensordot] axes {axes} exceeds the dimensions of shapes {:?} and {:?}.",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    let ax_a: Vec<isize> = (a.ndim() - axes..a.ndim()).map(|i| i as isize).collect();
+    let ax_b: Vec<isize> = (0..axes).map(|i| i as isize).collect();
+    tensordot_axes(a, b, &ax_a, &ax_b)
+}
+
+/// Contraction over the paired axes `axes_a` of `a` and `axes_b` of `b`.
+pub fn tensordot_axes(a: &Array, b: &Array, axes_a: &[isize], axes_b: &[isize]) -> Result<Array> {
+    if axes_a.len() != axes_b.len() {
+        return Err(Error::Invalid(
+            "[tensordot] Both axes lists must have the same length.".into(),
+        ));
+    }
+    let xa = crate::shape::normalize_axes(axes_a, a.ndim())?;
+    let xb = crate::shape::normalize_axes(axes_b, b.ndim())?;
+    for (&i, &j) in xa.iter().zip(&xb) {
+        if a.shape()[i] != b.shape()[j] {
+            return Err(Error::Invalid(format!(
+                "[tensordot] Contracted axes of shapes {:?} and {:?} differ in size.",
+                a.shape(),
+                b.shape()
+            )));
+        }
+    }
+    let free_a: Vec<usize> = (0..a.ndim()).filter(|i| !xa.contains(i)).collect();
+    let free_b: Vec<usize> = (0..b.ndim()).filter(|i| !xb.contains(i)).collect();
+    let k: usize = xa.iter().map(|&i| a.shape()[i]).product();
+    let m: usize = free_a.iter().map(|&i| a.shape()[i]).product();
+    let n: usize = free_b.iter().map(|&i| b.shape()[i]).product();
+    let perm_a: Vec<isize> = free_a.iter().chain(&xa).map(|&i| i as isize).collect();
+    let perm_b: Vec<isize> = xb.iter().chain(&free_b).map(|&i| i as isize).collect();
+    let a2 = super::transpose(a, &perm_a)?.reshape(&[m, k])?;
+    let b2 = super::transpose(b, &perm_b)?.reshape(&[k, n])?;
+    let dtype = promote(a.dtype(), b.dtype());
+    let r = if dtype.is_inexact() {
+        matmul(&a2, &b2)?
+    } else {
+        // Integer contraction: multiply and sum (matmul takes only inexact types).
+        let p = super::multiply(&a2.reshape(&[m, k, 1])?, &b2.reshape(&[1, k, n])?)?;
+        astype(&super::sum(&p, &[1], false)?, dtype)?
+    };
+    let shape: Vec<usize> = free_a
+        .iter()
+        .map(|&i| a.shape()[i])
+        .chain(free_b.iter().map(|&i| b.shape()[i]))
+        .collect();
+    r.reshape(&shape)
+}
+
+/// `sum(conj(a) * b, axis)`.
+pub fn vecdot(a: &Array, b: &Array, axis: isize) -> Result<Array> {
+    let p = super::multiply(&super::conj(a)?, b)?;
+    super::sum(&p, &[axis], false)
+}

@@ -1,0 +1,232 @@
+//! Reductions: `sum`, `prod`, `max`, `min`, `all`, `any`, `mean`, `var`, `std`,
+//! `argmax`, `argmin`, `logsumexp`, `softmax`.
+//!
+//! `axes` empty means all axes, as `axis=None` does in mlx.core.
+
+use super::{astype, stream};
+use crate::array::Array;
+use crate::dtype::Dtype;
+use crate::primitives::reduce::{ArgReduce, ArgReduceOp, Reduce, ReduceOp};
+use crate::shape::{normalize_axes, normalize_axis};
+use crate::{Error, Result};
+
+/// The axes to reduce: all when `axes` is empty.
+fn resolve_axes(a: &Array, axes: &[isize]) -> Result<Vec<usize>> {
+    if axes.is_empty() {
+        Ok((0..a.ndim()).collect())
+    } else {
+        let mut v = normalize_axes(axes, a.ndim())?;
+        v.sort_unstable();
+        Ok(v)
+    }
+}
+
+/// The shape after reducing `axes`, kept as 1 or dropped.
+fn reduced_shape(shape: &[usize], axes: &[usize], keepdims: bool) -> Vec<usize> {
+    shape
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &n)| match (axes.contains(&i), keepdims) {
+            (true, true) => Some(1),
+            (true, false) => None,
+            (false, _) => Some(n),
+        })
+        .collect()
+}
+
+fn build(op: ReduceOp, a: &Array, axes: &[isize], keepdims: bool, dtype: Dtype) -> Result<Array> {
+    let axes = resolve_axes(a, axes)?;
+    let a = if matches!(op, ReduceOp::And | ReduceOp::Or) {
+        a.clone()
+    } else {
+        astype(a, dtype)?
+    };
+    let kept = reduced_shape(a.shape(), &axes, true);
+    let r = Array::from_op(
+        kept,
+        dtype,
+        Reduce {
+            op,
+            axes: axes.clone(),
+        },
+        vec![a.clone()],
+        stream(),
+    );
+    if keepdims {
+        Ok(r)
+    } else {
+        r.reshape(&reduced_shape(a.shape(), &axes, false))
+    }
+}
+
+/// Sum over `axes` (all when empty). Small integer types sum in int32/uint32.
+pub fn sum(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    build(ReduceOp::Sum, a, axes, keepdims, a.dtype().sum_dtype())
+}
+
+/// Product over `axes` (all when empty).
+pub fn prod(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    build(ReduceOp::Prod, a, axes, keepdims, a.dtype().sum_dtype())
+}
+
+fn extreme(op: ReduceOp, name: &str, a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    let ax = resolve_axes(a, axes)?;
+    if ax.iter().any(|&i| a.shape()[i] == 0) || (a.size() == 0 && a.ndim() == 0) {
+        return Err(Error::Invalid(format!(
+            "[{name}] Cannot {name} reduce zero size array with shape {:?}.",
+            a.shape()
+        )));
+    }
+    build(op, a, axes, keepdims, a.dtype())
+}
+
+/// Maximum over `axes`; NaN propagates. Reducing an empty axis is an error.
+pub fn max(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    extreme(ReduceOp::Max, "max", a, axes, keepdims)
+}
+
+/// Minimum over `axes`; NaN propagates. Reducing an empty axis is an error.
+pub fn min(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    extreme(ReduceOp::Min, "min", a, axes, keepdims)
+}
+
+/// `(min, max)` over `axes`.
+pub fn minmax(a: &Array, axes: &[isize], keepdims: bool) -> Result<(Array, Array)> {
+    Ok((min(a, axes, keepdims)?, max(a, axes, keepdims)?))
+}
+
+/// Whether all elements are true (nonzero).
+pub fn all(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    build(ReduceOp::And, a, axes, keepdims, Dtype::Bool)
+}
+
+/// Whether any element is true (nonzero).
+pub fn any(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    build(ReduceOp::Or, a, axes, keepdims, Dtype::Bool)
+}
+
+/// Number of elements reduced over `axes`.
+fn count(a: &Array, axes: &[isize]) -> Result<usize> {
+    Ok(resolve_axes(a, axes)?
+        .iter()
+        .map(|&i| a.shape()[i])
+        .product())
+}
+
+/// Mean over `axes`; integers average in float32.
+pub fn mean(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    let dtype = a.dtype().to_inexact();
+    let n = count(a, axes)?;
+    let s = sum(&astype(a, dtype)?, axes, keepdims)?;
+    super::divide(
+        &s,
+        &Array::scalar_of(crate::dtype::Scalar::Float(n as f64), dtype),
+    )
+}
+
+/// Variance over `axes` with `ddof` delta degrees of freedom.
+pub fn var(a: &Array, axes: &[isize], keepdims: bool, ddof: usize) -> Result<Array> {
+    let dtype = a.dtype().to_inexact();
+    let a = astype(a, dtype)?;
+    let n = count(&a, axes)?;
+    let mu = mean(&a, axes, true)?;
+    let d = super::subtract(&a, &mu)?;
+    let sq = if dtype.is_complex() {
+        super::real(&super::multiply(&d, &super::conj(&d)?)?)?
+    } else {
+        super::square(&d)?
+    };
+    let s = sum(&sq, axes, keepdims)?;
+    let denom = n.saturating_sub(ddof) as f64;
+    let denom = if denom == 0.0 { f64::NAN } else { denom };
+    super::divide(
+        &s,
+        &Array::scalar_of(crate::dtype::Scalar::Float(denom), s.dtype()),
+    )
+}
+
+/// Standard deviation over `axes`.
+pub fn std(a: &Array, axes: &[isize], keepdims: bool, ddof: usize) -> Result<Array> {
+    super::sqrt(&var(a, axes, keepdims, ddof)?)
+}
+
+fn arg(
+    op: ArgReduceOp,
+    name: &str,
+    a: &Array,
+    axis: Option<isize>,
+    keepdims: bool,
+) -> Result<Array> {
+    if a.size() == 0 {
+        return Err(Error::Invalid(format!(
+            "[{name}] Cannot {name} of an empty array."
+        )));
+    }
+    let (a, axis) = match axis {
+        Some(ax) => (a.clone(), normalize_axis(ax, a.ndim())?),
+        None => (a.reshape(&[a.size()])?, 0),
+    };
+    let mut kept = a.shape().to_vec();
+    kept[axis] = 1;
+    let r = Array::from_op(
+        kept,
+        Dtype::Uint32,
+        ArgReduce { op, axis },
+        vec![a.clone()],
+        stream(),
+    );
+    if keepdims {
+        Ok(r)
+    } else {
+        r.reshape(&reduced_shape(a.shape(), &[axis], false))
+    }
+}
+
+/// Index (uint32) of the first maximum along `axis` (of the flattened array when `None`).
+pub fn argmax(a: &Array, axis: Option<isize>, keepdims: bool) -> Result<Array> {
+    arg(ArgReduceOp::ArgMax, "argmax", a, axis, keepdims)
+}
+
+/// Index (uint32) of the first minimum along `axis` (of the flattened array when `None`).
+pub fn argmin(a: &Array, axis: Option<isize>, keepdims: bool) -> Result<Array> {
+    arg(ArgReduceOp::ArgMin, "argmin", a, axis, keepdims)
+}
+
+/// Number of nonzero elements over `axes`, as uint32.
+pub fn count_nonzero(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    let nz = super::not_equal(
+        a,
+        &Array::scalar_of(crate::dtype::Scalar::Int(0), a.dtype()),
+    )?;
+    astype(&sum(&nz, axes, keepdims)?, Dtype::Uint32)
+}
+
+/// `log(sum(exp(a)))` over `axes`, computed stably.
+pub fn logsumexp(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
+    let a = astype(a, a.dtype().to_inexact())?;
+    let m = max(&a, axes, true)?;
+    // An all -inf (or inf) slice would give inf - inf = NaN; shift by 0 there instead.
+    let m = super::where_(&super::isinf(&m)?, 0.0, &m)?;
+    let s = sum(&super::exp(&super::subtract(&a, &m)?)?, axes, true)?;
+    let r = super::add(&super::log(&s)?, &m)?;
+    if keepdims {
+        Ok(r)
+    } else {
+        let ax = resolve_axes(&a, axes)?;
+        r.reshape(&reduced_shape(a.shape(), &ax, false))
+    }
+}
+
+/// `exp(a) / sum(exp(a))` over `axes`. With `precise`, f16/bf16 compute in float32.
+pub fn softmax(a: &Array, axes: &[isize], precise: bool) -> Result<Array> {
+    let in_dtype = a.dtype().to_inexact();
+    let x = if precise && matches!(in_dtype, Dtype::Float16 | Dtype::Bfloat16) {
+        astype(a, Dtype::Float32)?
+    } else {
+        astype(a, in_dtype)?
+    };
+    let m = max(&x, axes, true)?;
+    let e = super::exp(&super::subtract(&x, &m)?)?;
+    let s = sum(&e, axes, true)?;
+    astype(&super::divide(&e, &s)?, in_dtype)
+}

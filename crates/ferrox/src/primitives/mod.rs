@@ -1,0 +1,10 @@
+//! The primitives, one module per family. Each primitive is a struct implementing
+//! [`Primitive`](crate::primitive::Primitive); its CPU kernel is in `backend/cpu/`, and the
+//! ops that build it (checking shapes and dtypes) are in `ops/`.
+
+pub mod binary;
+pub mod creation;
+pub mod matmul;
+pub mod reduce;
+pub mod unary;
+pub mod view;
