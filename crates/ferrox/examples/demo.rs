@@ -54,6 +54,10 @@ fn main() -> Result<()> {
     let q = matmul(&p, &p)?;
     q.eval()?;
     let s = t.elapsed().as_secs_f64();
-    println!("matmul {k}x{k} f32: {:.1} ms ({:.0} GFLOP/s)", s * 1e3, 2.0 * (k as f64).powi(3) / s / 1e9);
+    println!(
+        "matmul {k}x{k} f32: {:.1} ms ({:.0} GFLOP/s)",
+        s * 1e3,
+        2.0 * (k as f64).powi(3) / s / 1e9
+    );
     Ok(())
 }

@@ -5,6 +5,17 @@
 //! several outputs (e.g. `divmod`) give sibling nodes that share one `Op`. Once evaluated a
 //! node keeps its data and drops its op, and with it its inputs, so a long loop does not
 //! hold its history.
+//!
+//! ```
+//! use ferrox::{Array, Dtype};
+//! let a = Array::from_slice(&[1i32, 2, 3, 4], &[2, 2])?;
+//! assert_eq!((a.shape(), a.dtype(), a.size()), (&[2usize, 2][..], Dtype::Int32, 4));
+//! let b = (&a * 2)?;                 // lazy
+//! assert!(!b.is_evaluated());
+//! assert_eq!(b.to_vec::<i64>()?, vec![2, 4, 6, 8]);
+//! assert_eq!(ferrox::Array::scalar(2.5f32).item::<f64>()?, 2.5);
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 use crate::device::Stream;
 use crate::dtype::{Dtype, Element};
@@ -56,9 +67,13 @@ impl Data {
 
     /// Fresh row-major data for `shape` of `dtype`, its contents unspecified.
     pub fn alloc(shape: &[usize], dtype: Dtype) -> Result<Data> {
-        let n: usize = shape.iter().product();
+        let bytes = crate::shape::checked_size(shape)?
+            .checked_mul(dtype.size())
+            .ok_or_else(|| {
+                Error::Memory(format!("[malloc] shape {shape:?} of {dtype} is too large."))
+            })?;
         Ok(Data {
-            buffer: allocator().alloc(n * dtype.size())?,
+            buffer: allocator().alloc(bytes)?,
             offset: 0,
             strides: row_major_strides(shape),
         })

@@ -1,5 +1,14 @@
 //! Devices and streams. An array has no device: each op runs on a stream, and any stream
 //! reads any array.
+//!
+//! ```
+//! use ferrox::device::{self, Device};
+//! let s = device::new_stream(Device::cpu())?;
+//! let y = device::with_stream(s, || ferrox::ops::ones(&[2], None))??;  // runs on `s`
+//! assert_eq!(y.to_vec::<f32>()?, vec![1.0, 1.0]);
+//! assert!(device::new_stream(Device::gpu()).is_err() || device::is_available(Device::gpu()));
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 use crate::{Error, Result};
 use std::cell::Cell;

@@ -1,5 +1,13 @@
 //! The 14 dtypes, MLX's promotion table, dtype categories and the `Element` trait that
 //! kernels are generic over.
+//!
+//! ```
+//! use ferrox::dtype::{promote, Dtype, issubdtype, DtypeCategory};
+//! assert_eq!(promote(Dtype::Uint8, Dtype::Int8), Dtype::Int16);
+//! assert_eq!(promote(Dtype::Int32, Dtype::Float16), Dtype::Float16);
+//! assert!(issubdtype(Dtype::Bfloat16, DtypeCategory::Floating));
+//! assert_eq!(Dtype::Complex64.size(), 8);
+//! ```
 
 use crate::{Error, Result};
 use half::{bf16, f16};

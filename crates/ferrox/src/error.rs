@@ -1,4 +1,14 @@
 //! The one error type of ferrox. Every failure a caller can cause is an `Error`, never a panic.
+//!
+//! ```
+//! use ferrox::{ops, Error};
+//! let a = ops::zeros(&[2, 3], None)?;
+//! match ops::add(&a, &ops::zeros(&[4], None)?) {
+//!     Err(Error::Invalid(msg)) => assert!(msg.contains("[2, 3]") && msg.contains("[4]")),
+//!     _ => unreachable!(),
+//! }
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 use std::fmt;
 

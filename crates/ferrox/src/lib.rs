@@ -41,6 +41,10 @@ pub use scheduler::{async_eval, eval};
 
 /// Builds an evaluated array from a literal, MLX-style:
 /// `array!([[1.0f32, 2.0], [3.0, 4.0]])` or `array!(3i32)`.
+///
+/// Like a slice pattern, the literal must be rectangular: a ragged literal is a bug in
+/// the program and panics. Build from data with [`Array::from_slice`], which returns
+/// `Result`, when the shape comes from input.
 #[macro_export]
 macro_rules! array {
     ([$([$([$($x:expr),* $(,)?]),* $(,)?]),* $(,)?]) => {{

@@ -7,6 +7,17 @@
 //!
 //! Statistics (`active`, `peak`, `cache`) and the limits follow MLX: a request past the
 //! memory limit first frees the cache, then fails with [`Error::Memory`].
+//!
+//! ```
+//! use ferrox::memory;
+//! let a = ferrox::ops::zeros(&[1024], None)?;
+//! a.eval()?;
+//! assert!(memory::get_active_memory() >= 4096);
+//! drop(a);                                   // the buffer goes to the cache
+//! assert!(memory::get_cache_memory() >= 4096);
+//! memory::clear_cache();
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -110,8 +121,16 @@ pub fn allocator() -> &'static Allocator {
 
 /// Rounds a request to its cache bucket: small sizes to 64 bytes, larger ones to a
 /// 1/8th power-of-two step so that reuse is likely and waste under 12.5 %.
-fn bucket(len: usize) -> usize {
+fn bucket(len: usize) -> Option<usize> {
     let len = len.max(1);
+    // Requests this large cannot be served by any machine; refuse before rounding overflows.
+    if len > isize::MAX as usize / 4 {
+        return None;
+    }
+    Some(bucket_of(len))
+}
+
+fn bucket_of(len: usize) -> usize {
     if len <= 4096 {
         return len.div_ceil(ALIGN) * ALIGN;
     }
@@ -167,7 +186,11 @@ impl Allocator {
     /// A buffer of at least `len` bytes, from the cache when one fits. Its contents are
     /// unspecified.
     pub fn alloc(&self, len: usize) -> Result<Arc<Buffer>> {
-        let capacity = bucket(len);
+        let capacity = bucket(len).ok_or_else(|| {
+            Error::Memory(format!(
+                "[malloc] Attempting to allocate {len} bytes, more than any machine has."
+            ))
+        })?;
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = s.cache.get_mut(&capacity) {
             if let Some(ptr) = list.pop() {
@@ -180,9 +203,11 @@ impl Allocator {
                 return Ok(Arc::new(Buffer { ptr, len, capacity }));
             }
         }
-        if s.active + capacity > s.memory_limit {
+        // Tiny buffers (scalars) are exempt, so that making a scalar never fails.
+        if capacity > 4096 && s.active + capacity > s.memory_limit {
             Self::free_cache(&mut s, 0);
-            if s.active + capacity > s.memory_limit {
+            // Tiny buffers (scalars) are exempt, so that making a scalar never fails.
+            if capacity > 4096 && s.active + capacity > s.memory_limit {
                 return Err(Error::Memory(format!(
                     "[malloc] Attempting to allocate {len} bytes which is greater than the \
                      memory limit of {} bytes ({} bytes in use).",

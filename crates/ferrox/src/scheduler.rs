@@ -6,6 +6,16 @@
 //! no one else holds, whose buffer returns to the allocator's cache at once. An input
 //! whose node and buffer are held by this op alone is donated: the kernel may write its
 //! output into that buffer.
+//!
+//! ```
+//! use ferrox::ops::{add, arange};
+//! let a = arange(0.0, 3.0, 1.0, None)?;
+//! let b = add(&a, 1.0)?;
+//! let c = add(&b, &b)?;
+//! ferrox::eval(&[b.clone(), c.clone()])?;     // one pass computes both
+//! assert!(b.is_evaluated() && c.is_evaluated());
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 use crate::array::{Array, Op, State};
 use crate::device::DeviceType;

@@ -1,4 +1,12 @@
 //! Shape arithmetic shared by the ops: axes, broadcasting.
+//!
+//! ```
+//! use ferrox::shape::{broadcast_shapes, normalize_axis};
+//! assert_eq!(broadcast_shapes(&[3, 1], &[1, 4])?, vec![3, 4]);
+//! assert_eq!(normalize_axis(-1, 3)?, 2);
+//! assert!(broadcast_shapes(&[3], &[4]).is_err());
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 use crate::{Error, Result};
 

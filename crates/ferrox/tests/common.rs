@@ -9,7 +9,10 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     pub fn next_u32(&mut self) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) as u32
     }
     /// Uniform in [lo, hi).
@@ -44,7 +47,13 @@ pub fn array_of(values: &[f64], shape: &[usize], dtype: Dtype) -> Array {
 }
 
 /// A random array plus its values (row-major).
-pub fn random_array(shape: &[usize], dtype: Dtype, lo: f64, hi: f64, rng: &mut Lcg) -> (Array, Vec<f64>) {
+pub fn random_array(
+    shape: &[usize],
+    dtype: Dtype,
+    lo: f64,
+    hi: f64,
+    rng: &mut Lcg,
+) -> (Array, Vec<f64>) {
     let n = shape.iter().product();
     let v = random_values(n, dtype, lo, hi, rng);
     (array_of(&v, shape, dtype), v)
@@ -79,7 +88,10 @@ pub fn assert_close(got: &[f64], want: &[f64], dtype: Dtype, what: &str) {
             continue;
         }
         let err = (g - w).abs();
-        assert!(err <= tol * (1.0 + w.abs()) * 4.0, "{what}[{i}]: got {g}, want {w} ({dtype})");
+        assert!(
+            err <= tol * (1.0 + w.abs()) * 4.0,
+            "{what}[{i}]: got {g}, want {w} ({dtype})"
+        );
     }
 }
 

@@ -32,10 +32,12 @@ fn eight_threads_build_and_evaluate_independent_graphs() {
 fn threads_share_one_graph() {
     let a = arange(0.0, 1000.0, 1.0, None).unwrap();
     let b = sum(&multiply(&a, 2.0).unwrap(), &[], false).unwrap();
-    let hs: Vec<_> = (0..8).map(|_| {
-        let b = b.clone();
-        std::thread::spawn(move || b.item::<f32>().unwrap())
-    }).collect();
+    let hs: Vec<_> = (0..8)
+        .map(|_| {
+            let b = b.clone();
+            std::thread::spawn(move || b.item::<f32>().unwrap())
+        })
+        .collect();
     for h in hs {
         assert_eq!(h.join().unwrap(), 999_000.0);
     }
@@ -84,14 +86,20 @@ fn donation_never_clobbers_a_live_input() {
 
 #[test]
 fn views_do_not_copy_and_read_right() {
-    let a = arange(0.0, 24.0, 1.0, None).unwrap().reshape(&[2, 3, 4]).unwrap();
+    let a = arange(0.0, 24.0, 1.0, None)
+        .unwrap()
+        .reshape(&[2, 3, 4])
+        .unwrap();
     let t = transpose(&a, &[2, 0, 1]).unwrap();
     assert_eq!(t.shape(), &[4, 2, 3]);
     let v = t.to_vec::<f32>().unwrap();
     assert_eq!(&v[..6], &[0.0, 4.0, 8.0, 12.0, 16.0, 20.0]);
     let s = slice(&a, &[0, 2, -1], &[2, -4, -5], &[1, -1, -2]).unwrap();
     assert_eq!(s.shape(), &[2, 3, 2]);
-    assert_eq!(s.to_vec::<f32>().unwrap(), vec![11.0, 9.0, 7.0, 5.0, 3.0, 1.0, 23.0, 21.0, 19.0, 17.0, 15.0, 13.0]);
+    assert_eq!(
+        s.to_vec::<f32>().unwrap(),
+        vec![11.0, 9.0, 7.0, 5.0, 3.0, 1.0, 23.0, 21.0, 19.0, 17.0, 15.0, 13.0]
+    );
     // Reshape of a non-contiguous view copies.
     let r = t.reshape(&[24]).unwrap();
     assert_eq!(r.to_vec::<f32>().unwrap()[..3], [0.0, 4.0, 8.0]);
@@ -101,7 +109,10 @@ fn views_do_not_copy_and_read_right() {
     let e = as_strided(&a, &[5, 5], &[5, 1], 0).unwrap_err().to_string();
     assert!(e.contains("outside"), "{e}");
     let w = as_strided(&a, &[3, 2], &[4, 1], 1).unwrap();
-    assert_eq!(w.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]);
+    assert_eq!(
+        w.to_vec::<f32>().unwrap(),
+        vec![1.0, 2.0, 5.0, 6.0, 9.0, 10.0]
+    );
 }
 
 #[test]
@@ -117,33 +128,84 @@ fn shape_ops() {
     assert_eq!(flatten(&b, 0, -1).unwrap().shape(), &[6]);
     assert_eq!(unflatten(&a, 0, &[2, -1]).unwrap().shape(), &[2, 3]);
     let m = a.reshape(&[2, 3]).unwrap();
-    assert_eq!(swapaxes(&m, 0, 1).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    assert_eq!(
+        swapaxes(&m, 0, 1).unwrap().to_vec::<f32>().unwrap(),
+        vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    );
     assert_eq!(moveaxis(&b, 0, 2).unwrap().shape(), &[6, 1, 1]);
     assert_eq!(atleast_3d(&a).unwrap().shape(), &[1, 6, 1]);
-    assert_eq!(broadcast_shapes(&[&[2, 1], &[3], &[1, 1, 1]]).unwrap(), vec![1, 2, 3]);
+    assert_eq!(
+        broadcast_shapes(&[&[2, 1], &[3], &[1, 1, 1]]).unwrap(),
+        vec![1, 2, 3]
+    );
 }
 
 #[test]
 fn creation_ops() {
-    assert_eq!(arange(0.0, 5.0, 2.0, Some(ferrox::Dtype::Int32)).unwrap().to_vec::<i32>().unwrap(), vec![0, 2, 4]);
-    assert_eq!(linspace(0.0, 1.0, 5, None).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
-    assert_eq!(eye(2, Some(3), 1, None).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
-    assert_eq!(tri(3, None, 0, None).unwrap().to_vec::<f32>().unwrap(), vec![1., 0., 0., 1., 1., 0., 1., 1., 1.]);
-    let m = arange(1.0, 10.0, 1.0, None).unwrap().reshape(&[3, 3]).unwrap();
-    assert_eq!(triu(&m, 0).unwrap().to_vec::<f32>().unwrap(), vec![1., 2., 3., 0., 5., 6., 0., 0., 9.]);
-    assert_eq!(tril(&m, -1).unwrap().to_vec::<f32>().unwrap(), vec![0., 0., 0., 4., 0., 0., 7., 8., 0.]);
+    assert_eq!(
+        arange(0.0, 5.0, 2.0, Some(ferrox::Dtype::Int32))
+            .unwrap()
+            .to_vec::<i32>()
+            .unwrap(),
+        vec![0, 2, 4]
+    );
+    assert_eq!(
+        linspace(0.0, 1.0, 5, None)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![0.0, 0.25, 0.5, 0.75, 1.0]
+    );
+    assert_eq!(
+        eye(2, Some(3), 1, None).unwrap().to_vec::<f32>().unwrap(),
+        vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    );
+    assert_eq!(
+        tri(3, None, 0, None).unwrap().to_vec::<f32>().unwrap(),
+        vec![1., 0., 0., 1., 1., 0., 1., 1., 1.]
+    );
+    let m = arange(1.0, 10.0, 1.0, None)
+        .unwrap()
+        .reshape(&[3, 3])
+        .unwrap();
+    assert_eq!(
+        triu(&m, 0).unwrap().to_vec::<f32>().unwrap(),
+        vec![1., 2., 3., 0., 5., 6., 0., 0., 9.]
+    );
+    assert_eq!(
+        tril(&m, -1).unwrap().to_vec::<f32>().unwrap(),
+        vec![0., 0., 0., 4., 0., 0., 7., 8., 0.]
+    );
     assert!(arange(0.0, 1.0, 0.0, None).is_err());
     assert_eq!(zeros(&[2, 0], None).unwrap().size(), 0);
-    assert_eq!(identity(2, Some(ferrox::Dtype::Int8)).unwrap().to_vec::<i8>().unwrap(), vec![1, 0, 0, 1]);
+    assert_eq!(
+        identity(2, Some(ferrox::Dtype::Int8))
+            .unwrap()
+            .to_vec::<i8>()
+            .unwrap(),
+        vec![1, 0, 0, 1]
+    );
 }
 
 #[test]
 fn matmul_shapes_dtypes_and_transposes() {
-    let a = arange(0.0, 6.0, 1.0, Some(ferrox::Dtype::Float64)).unwrap().reshape(&[2, 3]).unwrap();
-    let b = arange(0.0, 12.0, 1.0, Some(ferrox::Dtype::Float64)).unwrap().reshape(&[3, 4]).unwrap();
+    let a = arange(0.0, 6.0, 1.0, Some(ferrox::Dtype::Float64))
+        .unwrap()
+        .reshape(&[2, 3])
+        .unwrap();
+    let b = arange(0.0, 12.0, 1.0, Some(ferrox::Dtype::Float64))
+        .unwrap()
+        .reshape(&[3, 4])
+        .unwrap();
     let c = matmul(&a, &b).unwrap();
     let mut want = vec![0.0; 8];
-    for i in 0..2 { for j in 0..4 { for k in 0..3 { want[i*4+j] += (i*3+k) as f64 * (k*4+j) as f64; } } }
+    for i in 0..2 {
+        for j in 0..4 {
+            for k in 0..3 {
+                want[i * 4 + j] += (i * 3 + k) as f64 * (k * 4 + j) as f64;
+            }
+        }
+    }
     assert_eq!(c.to_vec::<f64>().unwrap(), want);
     // Transposed operands (strided views, no copy) give the same product.
     let at = transpose(&transpose(&a, &[]).unwrap().reshape(&[3, 2]).unwrap(), &[]).unwrap();
@@ -152,18 +214,44 @@ fn matmul_shapes_dtypes_and_transposes() {
     let batch = broadcast_to(&a, &[5, 2, 3]).unwrap();
     assert_eq!(matmul(&batch, &b).unwrap().shape(), &[5, 2, 4]);
     let v = arange(0.0, 3.0, 1.0, None).unwrap();
-    assert_eq!(matmul(&v, &astype(&b, ferrox::Dtype::Float32).unwrap()).unwrap().to_vec::<f32>().unwrap(), vec![20.0, 23.0, 26.0, 29.0]);
-    for d in [ferrox::Dtype::Float16, ferrox::Dtype::Bfloat16, ferrox::Dtype::Complex64] {
+    assert_eq!(
+        matmul(&v, &astype(&b, ferrox::Dtype::Float32).unwrap())
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![20.0, 23.0, 26.0, 29.0]
+    );
+    for d in [
+        ferrox::Dtype::Float16,
+        ferrox::Dtype::Bfloat16,
+        ferrox::Dtype::Complex64,
+    ] {
         let r = matmul(&astype(&a, d).unwrap(), &astype(&b, d).unwrap()).unwrap();
         assert_eq!(r.dtype(), d);
         assert_eq!(r.to_vec::<f64>().unwrap(), want, "{d}");
     }
-    let i = arange(0.0, 4.0, 1.0, Some(ferrox::Dtype::Int32)).unwrap().reshape(&[2, 2]).unwrap();
+    let i = arange(0.0, 4.0, 1.0, Some(ferrox::Dtype::Int32))
+        .unwrap()
+        .reshape(&[2, 2])
+        .unwrap();
     assert!(matmul(&i, &i).unwrap_err().to_string().contains("inexact"));
     assert!(matmul(&a, &a).is_err());
-    let c2 = addmm(&ones(&[4], None).unwrap(), &astype(&a, ferrox::Dtype::Float32).unwrap(), &astype(&b, ferrox::Dtype::Float32).unwrap(), 2.0, 0.5).unwrap();
-    assert_eq!(c2.to_vec::<f64>().unwrap(), want.iter().map(|w| 2.0 * w + 0.5).collect::<Vec<_>>());
-    assert_eq!(outer(&v, &v).unwrap().to_vec::<f32>().unwrap(), vec![0., 0., 0., 0., 1., 2., 0., 2., 4.]);
+    let c2 = addmm(
+        &ones(&[4], None).unwrap(),
+        &astype(&a, ferrox::Dtype::Float32).unwrap(),
+        &astype(&b, ferrox::Dtype::Float32).unwrap(),
+        2.0,
+        0.5,
+    )
+    .unwrap();
+    assert_eq!(
+        c2.to_vec::<f64>().unwrap(),
+        want.iter().map(|w| 2.0 * w + 0.5).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        outer(&v, &v).unwrap().to_vec::<f32>().unwrap(),
+        vec![0., 0., 0., 0., 1., 2., 0., 2., 4.]
+    );
     assert_eq!(inner(&v, &v).unwrap().item::<f32>().unwrap(), 5.0);
     assert_eq!(tensordot(&a, &b, 1).unwrap().to_vec::<f64>().unwrap(), want);
     assert_eq!(vecdot(&v, &v, -1).unwrap().item::<f32>().unwrap(), 5.0);

@@ -50,15 +50,24 @@ fn memory_stays_flat_and_limits_are_errors() {
     drop(a);
     y.eval().unwrap();
     let peak = get_peak_memory() - base;
-    assert!(peak <= 4 * 64 << 20, "peak {peak} bytes for a chain of 64 MB ops");
+    assert!(
+        peak <= 4 * 64 << 20,
+        "peak {peak} bytes for a chain of 64 MB ops"
+    );
     drop(y);
 
     // 3. Freed buffers are cached and reused.
     let before = get_cache_memory();
-    assert!(before >= 64 << 20, "the cache keeps freed buffers ({before})");
+    assert!(
+        before >= 64 << 20,
+        "the cache keeps freed buffers ({before})"
+    );
     let z = full(&[n], 2.0, None).unwrap();
     z.eval().unwrap();
-    assert!(get_cache_memory() < before, "a new array reuses a cached buffer");
+    assert!(
+        get_cache_memory() < before,
+        "a new array reuses a cached buffer"
+    );
     drop(z);
     clear_cache();
     assert_eq!(get_cache_memory(), 0);
