@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: the Rust core's unit, integration and doc tests.
-# Installs what it needs (crates via cargo). CI runs exactly this.
+# Runs every test: the Rust core (unit, integration, doc tests), then the Python package
+# (built into a local virtualenv with maturin) under pytest, with NumPy and MLX's CPU
+# wheel as references. Installs what it needs. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace
+
+cargo test --workspace --exclude ferrox-python
+
+VENV=.venv
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install --quiet --upgrade pip
+"$VENV/bin/pip" install --quiet "maturin>=1.5,<2" numpy pytest "mlx[cpu]"
+(cd crates/ferrox-python && VIRTUAL_ENV="$PWD/../../$VENV" PATH="$PWD/../../$VENV/bin:$PATH" maturin develop --quiet)
+"$VENV/bin/python" -m pytest -q python/tests

@@ -79,10 +79,17 @@ impl Data {
         })
     }
 
-    /// Pointer to element 0 as `T`.
+    /// Pointer to element 0 as `T`, which must be the element type (the offset counts
+    /// elements of `T`). For untyped access use [`Data::byte_ptr`].
     pub fn ptr<T>(&self) -> *mut T {
         // SAFETY: offset lies inside the buffer for any non-empty view.
         unsafe { (self.buffer.as_ptr() as *mut T).add(self.offset) }
+    }
+
+    /// Pointer to element 0 of a view of elements of `itemsize` bytes.
+    pub fn byte_ptr(&self, itemsize: usize) -> *mut u8 {
+        // SAFETY: offset lies inside the buffer for any non-empty view.
+        unsafe { self.buffer.as_ptr().add(self.offset * itemsize) }
     }
 
     /// The elements as a slice, for row-contiguous data of `len` elements.

@@ -10,12 +10,13 @@
 
 use crate::{Error, Result};
 
-/// Maps a possibly negative axis into `0..ndim`, or names the problem.
+/// Maps a possibly negative axis into `0..ndim`, or names the problem. An axis out of
+/// range is an [`Error::Index`] (`IndexError`), as in MLX.
 pub fn normalize_axis(axis: isize, ndim: usize) -> Result<usize> {
     let n = ndim as isize;
     if axis < -n || axis >= n {
-        return Err(Error::Invalid(format!(
-            "Axis {axis} is out of bounds for array with {ndim} dimensions."
+        return Err(Error::Index(format!(
+            "Invalid axis {axis} for array with {ndim} dimensions."
         )));
     }
     Ok(if axis < 0 {
@@ -31,7 +32,9 @@ pub fn normalize_axes(axes: &[isize], ndim: usize) -> Result<Vec<usize>> {
     for &a in axes {
         let ax = normalize_axis(a, ndim)?;
         if out.contains(&ax) {
-            return Err(Error::Invalid(format!("Duplicate axis {a} in {axes:?}.")));
+            return Err(Error::Invalid(format!(
+                "Duplicate axes detected: {a} in {axes:?}."
+            )));
         }
         out.push(ax);
     }

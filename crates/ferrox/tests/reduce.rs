@@ -299,3 +299,23 @@ fn large_reductions_take_the_parallel_paths() {
         .collect();
     assert_eq!(mid, want);
 }
+
+#[test]
+fn argmax_of_an_offset_view() {
+    // A view whose first element is not the buffer's (offset != 0), in a wide dtype.
+    let a = Array::from_slice(&[9.0f64, 1.0, 5.0, 2.0, 7.0, 3.0], &[3, 2]).unwrap();
+    let s = ops::slice(&a, &[1, 0], &[3, 2], &[1, 1]).unwrap();
+    assert_eq!(
+        ops::argmax(&s, Some(0), false)
+            .unwrap()
+            .to_vec::<u32>()
+            .unwrap(),
+        vec![1, 1]
+    );
+    let i = Array::from_slice(&[100i64, 0, 1, 2, 3, 4], &[6]).unwrap();
+    let v = ops::slice(&i, &[1], &[6], &[1]).unwrap();
+    assert_eq!(
+        ops::argmax(&v, None, false).unwrap().item::<u32>().unwrap(),
+        4
+    );
+}

@@ -259,7 +259,7 @@ pub fn arg_reduce(
     let kshape: Vec<usize> = kept.iter().map(|&i| shape[i]).collect();
     let kstrides: Vec<isize> = kept.iter().map(|&i| a.strides[i]).collect();
     let n_out: usize = kshape.iter().product();
-    let pa = Ptr(a.ptr::<u8>() as usize);
+    let pa = Ptr(a.byte_ptr(dtype.size()) as usize);
     let po = Ptr(out.ptr::<u32>() as usize);
     crate::dispatch_dtype!(dtype, T => {
         par_items(n_out, n.max(1), |s, e| {

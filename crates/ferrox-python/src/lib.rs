@@ -1,0 +1,32 @@
+//! `ferrox.core`: the Python front end, a drop-in for `mlx.core`.
+
+mod array;
+mod convert;
+mod device;
+mod dtype;
+mod errors;
+mod indexing;
+mod memory;
+mod numpy;
+mod ops;
+
+use pyo3::prelude::*;
+
+/// `ferrox.core`.
+#[pymodule]
+#[pyo3(name = "core")]
+fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    dtype::register(m)?;
+    device::register(m)?;
+    array::register(m)?;
+    ops::register(m)?;
+    memory::register(m)?;
+    m.add("pi", std::f64::consts::PI)?;
+    m.add("e", std::f64::consts::E)?;
+    m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;
+    m.add("inf", f64::INFINITY)?;
+    m.add("nan", f64::NAN)?;
+    m.add("newaxis", m.py().None())?;
+    Ok(())
+}
