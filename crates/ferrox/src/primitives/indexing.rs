@@ -36,8 +36,10 @@ fn window(out: &Data, start: &[usize], step: &[isize]) -> Data {
 /// The output buffer of an op that starts as a copy of input 0: input 0's own buffer
 /// when it may be donated, else a fresh copy of it.
 fn copy_of_first(inputs: &[Array], ctx: &mut EvalContext) -> Result<Data> {
-    let a = inputs[0].data()?;
+    // Ask for the output first: holding input 0's data here would count as a reader of
+    // its buffer and stop the donation.
     let out = ctx.output(0, inputs, &[0])?;
+    let a = inputs[0].data()?;
     if out.buffer.as_ptr() != a.buffer.as_ptr() {
         cpu::copy::copy_cast(
             inputs[0].shape(),
@@ -90,7 +92,7 @@ impl Primitive for Concatenate {
             if input.size() > 0 {
                 let d = input.data()?;
                 let view = window(&out, &start, &step);
-                cpu::copy::copy_cast(input.shape(), &d, input.dtype(), &view, dtype);
+                cpu::indexing::copy_into(input.shape(), &d, input.dtype(), &view, dtype);
             }
             start[self.axis] += input.shape()[self.axis];
         }
@@ -143,7 +145,9 @@ impl Primitive for Gather {
             ids.extend(std::iter::repeat_n(0, a.ndim() - ax - 1));
             (src, ids)
         };
-        // The indices are read out before the kernel writes, so their buffer may be reused.
+        // The indices are read out before the kernel writes, so their buffer may be reused
+        // (once our own handle on it is gone).
+        drop(id);
         let out = ctx.output(0, inputs, &[1])?;
         crate::dispatch_dtype!(dtype, T => cpu::indexing::gather::<T>(
             &shape,
@@ -219,7 +223,7 @@ impl Primitive for SliceUpdate {
         let out = copy_of_first(inputs, ctx)?;
         if upd.size() > 0 {
             let view = window(&out, &self.start, &self.step);
-            cpu::copy::copy_cast(upd.shape(), &ud, upd.dtype(), &view, ctx.outputs[0].1);
+            cpu::indexing::copy_into(upd.shape(), &ud, upd.dtype(), &view, ctx.outputs[0].1);
         }
         Ok(vec![out])
     }
@@ -267,7 +271,7 @@ impl Primitive for DynamicSliceUpdate {
         if upd.size() > 0 {
             let step = vec![1isize; starts.len()];
             let view = window(&out, &starts, &step);
-            cpu::copy::copy_cast(upd.shape(), &ud, upd.dtype(), &view, ctx.outputs[0].1);
+            cpu::indexing::copy_into(upd.shape(), &ud, upd.dtype(), &view, ctx.outputs[0].1);
         }
         Ok(vec![out])
     }

@@ -193,3 +193,27 @@ pub fn scatter<T: Element + Arith>(
         });
     });
 }
+
+/// Copies the view `src` (of `src_dtype`) into the view `dst` (of `dst_dtype`; any
+/// strides, e.g. a strided window of a larger output), converting with `astype`'s rules.
+pub fn copy_into(shape: &[usize], src: &Data, src_dtype: Dtype, dst: &Data, dst_dtype: Dtype) {
+    let (cs, st) = super::strided::collapse(shape, &[&src.strides, &dst.strides]);
+    if st[1].last().is_none_or(|&s| s == 1) {
+        // The elementwise driver writes its rows densely: fine when `dst`'s are.
+        super::copy::copy_cast(shape, src, src_dtype, dst, dst_dtype);
+        return;
+    }
+    let n: usize = cs.iter().product();
+    crate::dispatch_dtype!(src_dtype, S => {
+        crate::dispatch_dtype!(dst_dtype, D => {
+            let (ps, pd) = (SendPtr(src.ptr::<S>() as *mut u8), SendPtr(dst.ptr::<D>() as *mut u8));
+            parallel_ranges(n, |s, e| {
+                walk::<2>(&cs, [&st[0], &st[1]], s, e, |_, [so, d]| {
+                    // SAFETY: offsets come from both views' shapes and strides; positions
+                    // of `dst` are distinct, so threads write disjoint elements.
+                    unsafe { *pd.at::<D>(d) = (*ps.at::<S>(so)).cast::<D>() };
+                })
+            })
+        })
+    });
+}
