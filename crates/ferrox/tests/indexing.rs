@@ -1695,3 +1695,167 @@ fn float_indices_are_an_error() {
         }
     }
 }
+
+// ---------------------------------------------------------------- edge cases, large inputs
+
+#[test]
+fn degenerate_inputs_do_not_panic() {
+    let e = zeros(&[0, 3], None).unwrap();
+    let a = arange(0.0, 6.0, 1.0, None)
+        .unwrap()
+        .reshape(&[2, 3])
+        .unwrap();
+    // Gathers from an empty axis read zeros; extreme indices read zeros.
+    let idx = Array::from_vec(vec![0i64, i64::MIN, i64::MAX, -1]).unwrap();
+    let t = take(&e, &idx, Some(0)).unwrap();
+    assert_eq!(t.shape(), &[4, 3]);
+    assert_eq!(t.to_vec::<f32>().unwrap(), vec![0.0; 12]);
+    let t = take(&a, &idx, Some(1)).unwrap();
+    assert_eq!(
+        t.to_vec::<f32>().unwrap(),
+        vec![0.0, 0.0, 0.0, 2.0, 3.0, 0.0, 0.0, 5.0]
+    );
+    let big = Array::from_vec(vec![u64::MAX, 1]).unwrap();
+    assert_eq!(
+        take(&a, &big, None).unwrap().to_vec::<f32>().unwrap(),
+        vec![0.0, 1.0]
+    );
+    let t = take(&a, &Array::scalar(-1i8), Some(0)).unwrap();
+    assert_eq!(
+        (t.shape().to_vec(), t.to_vec::<f32>().unwrap()),
+        (vec![3], vec![3.0, 4.0, 5.0])
+    );
+    // Scatters with extreme indices skip them.
+    let s = scatter_add(&a, &[idx.clone()], &ones(&[4, 1, 3], None).unwrap(), &[0]).unwrap();
+    assert_eq!(
+        s.to_vec::<f32>().unwrap(),
+        vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    );
+    let s = scatter(&e, &[idx.clone()], &ones(&[4, 0, 3], None).unwrap(), &[0]).unwrap();
+    assert_eq!(s.shape(), &[0, 3]);
+    s.eval().unwrap();
+    // Empty and zero-width everything.
+    assert_eq!(
+        concatenate(&[e.clone(), e.clone()], Some(1))
+            .unwrap()
+            .shape(),
+        &[0, 6]
+    );
+    assert_eq!(
+        diagonal(&e, 0, 0, 1).unwrap().to_vec::<f32>().unwrap(),
+        Vec::<f32>::new()
+    );
+    assert_eq!(diagonal(&a, isize::MIN, 0, 1).unwrap().shape(), &[0]);
+    assert_eq!(diagonal(&a, isize::MAX, 0, 1).unwrap().shape(), &[0]);
+    assert!(diag(&Array::from_vec(vec![1.0f32]).unwrap(), isize::MIN).is_err());
+    assert_eq!(
+        diag(&Array::from_vec(Vec::<f32>::new()).unwrap(), 2)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![0.0; 4]
+    );
+    assert_eq!(
+        pad(&e, &[(0, 0)], PadMode::Reflect, 0).unwrap().shape(),
+        &[0, 3]
+    );
+    assert_eq!(
+        pad(&e, &[(1, 1)], PadMode::Constant, 0).unwrap().shape(),
+        &[2, 5]
+    );
+    assert_eq!(tile(&a, &[]).unwrap().shape(), &[2, 3]);
+    assert_eq!(tile(&a, &[0, 2]).unwrap().shape(), &[0, 6]);
+    assert_eq!(
+        repeat(&Array::scalar(2i32), 3, None)
+            .unwrap()
+            .to_vec::<i32>()
+            .unwrap(),
+        vec![2, 2, 2]
+    );
+    assert_eq!(
+        roll(&e, &[isize::MIN], Some(&[0])).unwrap().shape(),
+        &[0, 3]
+    );
+    assert_eq!(
+        roll(&a, &[isize::MIN], Some(&[1]))
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![2.0, 0.0, 1.0, 5.0, 3.0, 4.0]
+    ); // -2^63 = 1 (mod 3)
+    assert_eq!(diff(&a, 10, 1).unwrap().shape(), &[2, 0]);
+    assert_eq!(
+        split(&a, &[isize::MIN, isize::MAX][..], 1)
+            .unwrap()
+            .iter()
+            .map(|p| p.shape()[1])
+            .collect::<Vec<_>>(),
+        vec![0, 3, 0]
+    );
+    assert_eq!(view(&e, Dtype::Uint8).unwrap().shape(), &[0, 12]);
+    let w = slice_dynamic(
+        &a,
+        &Array::from_vec(vec![i64::MIN, i64::MAX]).unwrap(),
+        &[0, 1],
+        &[1, 2],
+    )
+    .unwrap();
+    assert_eq!(w.to_vec::<f32>().unwrap(), vec![1.0, 2.0]);
+    assert_eq!(
+        slice_dynamic(&e, &Array::scalar(3i32), &[0], &[0, 2])
+            .unwrap()
+            .shape(),
+        &[0, 2]
+    );
+    let nine = Array::scalar(9.0f32);
+    let u = slice_update(&a, &nine, &[0, 0], &[2, 3], &[isize::MIN, 1]).unwrap();
+    assert_eq!(
+        u.to_vec::<f32>().unwrap(),
+        vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    let u = slice_update(&a, &nine, &[-1, 0], &[-3, 3], &[isize::MIN, 1]).unwrap();
+    assert_eq!(
+        u.to_vec::<f32>().unwrap(),
+        vec![0.0, 1.0, 2.0, 9.0, 9.0, 9.0]
+    );
+    assert!(bartlett(usize::MAX).is_err());
+    assert!(meshgrid(&[], false, "xy").unwrap().is_empty());
+}
+
+#[test]
+fn large_inputs_use_the_parallel_paths() {
+    // Past the kernels' parallel threshold, with non-contiguous views.
+    let (n, m) = (300usize, 257usize);
+    let mut rng = Lcg(13);
+    let x = input(&mut rng, &[n, m], Dtype::Float32, Layout::Transposed);
+    let (idx, iv) = gen_indices(&mut rng, &[m + 5], m, Dtype::Int32, false);
+    let got = take(&x.a, &idx, Some(1)).unwrap();
+    let want = R::from_fn(&[n, m + 5], |o| match wrap_ref(iv[o[1]], m) {
+        Some(j) => x.re.at(&[o[0], j]),
+        None => 0.0,
+    });
+    check(&got, &want, None, "large take");
+    let y = input(&mut rng, &[n, 3], Dtype::Float32, Layout::Strided);
+    let got = concatenate(&[x.a.clone(), y.a.clone()], Some(1)).unwrap();
+    check(
+        &got,
+        &concat_ref(&[&x.re, &y.re], 1),
+        None,
+        "large concatenate",
+    );
+    let u = input(
+        &mut rng,
+        &[n, m / 2 + 1],
+        Dtype::Float32,
+        Layout::Transposed,
+    );
+    let got = slice_update(&x.a, &u.a, &[0, 0], &[n as isize, m as isize], &[1, 2]).unwrap();
+    let want = R::from_fn(&[n, m], |o| {
+        if o[1] % 2 == 0 {
+            u.re.at(&[o[0], o[1] / 2])
+        } else {
+            x.re.at(o)
+        }
+    });
+    check(&got, &want, None, "large slice_update");
+}

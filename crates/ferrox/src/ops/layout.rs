@@ -412,9 +412,9 @@ pub fn diagonal(a: &Array, offset: isize, axis1: isize, axis2: isize) -> Result<
     }
     let (n1, n2) = (a.shape()[ax1] as isize, a.shape()[ax2] as isize);
     let len = if offset >= 0 {
-        n1.min(n2 - offset)
+        n1.min(n2.saturating_sub(offset))
     } else {
-        (n1 + offset).min(n2)
+        n1.saturating_add(offset).min(n2)
     }
     .max(0) as usize;
     let mut shape: Vec<usize> = (0..a.ndim())
@@ -441,13 +441,18 @@ pub fn diag(a: &Array, k: isize) -> Result<Array> {
     match a.ndim() {
         1 => {
             let len = a.shape()[0];
-            let n = len + k.unsigned_abs();
+            let n = len
+                .checked_add(k.unsigned_abs())
+                .ok_or_else(|| Error::Invalid(format!("[diag] offset {k} is too large.")))?;
             let base = super::zeros(&[n, n], Some(a.dtype()))?;
             let range = |first: usize| {
                 super::arange(first as f64, (first + len) as f64, 1.0, Some(Dtype::Int64))
             };
-            let rows = range((-k).max(0) as usize)?;
-            let cols = range(k.max(0) as usize)?;
+            let (rows, cols) = if k < 0 {
+                (range(k.unsigned_abs())?, range(0)?)
+            } else {
+                (range(0)?, range(k as usize)?)
+            };
             let upd = a.reshape(&[len, 1, 1])?;
             super::scatter(&base, &[rows, cols], &upd, &[0, 1])
         }
@@ -538,6 +543,9 @@ pub fn meshgrid(arrays: &[Array], sparse: bool, indexing: &str) -> Result<Vec<Ar
 /// A float32 window of `m` points: `f(n)` for `n` in `1-m, 3-m, ..., m-1` (NumPy's
 /// definition; one point gives `[1]`).
 fn window(m: usize, f: impl Fn(f64) -> f64) -> Result<Array> {
+    if m > i32::MAX as usize {
+        invalid!("[window] {m} points is more than an array can hold here.");
+    }
     let v: Vec<f32> = match m {
         0 => vec![],
         1 => vec![1.0],

@@ -29,7 +29,14 @@ fn window(out: &Data, start: &[usize], step: &[isize]) -> Data {
     Data {
         buffer: out.buffer.clone(),
         offset: (out.offset as isize + offset) as usize,
-        strides: out.strides.iter().zip(step).map(|(&s, &k)| s * k).collect(),
+        // Wrapping: a step too large to multiply only occurs on an axis of extent 1,
+        // where the stride is never used.
+        strides: out
+            .strides
+            .iter()
+            .zip(step)
+            .map(|(&s, &k)| s.wrapping_mul(k))
+            .collect(),
     }
 }
 
