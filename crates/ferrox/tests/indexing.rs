@@ -75,12 +75,16 @@ fn gen(rng: &mut Lcg, shape: &[usize], dt: Dtype) -> R {
     }
 }
 
-/// A value converted to `dt` as the array would hold it (integers wrap, bool is `!= 0`).
+/// A value converted to `dt` as the array would hold it (integers wrap, bool is `!= 0`,
+/// floats round).
 fn cast_ref(dt: Dtype, v: f64) -> f64 {
     match dt {
         Dtype::Bool => (v != 0.0) as u8 as f64,
         Dtype::Uint8 => (v as i64).rem_euclid(256) as f64,
         Dtype::Int8 => (((v as i64) + 128).rem_euclid(256) - 128) as f64,
+        Dtype::Float16 => half::f16::from_f64(v).to_f64(),
+        Dtype::Bfloat16 => half::bf16::from_f64(v).to_f64(),
+        Dtype::Float32 => v as f32 as f64,
         _ => v,
     }
 }
@@ -208,8 +212,10 @@ fn check(got: &Array, want: &R, want_im: Option<&R>, what: &str) {
     check_tol(got, want, want_im, 0.0, what)
 }
 
-const DTYPES: [Dtype; 7] = [
+const DTYPES: [Dtype; 9] = [
     Dtype::Float32,
+    Dtype::Bfloat16,
+    Dtype::Int8,
     Dtype::Float64,
     Dtype::Int32,
     Dtype::Uint8,
@@ -1159,9 +1165,9 @@ fn scatter_matches_reference() {
                     .iter()
                     .map(|&a| a.rem_euclid(shape.len() as isize) as usize)
                     .collect();
-                // Set with duplicates has a last-wins winner in this implementation, but
-                // MLX leaves it unspecified: keep indices unique there by using in-range
-                // permutation-like indices only for the first axis.
+                // Indices may repeat: the reference applies updates in row-major order,
+                // so Set checks this implementation's last-wins rule (MLX leaves the
+                // winner unspecified) and the reductions check accumulation.
                 let idx: Vec<(Array, Vec<i64>)> = nax
                     .iter()
                     .map(|&ax| {
