@@ -144,7 +144,7 @@ pub fn split(a: &Array, how: impl Into<IndicesOrSections>, axis: isize) -> Resul
     let n = a.shape()[ax] as isize;
     let cuts: Vec<isize> = match how.into() {
         IndicesOrSections::Sections(k) => {
-            if k == 0 || a.shape()[ax] % k != 0 {
+            if k == 0 || !a.shape()[ax].is_multiple_of(k) {
                 invalid!(
                     "[split] Array split does not result in sub arrays with equal size: axis \
                      {ax} of shape {:?} into {k} sections.",

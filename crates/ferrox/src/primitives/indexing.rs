@@ -367,7 +367,7 @@ impl Primitive for BitCast {
         unsafe {
             std::ptr::copy_nonoverlapping(
                 c.buffer.as_ptr().add(c.offset * isz),
-                out.buffer.as_ptr() as *mut u8,
+                out.buffer.as_ptr(),
                 n,
             );
         }

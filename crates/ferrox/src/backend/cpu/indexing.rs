@@ -206,7 +206,7 @@ pub fn copy_into(shape: &[usize], src: &Data, src_dtype: Dtype, dst: &Data, dst_
     let n: usize = cs.iter().product();
     crate::dispatch_dtype!(src_dtype, S => {
         crate::dispatch_dtype!(dst_dtype, D => {
-            let (ps, pd) = (SendPtr(src.ptr::<S>() as *mut u8), SendPtr(dst.ptr::<D>() as *mut u8));
+            let (ps, pd) = (SendPtr(src.ptr::<S>().cast()), SendPtr(dst.ptr::<D>().cast()));
             parallel_ranges(n, |s, e| {
                 walk::<2>(&cs, [&st[0], &st[1]], s, e, |_, [so, d]| {
                     // SAFETY: offsets come from both views' shapes and strides; positions
