@@ -13,6 +13,8 @@
 
 mod binary;
 mod creation;
+mod indexing;
+mod layout;
 mod linalg;
 mod reduce;
 mod shape;
@@ -20,6 +22,8 @@ mod unary;
 
 pub use binary::*;
 pub use creation::*;
+pub use indexing::*;
+pub use layout::*;
 pub use linalg::*;
 pub use reduce::*;
 pub use shape::*;

@@ -5,6 +5,7 @@ pub mod arith;
 pub mod binary;
 pub mod copy;
 pub mod elementwise;
+pub mod indexing;
 pub mod matmul;
 pub mod reduce;
 pub mod strided;
