@@ -14,6 +14,7 @@
 mod binary;
 mod creation;
 mod linalg;
+pub mod random;
 mod reduce;
 mod shape;
 mod unary;

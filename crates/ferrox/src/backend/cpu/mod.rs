@@ -6,6 +6,7 @@ pub mod binary;
 pub mod copy;
 pub mod elementwise;
 pub mod matmul;
+pub mod random;
 pub mod reduce;
 pub mod strided;
 pub mod unary;
