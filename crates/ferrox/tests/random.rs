@@ -202,6 +202,21 @@ const BIG_PERM_HEAD: (&[usize], &[u32]) = (&[6], &[28621, 12914, 51570, 19032, 3
 const BIG_NORMAL_BITSUM: u64 = 279137525292585;
 const BIG_UNIFORM_BITSUM: u64 = 105287746019187;
 const BIG_PERM_WSUM: u64 = 85744476920218;
+const BIG_TRUNC_BITSUM: u64 = 106195186113995;
+const MVN_17: [f32; 12] = [
+    1.3495092391967773,
+    -2.683340549468994,
+    0.28345322608947754,
+    1.0280507802963257,
+    -1.329298973083496,
+    0.019708067178726196,
+    2.3636913299560547,
+    0.8100318908691406,
+    1.8087515830993652,
+    -1.199023962020874,
+    -1.5827925205230713,
+    1.6765037775039673,
+];
 
 // ---- helpers ----
 
@@ -626,6 +641,32 @@ fn large_samples_match_mlx() {
         .map(|(i, &v)| i as u64 * v as u64)
         .sum();
     assert_eq!(wsum, BIG_PERM_WSUM);
+}
+
+/// `erf` of many different bounds (MLX's approximation, with its own `exp`), then
+/// `erfinv`, checked against MLX through an exact checksum.
+#[test]
+fn truncated_normal_with_many_bounds_matches_mlx() {
+    let n = 50000usize;
+    let lo: Vec<f32> = (0..n).map(|i| -((i % 301) as f32) / 100.0).collect();
+    let hi: Vec<f32> = (0..n).map(|i| ((i % 297) as f32 + 1.0) / 100.0).collect();
+    let lo = Array::from_slice(&lo, &[n]).unwrap();
+    let hi = Array::from_slice(&hi, &[n]).unwrap();
+    let t = random::truncated_normal(&lo, &hi, None, None, Some(&k(5))).unwrap();
+    assert_eq!(bitsum(&t.to_vec::<f32>().unwrap()), BIG_TRUNC_BITSUM);
+}
+
+/// MLX takes the covariance's square root by SVD, ferrox by a Jacobi eigendecomposition:
+/// the same matrix up to rounding, applied to the same normal draws.
+#[test]
+fn multivariate_normal_is_close_to_mlx() {
+    let mean = array!([1.0f32, -2.0, 0.5]);
+    let cov = array!([[2.0f32, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 0.5]]);
+    let s = random::multivariate_normal(&mean, &cov, &[4], None, Some(&k(17))).unwrap();
+    assert_eq!(s.shape(), &[4, 3]);
+    for (g, w) in s.to_vec::<f32>().unwrap().iter().zip(MVN_17) {
+        assert!((g - w).abs() < 1e-5, "{g} vs {w}");
+    }
 }
 
 // ---- determinism across thread counts ----

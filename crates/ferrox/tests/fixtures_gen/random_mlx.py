@@ -86,3 +86,13 @@ out.append(f"const BIG_NORMAL_BITSUM: u64 = {int(bn.view(np.uint32).astype(np.ui
 out.append(f"const BIG_UNIFORM_BITSUM: u64 = {int(big.view(np.uint32).astype(np.uint64).sum())};")
 out.append(f"const BIG_PERM_WSUM: u64 = {int((bp.astype(np.uint64)*np.arange(70001,dtype=np.uint64)).sum())};")
 print('\n'.join(out))
+
+# --- large truncated_normal checksum and multivariate_normal reference ---
+N=50000
+i=np.arange(N)
+lo=-(i%301).astype(np.float32)/np.float32(100); hi=((i%297).astype(np.float32)+np.float32(1))/np.float32(100)
+t=np.array(mx.random.truncated_normal(mx.array(lo),mx.array(hi),key=mx.random.key(5)))
+print(f"const BIG_TRUNC_BITSUM: u64 = {int(t.view(np.uint32).astype(np.uint64).sum())};")
+mean=mx.array([1.0,-2.0,0.5]); cov=mx.array([[2.0,0.6,-0.3],[0.6,1.0,0.2],[-0.3,0.2,0.5]])
+s=np.array(mx.random.multivariate_normal(mean,cov,shape=(4,),key=mx.random.key(17)))
+print("const MVN_17: [f32; 12] = [" + ", ".join(repr(float(v)) for v in s.ravel()) + "];")
