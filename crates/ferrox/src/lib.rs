@@ -36,6 +36,7 @@ pub use array::{Array, Shape};
 pub use device::{Device, DeviceType, Stream};
 pub use dtype::{Dtype, DtypeCategory, Scalar};
 pub use error::{Error, Result};
+pub use ops::random;
 pub use print::{get_printoptions as print_options, set_printoptions, PrintOptions};
 pub use scheduler::{async_eval, eval};
 

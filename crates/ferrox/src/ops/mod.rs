@@ -16,6 +16,7 @@ mod creation;
 mod indexing;
 mod layout;
 mod linalg;
+pub mod random;
 mod reduce;
 mod shape;
 mod unary;

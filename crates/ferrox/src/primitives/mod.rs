@@ -6,6 +6,7 @@ pub mod binary;
 pub mod creation;
 pub mod indexing;
 pub mod matmul;
+pub mod random;
 pub mod reduce;
 pub mod unary;
 pub mod view;

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod indexing;
 pub mod matmul;
+pub mod random;
 pub mod reduce;
 pub mod strided;
 pub mod unary;
