@@ -36,7 +36,9 @@ pub use array::{Array, Shape};
 pub use device::{Device, DeviceType, Stream};
 pub use dtype::{Dtype, DtypeCategory, Scalar};
 pub use error::{Error, Result};
-pub use print::{set_printoptions, PrintOptions};
+pub use print::{
+    format_float, get_printoptions, set_printoptions, with_printoptions, PrintOptions,
+};
 pub use scheduler::{async_eval, eval};
 
 /// Builds an evaluated array from a literal, MLX-style:

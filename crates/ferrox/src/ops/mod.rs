@@ -15,14 +15,18 @@ mod binary;
 mod creation;
 mod linalg;
 mod reduce;
+mod scan;
 mod shape;
+mod sort;
 mod unary;
 
 pub use binary::*;
 pub use creation::*;
 pub use linalg::*;
 pub use reduce::*;
+pub use scan::*;
 pub use shape::*;
+pub use sort::*;
 pub use unary::*;
 
 use crate::array::Array;

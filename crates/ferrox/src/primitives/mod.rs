@@ -6,5 +6,7 @@ pub mod binary;
 pub mod creation;
 pub mod matmul;
 pub mod reduce;
+pub mod scan;
+pub mod sort;
 pub mod unary;
 pub mod view;

@@ -7,6 +7,8 @@ pub mod copy;
 pub mod elementwise;
 pub mod matmul;
 pub mod reduce;
+pub mod scan;
+pub mod sort;
 pub mod strided;
 pub mod unary;
 
