@@ -591,3 +591,22 @@ fn matches_mlx_outputs() {
     assert_eq!(v(median(&a, &[0], false).unwrap()), [5., -1., 2., 6.]);
     assert_eq!(v(median(&a, &[1], false).unwrap()), [2., 3.5, 4.]);
 }
+
+/// A temporary input has no other reader, so the scan may write into its buffer.
+#[test]
+fn scans_of_temporaries() {
+    let mut rng = Lcg(6);
+    let a = input(&mut rng, Op::Sum, Dtype::Float32, &[5, 6]);
+    for (axis, reverse, inclusive) in [(0, false, false), (1, true, false), (0, true, true)] {
+        let want = cumsum(&a, Some(axis), reverse, inclusive, None).unwrap();
+        let got = cumsum(
+            &multiply(&a, 1.0).unwrap(),
+            Some(axis),
+            reverse,
+            inclusive,
+            None,
+        )
+        .unwrap();
+        assert_eq!(got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    }
+}
