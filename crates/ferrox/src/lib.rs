@@ -37,7 +37,10 @@ pub use device::{Device, DeviceType, Stream};
 pub use dtype::{Dtype, DtypeCategory, Scalar};
 pub use error::{Error, Result};
 pub use ops::random;
-pub use print::{get_printoptions as print_options, set_printoptions, PrintOptions};
+pub use print::{
+    format_float, get_printoptions, get_printoptions as print_options, set_printoptions,
+    with_printoptions, PrintOptions,
+};
 pub use scheduler::{async_eval, eval};
 
 /// Builds an evaluated array from a literal, MLX-style:

@@ -18,7 +18,9 @@ mod layout;
 mod linalg;
 pub mod random;
 mod reduce;
+mod scan;
 mod shape;
+mod sort;
 mod unary;
 
 pub use binary::*;
@@ -27,7 +29,9 @@ pub use indexing::*;
 pub use layout::*;
 pub use linalg::*;
 pub use reduce::*;
+pub use scan::*;
 pub use shape::*;
+pub use sort::*;
 pub use unary::*;
 
 use crate::array::Array;

@@ -8,5 +8,7 @@ pub mod indexing;
 pub mod matmul;
 pub mod random;
 pub mod reduce;
+pub mod scan;
+pub mod sort;
 pub mod unary;
 pub mod view;

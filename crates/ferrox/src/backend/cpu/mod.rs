@@ -9,6 +9,8 @@ pub mod indexing;
 pub mod matmul;
 pub mod random;
 pub mod reduce;
+pub mod scan;
+pub mod sort;
 pub mod strided;
 pub mod unary;
 
