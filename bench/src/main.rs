@@ -94,6 +94,18 @@ fn main() -> Result<()> {
         })?;
         results.push(("fma_16m_f32".into(), r, reps));
     }
+    if want("fma_16m_f32_product_kept") {
+        // The same, with the product held by the caller: it must be computed and kept,
+        // so the scheduler cannot fuse the two ops (two passes over memory).
+        let n = 1 << 24;
+        let (x, y, z) = (array(&[n], 3)?, array(&[n], 4)?, array(&[n], 5)?);
+        let r = time(reps, 1, || {
+            let p = ops::multiply(&x, &y)?;
+            let r = ops::add(&p, &z)?;
+            r.eval()
+        })?;
+        results.push(("fma_16m_f32_product_kept".into(), r, reps));
+    }
     if want("sum_last_4096_f32") {
         let a = array(&[4096, 4096], 6)?;
         let r = time(reps, 1, || ops::sum(&a, &[-1], false)?.eval())?;
