@@ -19,15 +19,41 @@
 
 use crate::array::{Array, Op, State};
 use crate::device::DeviceType;
+use crate::dtype::Dtype;
 use crate::primitive::EvalContext;
+use crate::primitives::binary::{Binary, BinaryOp};
 use crate::{Error, Result};
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+
+/// Hashes an op's address: a multiply and a shift, instead of SipHash, whose cost
+/// showed up in the per-op overhead of long lazy chains. Addresses are not chosen by an
+/// attacker, so there is nothing to defend against.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        // Fibonacci hashing; the top bits (which hashbrown uses) mix every input bit.
+        self.0 = (n as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
+    }
+}
 
 /// The pending ops `outputs` depend on, inputs before readers (iterative DFS).
 fn topological_order(outputs: &[Array]) -> Vec<Arc<Op>> {
     let mut order = Vec::new();
-    let mut seen: HashSet<*const Op> = HashSet::new();
+    let mut seen: HashSet<*const Op, BuildHasherDefault<AddressHasher>> = HashSet::default();
     let mut stack: Vec<(Arc<Op>, usize)> = Vec::new();
     for a in outputs {
         if let Some(op) = a.pending_op() {
@@ -52,26 +78,20 @@ fn topological_order(outputs: &[Array]) -> Vec<Arc<Op>> {
     order
 }
 
-fn run(op: &Op) -> Result<()> {
-    if op.stream.device.kind != DeviceType::Cpu {
-        return Err(Error::Runtime(format!(
-            "[eval] {} has no backend in this build",
-            op.stream.device
-        )));
-    }
-    let donatable = op
-        .inputs
+/// Which inputs of `op` the kernel may write into: each input whose node is held by this
+/// op's input list alone (one reference), listed once.
+fn donatable(op: &Op) -> Vec<bool> {
+    op.inputs
         .iter()
         .map(|a| {
             // One reference: this op's input list. Anything more is a reader or a user.
             Arc::strong_count(&a.0) == 1 && op.inputs.iter().filter(|b| b.same_node(a)).count() == 1
         })
-        .collect();
-    let mut ctx = EvalContext {
-        outputs: &op.outputs,
-        donatable,
-    };
-    let results = op.primitive.eval_cpu(&op.inputs, &mut ctx)?;
+        .collect()
+}
+
+/// Stores the results of `op` in its output nodes.
+fn store(op: &Op, results: Vec<crate::array::Data>) {
     debug_assert_eq!(results.len(), op.outputs.len());
     if let Some(nodes) = op.nodes.get() {
         for (node, data) in nodes.iter().zip(results) {
@@ -80,13 +100,106 @@ fn run(op: &Op) -> Result<()> {
             }
         }
     }
+}
+
+fn check_cpu(op: &Op) -> Result<()> {
+    if op.stream.device.kind != DeviceType::Cpu {
+        return Err(Error::Runtime(format!(
+            "[eval] {} has no backend in this build",
+            op.stream.device
+        )));
+    }
+    Ok(())
+}
+
+fn run(op: &Op) -> Result<()> {
+    check_cpu(op)?;
+    let mut ctx = EvalContext {
+        outputs: &op.outputs,
+        donatable: donatable(op),
+    };
+    let results = op.primitive.eval_cpu(&op.inputs, &mut ctx)?;
+    store(op, results);
+    Ok(())
+}
+
+fn binary_op(op: &Op) -> Option<BinaryOp> {
+    op.primitive
+        .as_any()
+        .and_then(|p| p.downcast_ref::<Binary>())
+        .map(|b| b.0)
+}
+
+/// The one peephole rule of `eval`: `x * y + z` (or `- z`, or `z - x * y`) in f32/f64,
+/// whose product node nobody but this op reads, runs as one pass over memory instead
+/// of two; on large arrays that halves the memory traffic, which is all such an op
+/// costs. Returns which input of `op` is the product, and the product's op.
+///
+/// The product is never observable: its node is referenced by `op`'s input list alone
+/// (no user handle, no other reader), so skipping its evaluation changes nothing but
+/// time and peak memory. The kernel rounds the product before adding, so results are
+/// bit-identical to the two ops. Everything else is left to `compile`.
+fn fusable_product(op: &Op) -> Option<(usize, Arc<Op>)> {
+    if !matches!(binary_op(op)?, BinaryOp::Add | BinaryOp::Subtract)
+        || !matches!(op.outputs[0].1, Dtype::Float32 | Dtype::Float64)
+        || op.inputs.len() != 2
+        || op.inputs[0].same_node(&op.inputs[1])
+        || op.inputs[0].dtype() != op.inputs[1].dtype()
+    {
+        return None;
+    }
+    for (j, input) in op.inputs.iter().enumerate() {
+        if Arc::strong_count(&input.0) != 1 {
+            continue;
+        }
+        let Some(m) = input.pending_op() else {
+            continue;
+        };
+        if m.outputs.len() == 1
+            && m.inputs.len() == 2
+            && binary_op(&m) == Some(BinaryOp::Multiply)
+            && m.outputs[0] == op.outputs[0]
+            && m.stream == op.stream
+        {
+            return Some((j, m));
+        }
+    }
+    None
+}
+
+/// Runs `op` fused with its product input `j` (see [`fusable_product`]).
+fn run_fused(op: &Op, j: usize, product: &Op) -> Result<()> {
+    check_cpu(op)?;
+    let mut ctx = EvalContext {
+        outputs: &op.outputs,
+        donatable: donatable(op),
+    };
+    let (x, y) = (product.inputs[0].data()?, product.inputs[1].data()?);
+    let z = op.inputs[1 - j].data()?;
+    // The addend's buffer may take the result; the product's node has no data to give.
+    let out = ctx.output(0, &op.inputs, &[1 - j])?;
+    let (shape, dtype) = &op.outputs[0];
+    let kind = binary_op(op).unwrap_or(BinaryOp::Add);
+    crate::backend::cpu::binary::multiply_then(kind, j == 0, shape, *dtype, &x, &y, &z, &out)?;
+    store(op, vec![out]);
     Ok(())
 }
 
 /// Computes `outputs` and everything they depend on that is not yet computed.
 pub fn eval(outputs: &[Array]) -> Result<()> {
     let order = topological_order(outputs);
-    for op in order {
+    // Products that a later op reads alone are computed inside that op (see
+    // `fusable_product`); they are skipped in their own turn.
+    let mut fused: Vec<Option<(usize, Arc<Op>)>> = Vec::new();
+    let mut skip: HashSet<*const Op, BuildHasherDefault<AddressHasher>> = HashSet::default();
+    if order.len() > 1 {
+        fused = order.iter().map(|op| fusable_product(op)).collect();
+        skip.extend(fused.iter().flatten().map(|(_, m)| Arc::as_ptr(m)));
+    }
+    for (i, op) in order.into_iter().enumerate() {
+        if !skip.is_empty() && skip.contains(&Arc::as_ptr(&op)) {
+            continue;
+        }
         let _running = op.running.lock().unwrap_or_else(|e| e.into_inner());
         // A concurrent eval on another thread may have computed it already.
         let done = op
@@ -102,7 +215,10 @@ pub fn eval(outputs: &[Array]) -> Result<()> {
         if done {
             continue;
         }
-        run(&op)?;
+        match fused.get_mut(i).and_then(Option::take) {
+            Some((j, product)) => run_fused(&op, j, &product)?,
+            None => run(&op)?,
+        }
         // `op` drops here; when no node still points at it, its inputs go with it.
     }
     Ok(())
@@ -115,4 +231,52 @@ pub fn async_eval(outputs: &[Array]) {
     rayon::spawn(move || {
         let _ = eval(&outputs);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ops, Array};
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2654435761).wrapping_add(seed) % 1000) as f32 / 37.0 - 13.0
+            })
+            .collect()
+    }
+
+    /// `x * y + z` (and the other fused forms) gives bit for bit what the two ops give
+    /// when the product is evaluated on its own.
+    #[test]
+    fn fused_multiply_add_matches_separate_ops() {
+        let n = 100_003;
+        let x = Array::from_slice(&values(n, 1), &[n]).unwrap();
+        let y = Array::from_slice(&values(n, 2), &[n]).unwrap();
+        let z = Array::from_slice(&values(n, 3), &[n]).unwrap();
+        let forms: [fn(Array, &Array) -> Array; 3] = [
+            |p, z| ops::add(p, z).unwrap(),
+            |p, z| ops::add(z, p).unwrap(),
+            |p, z| ops::subtract(z, p).unwrap(),
+        ];
+        for form in forms {
+            let fused = form(ops::multiply(&x, &y).unwrap(), &z);
+            fused.eval().unwrap();
+            let product = ops::multiply(&x, &y).unwrap();
+            product.eval().unwrap();
+            let separate = form(product.clone(), &z);
+            let (a, b) = (
+                fused.to_vec::<f32>().unwrap(),
+                separate.to_vec::<f32>().unwrap(),
+            );
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
+        }
+        // A product that a user still holds is computed and kept.
+        let p = ops::multiply(&x, &y).unwrap();
+        let s = ops::subtract(&p, &z).unwrap();
+        s.eval().unwrap();
+        assert!(p.is_evaluated());
+        let (xs, ys, zs) = (values(n, 1), values(n, 2), values(n, 3));
+        let expect: Vec<f32> = (0..n).map(|i| xs[i] * ys[i] - zs[i]).collect();
+        assert_eq!(s.to_vec::<f32>().unwrap(), expect);
+    }
 }

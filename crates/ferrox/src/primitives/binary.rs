@@ -73,6 +73,9 @@ impl Primitive for Binary {
         cpu::binary::eval(self.0, &shape, inputs[0].dtype(), &a, &b, &out)?;
         Ok(vec![out])
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 }
 
 /// `where(condition, x, y)`.

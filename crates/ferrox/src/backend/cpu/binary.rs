@@ -167,3 +167,50 @@ pub fn eval(
     }
     Ok(())
 }
+
+/// `out = x * y + z` (`Add`) or `x * y - z` / `z - x * y` (`Subtract`), in one pass
+/// over memory, for a product that no one else reads (the scheduler checks). The
+/// product is rounded to the element type before the add, exactly as the two separate
+/// ops round: no fused multiply-add contraction, so results are bit-identical.
+#[allow(clippy::too_many_arguments)]
+pub fn multiply_then(
+    op: BinaryOp,
+    product_first: bool,
+    shape: &[usize],
+    dtype: Dtype,
+    x: &Data,
+    y: &Data,
+    z: &Data,
+    out: &Data,
+) -> Result<()> {
+    use super::elementwise::ternary;
+    macro_rules! go {
+        ($t:ty) => {
+            match (op, product_first) {
+                (BinaryOp::Add, true) => {
+                    ternary::<$t, $t, $t, $t>(shape, x, y, z, out, |a, b, c| a * b + c)
+                }
+                (BinaryOp::Add, false) => {
+                    ternary::<$t, $t, $t, $t>(shape, x, y, z, out, |a, b, c| c + a * b)
+                }
+                (BinaryOp::Subtract, true) => {
+                    ternary::<$t, $t, $t, $t>(shape, x, y, z, out, |a, b, c| a * b - c)
+                }
+                (BinaryOp::Subtract, false) => {
+                    ternary::<$t, $t, $t, $t>(shape, x, y, z, out, |a, b, c| c - a * b)
+                }
+                _ => {
+                    return Err(Error::Runtime(format!(
+                        "[multiply_then] {op:?} is not fused"
+                    )))
+                }
+            }
+        };
+    }
+    match dtype {
+        Dtype::Float32 => go!(f32),
+        Dtype::Float64 => go!(f64),
+        d => return Err(Error::Runtime(format!("[multiply_then] {d} is not fused"))),
+    }
+    Ok(())
+}

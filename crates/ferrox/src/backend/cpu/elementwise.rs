@@ -96,6 +96,22 @@ fn ptr_of<T>(d: &Data) -> Ptr {
     Ptr(d.ptr::<T>() as *mut u8)
 }
 
+/// The flat stride of an operand when it is one run over the whole `shape`: 1 if
+/// row-contiguous, 0 if one element broadcast everywhere; `None` otherwise.
+///
+/// The common case (dense operands, or a scalar beside them) then runs as a single
+/// row split across threads, without `collapse`/`segments` and their small
+/// allocations, which are a good part of the cost of an op on a small array.
+fn flat_stride(shape: &[usize], d: &Data) -> Option<isize> {
+    if d.is_row_contiguous(shape) {
+        Some(1)
+    } else if d.strides.iter().zip(shape).all(|(&s, &n)| s == 0 || n == 1) {
+        Some(0)
+    } else {
+        None
+    }
+}
+
 #[multiversion(targets = "simd")]
 fn row1<A: Element, O: Element>(n: usize, a: *const A, sa: isize, o: *mut O, f: &impl Fn(A) -> O) {
     // SAFETY: the driver passes runs inside both views.
@@ -200,8 +216,15 @@ pub fn unary<A: Element, O: Element>(
     f: impl Fn(A) -> O + Sync,
 ) {
     let n: usize = shape.iter().product();
-    let (cs, st) = collapse(shape, &[&a.strides, &out.strides]);
     let (pa, po) = (ptr_of::<A>(a), ptr_of::<O>(out));
+    if let (Some(sa), Some(1)) = (flat_stride(shape, a), flat_stride(shape, out)) {
+        parallel_ranges(n, |s, e| {
+            let s_ = s as isize;
+            row1(e - s, pa.at::<A>(s_ * sa), sa, po.at::<O>(s_), &f);
+        });
+        return;
+    }
+    let (cs, st) = collapse(shape, &[&a.strides, &out.strides]);
     parallel_ranges(n, |s, e| {
         segments::<2>(&cs, &st, s, e, |off, len| {
             let inner = |k: usize| st[k].last().copied().unwrap_or(1);
@@ -219,8 +242,20 @@ pub fn binary<A: Element, B: Element, O: Element>(
     f: impl Fn(A, B) -> O + Sync,
 ) {
     let n: usize = shape.iter().product();
-    let (cs, st) = collapse(shape, &[&a.strides, &b.strides, &out.strides]);
     let (pa, pb, po) = (ptr_of::<A>(a), ptr_of::<B>(b), ptr_of::<O>(out));
+    if let (Some(sa), Some(sb), Some(1)) = (
+        flat_stride(shape, a),
+        flat_stride(shape, b),
+        flat_stride(shape, out),
+    ) {
+        parallel_ranges(n, |s, e| {
+            let s_ = s as isize;
+            let (a, b) = (pa.at::<A>(s_ * sa), pb.at::<B>(s_ * sb));
+            row2(e - s, a, sa, b, sb, po.at::<O>(s_), &f);
+        });
+        return;
+    }
+    let (cs, st) = collapse(shape, &[&a.strides, &b.strides, &out.strides]);
     parallel_ranges(n, |s, e| {
         segments::<3>(&cs, &st, s, e, |off, len| {
             let inner = |k: usize| st[k].last().copied().unwrap_or(1);
@@ -247,13 +282,30 @@ pub fn ternary<A: Element, B: Element, C: Element, O: Element>(
     f: impl Fn(A, B, C) -> O + Sync,
 ) {
     let n: usize = shape.iter().product();
-    let (cs, st) = collapse(shape, &[&a.strides, &b.strides, &c.strides, &out.strides]);
     let (pa, pb, pc, po) = (
         ptr_of::<A>(a),
         ptr_of::<B>(b),
         ptr_of::<C>(c),
         ptr_of::<O>(out),
     );
+    if let (Some(sa), Some(sb), Some(sc), Some(1)) = (
+        flat_stride(shape, a),
+        flat_stride(shape, b),
+        flat_stride(shape, c),
+        flat_stride(shape, out),
+    ) {
+        parallel_ranges(n, |s, e| {
+            let s_ = s as isize;
+            let (a, b, c) = (
+                pa.at::<A>(s_ * sa),
+                pb.at::<B>(s_ * sb),
+                pc.at::<C>(s_ * sc),
+            );
+            row3(e - s, a, sa, b, sb, c, sc, po.at::<O>(s_), &f);
+        });
+        return;
+    }
+    let (cs, st) = collapse(shape, &[&a.strides, &b.strides, &c.strides, &out.strides]);
     parallel_ranges(n, |s, e| {
         segments::<4>(&cs, &st, s, e, |off, len| {
             let inner = |k: usize| st[k].last().copied().unwrap_or(1);

@@ -15,41 +15,122 @@ use crate::Result;
 use half::{bf16, f16};
 use multiversion::multiversion;
 
-/// Accumulation of one reduction: the accumulator type `A` for elements `T`.
-#[derive(Clone, Copy)]
-struct Fold<T, A> {
-    init: A,
-    load: fn(T) -> A,
-    combine: fn(A, A) -> A,
-    store: fn(A) -> T,
+/// Accumulation of one reduction: accumulator type `Acc` for elements `T`.
+///
+/// A trait over zero-sized types rather than a struct of function pointers: the kernels
+/// are generic over it, so `combine` inlines and the loops vectorise. (With function
+/// pointers every element cost two indirect calls: a 4096x4096 f32 sum took ~65 ms,
+/// against ~5 ms for NumPy.)
+trait Fold<T>: Copy + Send + Sync {
+    type Acc: Copy + Send + Sync;
+    fn init(self) -> Self::Acc;
+    fn load(self, x: T) -> Self::Acc;
+    fn combine(self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    fn store(self, a: Self::Acc) -> T;
 }
 
-const LANES: usize = 16;
+/// The four arithmetic reductions as types (bool's `all`/`any` are `Prod`/`Sum`, since
+/// bool's `mul` is `&` and its `add` is `|`).
+#[derive(Clone, Copy)]
+struct Sum;
+#[derive(Clone, Copy)]
+struct Prod;
+#[derive(Clone, Copy)]
+struct Max;
+#[derive(Clone, Copy)]
+struct Min;
+
+macro_rules! fold_same_type {
+    ($op:ident, $init:ident, $combine:ident) => {
+        impl<T: Arith + Send + Sync> Fold<T> for $op {
+            type Acc = T;
+            #[inline(always)]
+            fn init(self) -> T {
+                T::$init()
+            }
+            #[inline(always)]
+            fn load(self, x: T) -> T {
+                x
+            }
+            #[inline(always)]
+            fn combine(self, a: T, b: T) -> T {
+                a.$combine(b)
+            }
+            #[inline(always)]
+            fn store(self, a: T) -> T {
+                a
+            }
+        }
+    };
+}
+fold_same_type!(Sum, zero, add);
+fold_same_type!(Prod, one, mul);
+fold_same_type!(Max, lowest, max);
+fold_same_type!(Min, highest, min);
+
+/// f16/bf16 elements folded in f32 with `F`'s f32 rule.
+#[derive(Clone, Copy)]
+struct Widen<F>(F);
+
+macro_rules! fold_widen {
+    ($t:ty) => {
+        impl<F: Fold<f32, Acc = f32>> Fold<$t> for Widen<F> {
+            type Acc = f32;
+            #[inline(always)]
+            fn init(self) -> f32 {
+                self.0.init()
+            }
+            #[inline(always)]
+            fn load(self, x: $t) -> f32 {
+                x.to_f32()
+            }
+            #[inline(always)]
+            fn combine(self, a: f32, b: f32) -> f32 {
+                self.0.combine(a, b)
+            }
+            #[inline(always)]
+            fn store(self, a: f32) -> $t {
+                <$t>::from_f32(a)
+            }
+        }
+    };
+}
+fold_widen!(f16);
+fold_widen!(bf16);
+
+/// Independent accumulators per run: enough that the add latency is hidden (4 zmm
+/// registers of f32) and the loop vectorises into whole vectors.
+const LANES: usize = 64;
 
 #[multiversion(targets = "simd")]
-fn fold_run<T: Copy, A: Copy>(x: &[T], f: &Fold<T, A>) -> A {
-    let mut acc = [f.init; LANES];
+fn fold_run<T: Copy, F: Fold<T>>(x: &[T], f: F) -> F::Acc {
+    let mut acc = [f.init(); LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
     for c in chunks {
         for j in 0..LANES {
-            acc[j] = (f.combine)(acc[j], (f.load)(c[j]));
+            acc[j] = f.combine(acc[j], f.load(c[j]));
         }
     }
-    let mut r = f.init;
-    for &a in &acc {
-        r = (f.combine)(r, a);
+    // Pairwise, which keeps the rounding error of the final combine small.
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for j in 0..width {
+            acc[j] = f.combine(acc[j], acc[j + width]);
+        }
     }
+    let mut r = acc[0];
     for &t in tail {
-        r = (f.combine)(r, (f.load)(t));
+        r = f.combine(r, f.load(t));
     }
     r
 }
 
 #[multiversion(targets = "simd")]
-fn fold_rows<T: Copy, A: Copy>(acc: &mut [A], row: &[T], f: &Fold<T, A>) {
+fn fold_rows<T: Copy, F: Fold<T>>(acc: &mut [F::Acc], row: &[T], f: F) {
     for (a, &x) in acc.iter_mut().zip(row) {
-        *a = (f.combine)(*a, (f.load)(x));
+        *a = f.combine(*a, f.load(x));
     }
 }
 
@@ -57,13 +138,7 @@ fn fold_rows<T: Copy, A: Copy>(acc: &mut [A], row: &[T], f: &Fold<T, A>) {
 struct Ptr(usize);
 
 /// Reduces `a` (shape `shape`) over `axes` into `out`, all of element type `T`.
-fn run<T: Element, A: Copy + Send + Sync>(
-    shape: &[usize],
-    axes: &[usize],
-    a: &Data,
-    out: &Data,
-    f: Fold<T, A>,
-) {
+fn run<T: Element, F: Fold<T>>(shape: &[usize], axes: &[usize], a: &Data, out: &Data, f: F) {
     let n_out: usize = out_size(shape, axes);
     let kept: Vec<usize> = (0..shape.len()).filter(|i| !axes.contains(i)).collect();
     // Split the view into kept and reduced axes, each merged where contiguous.
@@ -80,7 +155,7 @@ fn run<T: Element, A: Copy + Send + Sync>(
     if n_red == 0 || n_out == 0 {
         for i in 0..n_out {
             // SAFETY: out has n_out elements.
-            unsafe { *(po.0 as *mut T).add(i) = (f.store)(f.init) };
+            unsafe { *(po.0 as *mut T).add(i) = f.store(f.init()) };
         }
         return;
     }
@@ -93,8 +168,8 @@ fn run<T: Element, A: Copy + Send + Sync>(
                 // SAFETY: a run of n_red elements inside the input view.
                 let run =
                     unsafe { std::slice::from_raw_parts((pa.0 as *const T).offset(off), n_red) };
-                let r = fold_run(run, &f);
-                unsafe { *(po.0 as *mut T).add(i) = (f.store)(r) };
+                let r = fold_run(run, f);
+                unsafe { *(po.0 as *mut T).add(i) = f.store(r) };
             }
         });
         return;
@@ -104,16 +179,16 @@ fn run<T: Element, A: Copy + Send + Sync>(
     if ks.len() == 1 && kst[0][0] == 1 {
         let k = ks[0];
         par_items(k, n_red, |s, e| {
-            let mut acc = vec![f.init; e - s];
+            let mut acc = vec![f.init(); e - s];
             for_each_offset(&rs, &rst[0], |roff| {
                 // SAFETY: row [s, e) of the kept run at this reduced offset.
                 let row = unsafe {
                     std::slice::from_raw_parts((pa.0 as *const T).offset(roff).add(s), e - s)
                 };
-                fold_rows(&mut acc, row, &f);
+                fold_rows(&mut acc, row, f);
             });
             for (i, v) in acc.into_iter().enumerate() {
-                unsafe { *(po.0 as *mut T).add(s + i) = (f.store)(v) };
+                unsafe { *(po.0 as *mut T).add(s + i) = f.store(v) };
             }
         });
         return;
@@ -123,12 +198,12 @@ fn run<T: Element, A: Copy + Send + Sync>(
     par_items(n_out, n_red, |s, e| {
         for i in s..e {
             let base = super::strided::offset_of(i, &kept_shape, &kept_strides);
-            let mut acc = f.init;
+            let mut acc = f.init();
             for_each_offset(&rs, &rst[0], |roff| {
                 let x = unsafe { *(pa.0 as *const T).offset(base + roff) };
-                acc = (f.combine)(acc, (f.load)(x));
+                acc = f.combine(acc, f.load(x));
             });
-            unsafe { *(po.0 as *mut T).add(i) = (f.store)(acc) };
+            unsafe { *(po.0 as *mut T).add(i) = f.store(acc) };
         }
     });
 }
@@ -157,47 +232,36 @@ fn out_size(shape: &[usize], axes: &[usize]) -> usize {
         .product()
 }
 
-fn fold_for<T: Element + Arith>(op: ReduceOp) -> Fold<T, T> {
-    let id = |x: T| x;
+/// Runs `run` with the fold of `op` for an element type that folds in its own type.
+fn run_same<T: Element + Arith>(
+    op: ReduceOp,
+    shape: &[usize],
+    axes: &[usize],
+    a: &Data,
+    out: &Data,
+) {
     match op {
-        ReduceOp::Sum => Fold {
-            init: T::zero(),
-            load: id,
-            combine: |a, b| a.add(b),
-            store: id,
-        },
-        ReduceOp::Prod => Fold {
-            init: T::one(),
-            load: id,
-            combine: |a, b| a.mul(b),
-            store: id,
-        },
-        ReduceOp::Max => Fold {
-            init: T::lowest(),
-            load: id,
-            combine: |a, b| a.max(b),
-            store: id,
-        },
-        ReduceOp::Min => Fold {
-            init: T::highest(),
-            load: id,
-            combine: |a, b| a.min(b),
-            store: id,
-        },
-        ReduceOp::And | ReduceOp::Or => unreachable!("bool reductions use fold_bool"),
+        ReduceOp::Sum | ReduceOp::Or => run::<T, _>(shape, axes, a, out, Sum),
+        ReduceOp::Prod | ReduceOp::And => run::<T, _>(shape, axes, a, out, Prod),
+        ReduceOp::Max => run::<T, _>(shape, axes, a, out, Max),
+        ReduceOp::Min => run::<T, _>(shape, axes, a, out, Min),
     }
 }
 
-macro_rules! half_fold {
-    ($t:ty, $op:expr) => {{
-        let f32f = fold_for::<f32>($op);
-        Fold::<$t, f32> {
-            init: f32f.init,
-            load: |x: $t| x.to_f32(),
-            combine: f32f.combine,
-            store: |a: f32| <$t>::from_f32(a),
-        }
-    }};
+/// Runs `run` for f16/bf16 elements, folding in f32.
+fn run_widened<T: Element>(op: ReduceOp, shape: &[usize], axes: &[usize], a: &Data, out: &Data)
+where
+    Widen<Sum>: Fold<T>,
+    Widen<Prod>: Fold<T>,
+    Widen<Max>: Fold<T>,
+    Widen<Min>: Fold<T>,
+{
+    match op {
+        ReduceOp::Sum | ReduceOp::Or => run::<T, _>(shape, axes, a, out, Widen(Sum)),
+        ReduceOp::Prod | ReduceOp::And => run::<T, _>(shape, axes, a, out, Widen(Prod)),
+        ReduceOp::Max => run::<T, _>(shape, axes, a, out, Widen(Max)),
+        ReduceOp::Min => run::<T, _>(shape, axes, a, out, Widen(Min)),
+    }
 }
 
 /// Reduces `a` over `axes` into `out`. Sum/prod/max/min keep the input dtype (the op
@@ -212,32 +276,16 @@ pub fn reduce(
 ) -> Result<()> {
     match op {
         ReduceOp::And | ReduceOp::Or => {
-            // Convert to bool first: a boolean view reduces with byte-wide lanes.
+            // Convert to bool first: a boolean view reduces with byte-wide lanes. On
+            // bool, `Prod` is `&` (all) and `Sum` is `|` (any).
             let b = Data::alloc(shape, Dtype::Bool)?;
             super::copy::copy_cast(shape, a, dtype, &b, Dtype::Bool);
-            let f = if op == ReduceOp::And {
-                Fold::<bool, bool> {
-                    init: true,
-                    load: |x| x,
-                    combine: |a, b| a & b,
-                    store: |x| x,
-                }
-            } else {
-                Fold::<bool, bool> {
-                    init: false,
-                    load: |x| x,
-                    combine: |a, b| a | b,
-                    store: |x| x,
-                }
-            };
-            run::<bool, bool>(shape, axes, &b, out, f);
+            run_same::<bool>(op, shape, axes, &b, out);
         }
         _ => match dtype {
-            Dtype::Float16 => run::<f16, f32>(shape, axes, a, out, half_fold!(f16, op)),
-            Dtype::Bfloat16 => run::<bf16, f32>(shape, axes, a, out, half_fold!(bf16, op)),
-            _ => {
-                crate::dispatch_dtype!(dtype, T => run::<T, T>(shape, axes, a, out, fold_for::<T>(op)))
-            }
+            Dtype::Float16 => run_widened::<f16>(op, shape, axes, a, out),
+            Dtype::Bfloat16 => run_widened::<bf16>(op, shape, axes, a, out),
+            _ => crate::dispatch_dtype!(dtype, T => run_same::<T>(op, shape, axes, a, out)),
         },
     }
     Ok(())
