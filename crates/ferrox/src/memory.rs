@@ -323,9 +323,10 @@ mod tests {
             (1 << 20) + 1,
             64 << 20,
         ] {
-            let b = bucket(len);
+            let b = bucket(len).unwrap();
             assert!(b >= len && b % ALIGN == 0, "{len} -> {b}");
             assert!(b <= len.max(64) + len / 4 + HUGE_PAGE, "{len} -> {b}");
         }
+        assert_eq!(bucket(usize::MAX), None);
     }
 }

@@ -349,7 +349,7 @@ fn arithmetic_binary_ops_all_dtypes_and_broadcasts() {
                             va[broadcast_index(i, &out_shape, sa)],
                             vb[broadcast_index(i, &out_shape, sb)],
                         );
-                        ferrox::dispatch_dtype!(dtype, T => { T::from_f64(w).to_f64() })
+                        ferrox::dispatch_dtype!(dtype, T => T::from_f64(w).to_f64())
                     })
                     .collect();
                 assert_close(
