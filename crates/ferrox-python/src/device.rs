@@ -99,6 +99,9 @@ pub fn stream_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<StreamOrDevice> {
     if let Ok(s) = obj.cast::<PyStream>() {
         return Ok(StreamOrDevice::Stream(s.get().0));
     }
+    if let Ok(s) = obj.cast::<PyThreadLocalStream>() {
+        return Ok(StreamOrDevice::Stream(s.get().0));
+    }
     Ok(StreamOrDevice::Device(device_arg(obj)?))
 }
 
@@ -109,6 +112,89 @@ pub fn on_stream<T>(
 ) -> PyResult<T> {
     let s = stream_arg(stream)?.resolve().map_err(to_py)?;
     guard(|| device::with_stream(s, f)?)
+}
+
+/// A stream made by `new_thread_local_stream`: ops run on it like on a `Stream`.
+#[pyclass(name = "ThreadLocalStream", module = "ferrox.core", frozen, eq, hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PyThreadLocalStream(pub Stream);
+
+#[pymethods]
+impl PyThreadLocalStream {
+    #[getter]
+    fn device(&self) -> PyDevice {
+        PyDevice(self.0.device)
+    }
+    fn __repr__(&self) -> String {
+        format!("ThreadLocalStream({}, {})", self.0.device, self.0.index)
+    }
+}
+
+/// `with mx.stream(s):` makes `s` this thread's default stream inside the block.
+#[pyclass(name = "StreamContext", module = "ferrox.core")]
+pub struct PyStreamContext {
+    target: StreamOrDevice,
+    previous: Vec<Option<Stream>>,
+}
+
+#[pymethods]
+impl PyStreamContext {
+    #[new]
+    fn new(s: &Bound<'_, PyAny>) -> PyResult<Self> {
+        // Like MLX, an unavailable device is an error on entering the block, not here.
+        Ok(PyStreamContext {
+            target: stream_arg(Some(s))?,
+            previous: vec![],
+        })
+    }
+    fn __enter__(&mut self) -> PyResult<()> {
+        let stream = self.target.resolve().map_err(to_py)?;
+        let prev = guard(|| device::enter_stream_scope(stream))?;
+        self.previous.push(prev);
+        Ok(())
+    }
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&mut self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        if let Some(prev) = self.previous.pop() {
+            device::exit_stream_scope(prev);
+        }
+        false
+    }
+}
+
+#[pyfunction]
+fn stream(s: &Bound<'_, PyAny>) -> PyResult<PyStreamContext> {
+    PyStreamContext::new(s)
+}
+#[pyfunction]
+fn new_thread_local_stream(device: &Bound<'_, PyAny>) -> PyResult<PyThreadLocalStream> {
+    let d = device_arg(device)?;
+    guard(|| device::new_stream(d)).map(PyThreadLocalStream)
+}
+#[pyfunction]
+fn new_thread_unsafe_stream(device: &Bound<'_, PyAny>) -> PyResult<PyStream> {
+    new_stream(device)
+}
+#[pyfunction]
+fn clear_streams() {
+    device::clear_streams()
+}
+#[pyfunction]
+#[pyo3(signature = (d = None))]
+fn device_info<'py>(
+    py: Python<'py>,
+    d: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let device = match d {
+        Some(d) if !d.is_none() => device_arg(d)?,
+        _ => device::default_device(),
+    };
+    let dict = pyo3::types::PyDict::new(py);
+    // An unavailable device has no info: an empty dict, as MLX returns.
+    for (k, v) in device::device_info(device).unwrap_or_default() {
+        dict.set_item(k, v)?;
+    }
+    Ok(dict)
 }
 
 #[pyfunction]
@@ -153,6 +239,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDeviceType>()?;
     m.add_class::<PyDevice>()?;
     m.add_class::<PyStream>()?;
+    m.add_class::<PyThreadLocalStream>()?;
+    m.add_class::<PyStreamContext>()?;
     m.add("cpu", PyDeviceType::Cpu)?;
     m.add("gpu", PyDeviceType::Gpu)?;
     m.add_function(wrap_pyfunction!(default_device, m)?)?;
@@ -163,5 +251,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_available, m)?)?;
     m.add_function(wrap_pyfunction!(device_count, m)?)?;
     m.add_function(wrap_pyfunction!(synchronize, m)?)?;
+    m.add_function(wrap_pyfunction!(stream, m)?)?;
+    m.add_function(wrap_pyfunction!(new_thread_local_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(new_thread_unsafe_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_streams, m)?)?;
+    m.add_function(wrap_pyfunction!(device_info, m)?)?;
     Ok(())
 }

@@ -58,7 +58,9 @@ fn opt_dtype(dtype: Opt) -> PyResult<Option<Dtype>> {
 macro_rules! unary_fns {
     ($($name:ident),* $(,)?) => {$(
         #[pyfunction]
-        #[pyo3(signature = (a, /, *, stream = None))]
+        // Not positional-only: MLX accepts `a=` for some of these, and accepting it for all
+        // breaks no MLX call.
+        #[pyo3(signature = (a, *, stream = None))]
         pub fn $name(a: Arg, stream: Opt) -> PyResult<PyArray> {
             let a = array_arg(a)?;
             on_stream(stream, || ops::$name(&a)).map(PyArray::from)
@@ -118,14 +120,23 @@ unary_fns!(
     degrees,
     radians,
     bitwise_invert,
-    matrix_transpose,
-    contiguous
+    matrix_transpose
 );
+
+/// `contiguous(a, /, allow_col_major=False)`: the result is always row-major here; MLX
+/// may skip the copy of a column-major input when `allow_col_major`, with equal values.
+#[pyfunction]
+#[pyo3(signature = (a, /, allow_col_major = false, *, stream = None))]
+pub fn contiguous(a: Arg, allow_col_major: bool, stream: Opt) -> PyResult<PyArray> {
+    let _ = allow_col_major;
+    let a = array_arg(a)?;
+    on_stream(stream, || ops::contiguous(&a)).map(PyArray::from)
+}
 
 macro_rules! binary_fns {
     ($($name:ident),* $(,)?) => {$(
         #[pyfunction]
-        #[pyo3(signature = (a, b, /, *, stream = None))]
+        #[pyo3(signature = (a, b, *, stream = None))]
         pub fn $name(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
             let (a, b) = (operand(a)?, operand(b)?);
             on_stream(stream, || ops::$name(a, b)).map(PyArray::from)
@@ -163,25 +174,25 @@ binary_fns!(
 );
 
 #[pyfunction]
-#[pyo3(signature = (a, b, /, *, stream = None))]
+#[pyo3(signature = (a, b, *, stream = None))]
 pub fn bitwise_left_shift(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     left_shift(a, b, stream)
 }
 #[pyfunction]
-#[pyo3(signature = (a, b, /, *, stream = None))]
+#[pyo3(signature = (a, b, *, stream = None))]
 pub fn bitwise_right_shift(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     right_shift(a, b, stream)
 }
 
 #[pyfunction]
-#[pyo3(signature = (a, b, /, *, stream = None))]
+#[pyo3(signature = (a, b, *, stream = None))]
 pub fn divmod(a: Arg, b: Arg, stream: Opt) -> PyResult<(PyArray, PyArray)> {
     let (a, b) = (operand(a)?, operand(b)?);
     on_stream(stream, || ops::divmod(a, b)).map(|(q, r)| (q.into(), r.into()))
 }
 
 #[pyfunction]
-#[pyo3(name = "where", signature = (condition, x, y, /, *, stream = None))]
+#[pyo3(name = "where", signature = (condition, x, y, *, stream = None))]
 pub fn where_(condition: Arg, x: Arg, y: Arg, stream: Opt) -> PyResult<PyArray> {
     let (c, x, y) = (operand(condition)?, operand(x)?, operand(y)?);
     on_stream(stream, || ops::where_(c, x, y)).map(PyArray::from)
@@ -645,7 +656,7 @@ pub fn as_strided(
 // ---- products ----
 
 #[pyfunction]
-#[pyo3(signature = (a, b, /, *, stream = None))]
+#[pyo3(signature = (a, b, *, stream = None))]
 pub fn matmul(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     let (a, b) = (array_arg(a)?, array_arg(b)?);
     on_stream(stream, || ops::matmul(&a, &b)).map(PyArray::from)
@@ -657,13 +668,13 @@ pub fn addmm(c: Arg, a: Arg, b: Arg, alpha: f64, beta: f64, stream: Opt) -> PyRe
     on_stream(stream, || ops::addmm(&c, &a, &b, alpha, beta)).map(PyArray::from)
 }
 #[pyfunction]
-#[pyo3(signature = (a, b, /, *, stream = None))]
+#[pyo3(signature = (a, b, *, stream = None))]
 pub fn inner(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     let (a, b) = (array_arg(a)?, array_arg(b)?);
     on_stream(stream, || ops::inner(&a, &b)).map(PyArray::from)
 }
 #[pyfunction]
-#[pyo3(signature = (a, b, /, *, stream = None))]
+#[pyo3(signature = (a, b, *, stream = None))]
 pub fn outer(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     let (a, b) = (array_arg(a)?, array_arg(b)?);
     on_stream(stream, || ops::outer(&a, &b)).map(PyArray::from)

@@ -189,6 +189,45 @@ impl From<Device> for StreamOrDevice {
     }
 }
 
+/// Makes `stream` this thread's default until [`exit_stream_scope`] is called with the
+/// returned value: the non-closure form of [`with_stream`], for `with` blocks of bindings.
+pub fn enter_stream_scope(stream: Stream) -> Result<Option<Stream>> {
+    check_available(stream.device)?;
+    Ok(SCOPED.with(|c| c.replace(Some(stream))))
+}
+
+/// Ends a scope opened by [`enter_stream_scope`], restoring the stream it replaced.
+pub fn exit_stream_scope(previous: Option<Stream>) {
+    SCOPED.with(|c| c.set(previous));
+}
+
+/// Forgets every default stream set by [`set_default_stream`] (devices get fresh ones).
+pub fn clear_streams() {
+    DEFAULT_STREAMS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+}
+
+/// What is known about a device, as `(key, value)` pairs: `architecture` and
+/// `device_name` for the CPU.
+pub fn device_info(device: Device) -> Result<Vec<(&'static str, String)>> {
+    check_available(device)?;
+    let name = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "cpu".to_string());
+    Ok(vec![
+        ("architecture", std::env::consts::ARCH.to_string()),
+        ("device_name", name),
+    ])
+}
+
 /// Runs `f` with `stream` as this thread's default (`with mx.stream(s):`).
 pub fn with_stream<R>(stream: Stream, f: impl FnOnce() -> R) -> Result<R> {
     check_available(stream.device)?;
@@ -222,5 +261,26 @@ mod tests {
         let inner = with_stream(s, current_stream).unwrap();
         assert_eq!(inner, s);
         assert_ne!(current_stream(), s);
+
+        let prev = enter_stream_scope(s).unwrap();
+        assert_eq!(current_stream(), s);
+        exit_stream_scope(prev);
+        assert_ne!(current_stream(), s);
+        assert!(enter_stream_scope(Stream {
+            index: 9,
+            device: Device::gpu()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn cpu_device_info_names_the_architecture() {
+        let info = device_info(Device::cpu()).unwrap();
+        assert_eq!(
+            info[0],
+            ("architecture", std::env::consts::ARCH.to_string())
+        );
+        assert!(!info[1].1.is_empty());
+        assert!(device_info(Device::gpu()).is_err());
     }
 }

@@ -1,8 +1,19 @@
 """ferrox: MLX's way of working, anywhere.
 
-``import ferrox.core as mx`` gives the ``mlx.core`` API on any CPU.
+``import ferrox.core as mx`` gives the ``mlx.core`` API on any CPU. To run an unmodified
+MLX program, use ``python -m ferrox.run script.py`` or call ``ferrox.alias.install()``
+before importing ``mlx.core``.
 """
 
-from . import core  # noqa: F401
+import sys as _sys
+
+from . import core
+
+# Submodules of the extension (ferrox.core.random, .metal, ...) importable by name too,
+# as `import mlx.core.random`-style code expects.
+for _name in dir(core):
+    _obj = getattr(core, _name)
+    if type(_obj) is type(core):
+        _sys.modules.setdefault(f"{__name__}.core.{_name}", _obj)
 
 __version__ = core.__version__

@@ -1,0 +1,66 @@
+"""Devices and streams: the functions of mlx.core, their reprs and the `with mx.stream` scope."""
+
+import threading
+
+import pytest
+
+import ferrox.core as mx
+
+
+def test_stream_scope_sets_and_restores_the_default(oracle):
+    s = mx.new_stream(mx.cpu)
+    before = mx.default_stream(mx.cpu)
+    with mx.stream(s):
+        # Ops built inside run on s; the device's default stream is unchanged, as in MLX.
+        assert mx.default_stream(mx.cpu) == before
+        a = mx.ones(3) + 1
+    assert a.tolist() == [2.0, 2.0, 2.0]
+    ctx = mx.stream(mx.cpu)
+    assert type(ctx).__name__ == type(oracle.stream(oracle.cpu)).__name__ == "StreamContext"
+    with ctx as entered:
+        assert entered is None
+    ctx = mx.stream(mx.gpu)  # no GPU here: an error on entering, as in MLX
+    with pytest.raises(ValueError):
+        with ctx:
+            pass
+    assert (mx.ones(1) + 1).item() == 2.0
+
+
+def test_thread_local_and_unsafe_streams(oracle):
+    t = mx.new_thread_local_stream(mx.cpu)
+    assert type(t).__name__ == type(oracle.new_thread_local_stream(oracle.cpu)).__name__
+    assert repr(t).startswith("ThreadLocalStream(Device(cpu, 0), ")
+    assert t.device == mx.Device(mx.cpu)
+    assert (mx.add(mx.ones(2), 1, stream=t)).tolist() == [2.0, 2.0]
+    u = mx.new_thread_unsafe_stream(mx.cpu)
+    assert repr(u).startswith("Stream(Device(cpu, 0), ")
+    mx.synchronize(t)
+    mx.synchronize(u)
+    mx.synchronize()
+
+
+def test_scope_is_per_thread():
+    s = mx.new_stream(mx.cpu)
+    seen = []
+
+    def other():
+        seen.append((mx.ones(1) * 2).item())
+
+    with mx.stream(s):
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+    assert seen == [2.0]
+
+
+def test_device_info_and_clear_streams(oracle):
+    info = mx.device_info()
+    want = oracle.device_info()
+    assert info == want
+    assert mx.device_info(mx.cpu) == oracle.device_info(oracle.cpu)
+    s = mx.new_stream(mx.cpu)
+    mx.set_default_stream(s)
+    assert mx.default_stream(mx.cpu) == s
+    assert mx.clear_streams() is None
+    assert mx.default_stream(mx.cpu) != s
+    assert mx.device_info(mx.gpu) == oracle.device_info(oracle.gpu) == {}
