@@ -140,9 +140,14 @@ fn prod_all_any() {
     assert_eq!(
         ops::count_nonzero(&i, &[], false)
             .unwrap()
-            .item::<u32>()
+            .item::<i32>()
             .unwrap(),
         1
+    );
+    // int32, whatever the input dtype, as MLX.
+    assert_eq!(
+        ops::count_nonzero(&b, &[0], false).unwrap().dtype(),
+        Dtype::Int32
     );
     assert_eq!(ops::sum(&b, &[], false).unwrap().dtype(), Dtype::Int32);
     assert_eq!(

@@ -192,13 +192,13 @@ pub fn argmin(a: &Array, axis: Option<isize>, keepdims: bool) -> Result<Array> {
     arg(ArgReduceOp::ArgMin, "argmin", a, axis, keepdims)
 }
 
-/// Number of nonzero elements over `axes`, as uint32.
+/// Number of nonzero elements over `axes`, as int32 (MLX's dtype for it).
 pub fn count_nonzero(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
     let nz = super::not_equal(
         a,
         &Array::scalar_of(crate::dtype::Scalar::Int(0), a.dtype()),
     )?;
-    astype(&sum(&nz, axes, keepdims)?, Dtype::Uint32)
+    astype(&sum(&nz, axes, keepdims)?, Dtype::Int32)
 }
 
 /// `log(sum(exp(a)))` over `axes`, computed stably.
