@@ -689,15 +689,19 @@ pub fn tensordot(a: Arg, b: Arg, axes: Opt, stream: Opt) -> PyResult<PyArray> {
             if let Ok(n) = x.extract::<usize>() {
                 return on_stream(stream, || ops::tensordot(&a, &b, n)).map(PyArray::from);
             }
-            let (xa, xb): (Vec<isize>, Vec<isize>) = x
-                .extract::<(Vec<isize>, Vec<isize>)>()
-                .or_else(|_| {
-                    x.extract::<(isize, isize)>()
-                        .map(|(i, j)| (vec![i], vec![j]))
-                })
-                .map_err(|_| {
-                    value_error("[tensordot] axes must be an int or a pair of axis lists")
-                })?;
+            // A pair (list or tuple) of two ints or two lists of ints.
+            let bad = || value_error("[tensordot] axes must be an int or a pair of axis lists");
+            let pair: Vec<Bound<'_, PyAny>> = x.extract().map_err(|_| bad())?;
+            if pair.len() != 2 {
+                return Err(bad());
+            }
+            let side = |o: &Bound<'_, PyAny>| -> PyResult<Vec<isize>> {
+                o.extract::<isize>()
+                    .map(|i| vec![i])
+                    .or_else(|_| o.extract::<Vec<isize>>())
+                    .map_err(|_| bad())
+            };
+            let (xa, xb) = (side(&pair[0])?, side(&pair[1])?);
             on_stream(stream, || ops::tensordot_axes(&a, &b, &xa, &xb)).map(PyArray::from)
         }
     }

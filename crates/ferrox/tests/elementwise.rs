@@ -593,3 +593,14 @@ fn astype_rules() {
         300.0
     );
 }
+
+#[test]
+fn bool_negation_and_float_bitwise_are_errors_of_mlx_kinds() {
+    let b = ferrox::Array::from_vec(vec![true, false]).unwrap();
+    let e = ferrox::ops::negative(&b).unwrap_err();
+    assert!(matches!(e, ferrox::Error::Invalid(_)) && e.to_string().contains("logical_not"));
+    let f = ferrox::ops::ones(&[2], None).unwrap();
+    let e = ferrox::ops::bitwise_and(&f, &f).unwrap_err();
+    assert!(matches!(e, ferrox::Error::Runtime(_)), "{e:?}");
+    assert!(e.to_string().contains("float32"), "{e}");
+}

@@ -255,6 +255,20 @@ fn matmul_shapes_dtypes_and_transposes() {
     assert_eq!(inner(&v, &v).unwrap().item::<f32>().unwrap(), 5.0);
     assert_eq!(tensordot(&a, &b, 1).unwrap().to_vec::<f64>().unwrap(), want);
     assert_eq!(vecdot(&v, &v, -1).unwrap().item::<f32>().unwrap(), 5.0);
+    // MLX's rules: broadcasting only between equal ndims; the axis must exist in both.
+    let m = reshape(&arange(0.0, 12.0, 1.0, None).unwrap(), &[3, 4]).unwrap();
+    let ones14 = ones(&[1, 4], None).unwrap();
+    assert_eq!(
+        vecdot(&m, &ones14, -1).unwrap().to_vec::<f32>().unwrap(),
+        vec![6.0, 22.0, 38.0]
+    );
+    assert!(matches!(vecdot(&m, &m, 2), Err(ferrox::Error::Index(_))));
+    assert!(matches!(
+        vecdot(&m, &ones(&[4], None).unwrap(), -1),
+        Err(ferrox::Error::Invalid(_))
+    ));
+    let e = vecdot(&m, &ones(&[4], None).unwrap(), 0).unwrap_err();
+    assert!(e.to_string().contains("same size"), "{e}");
 }
 
 #[test]

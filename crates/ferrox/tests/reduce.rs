@@ -324,3 +324,15 @@ fn argmax_of_an_offset_view() {
         4
     );
 }
+
+#[test]
+fn arg_reductions_over_all_axes_keep_every_axis() {
+    let a = ops::reshape(&ops::arange(0.0, 6.0, 1.0, None).unwrap(), &[2, 3]).unwrap();
+    let m = ops::argmax(&a, None, true).unwrap();
+    assert_eq!(m.shape(), &[1, 1]);
+    assert_eq!(m.to_vec::<u32>().unwrap(), vec![5]);
+    assert_eq!(
+        ops::argmin(&a, None, false).unwrap().shape(),
+        &[] as &[usize]
+    );
+}

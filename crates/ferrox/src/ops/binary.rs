@@ -35,8 +35,9 @@ fn bitwise(op: BinaryOp, name: &str, a: Operand, b: Operand) -> Result<Array> {
     let (a, b) = to_arrays(&a, &b)?;
     let d = promote(a.dtype(), b.dtype());
     if d.is_inexact() {
-        return Err(Error::Invalid(format!(
-            "[{name}] Bitwise operations are only allowed on integer types, got {} and {}.",
+        // A RuntimeError in MLX (not ValueError), so Runtime here.
+        return Err(Error::Runtime(format!(
+            "[{name}] Bitwise operations are only allowed on integer or boolean types, got {} and {}.",
             a.dtype(),
             b.dtype()
         )));

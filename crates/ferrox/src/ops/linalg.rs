@@ -208,6 +208,23 @@ pub fn tensordot_axes(a: &Array, b: &Array, axes_a: &[isize], axes_b: &[isize]) 
 
 /// `sum(conj(a) * b, axis)`.
 pub fn vecdot(a: &Array, b: &Array, axis: isize) -> Result<Array> {
+    // MLX's checks, in MLX's order: the axis must exist in `a` (IndexError) and in `b`,
+    // the two sizes along it must agree, and the inputs must have equal ndim.
+    let out_of_bounds = || "[vecdot] axis is out of bounds.".to_string();
+    let ax_a =
+        crate::shape::normalize_axis(axis, a.ndim()).map_err(|_| Error::Index(out_of_bounds()))?;
+    let ax_b = crate::shape::normalize_axis(axis, b.ndim())
+        .map_err(|_| Error::Invalid(out_of_bounds()))?;
+    if a.shape()[ax_a] != b.shape()[ax_b] {
+        return Err(Error::Invalid(format!(
+            "[vecdot] a and b must have the same size along axis, got shapes {:?} and {:?} with axis {axis}.",
+            a.shape(),
+            b.shape()
+        )));
+    }
+    if a.ndim() != b.ndim() {
+        return Err(Error::Invalid(out_of_bounds()));
+    }
     let p = super::multiply(&super::conj(a)?, b)?;
     super::sum(&p, &[axis], false)
 }

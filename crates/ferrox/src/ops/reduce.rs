@@ -162,6 +162,7 @@ fn arg(
             "[{name}] Cannot {name} of an empty array."
         )));
     }
+    let (ndim, flattened) = (a.ndim(), axis.is_none());
     let (a, axis) = match axis {
         Some(ax) => (a.clone(), normalize_axis(ax, a.ndim())?),
         None => (a.reshape(&[a.size()])?, 0),
@@ -175,10 +176,11 @@ fn arg(
         vec![a.clone()],
         stream(),
     );
-    if keepdims {
-        Ok(r)
-    } else {
-        r.reshape(&reduced_shape(a.shape(), &[axis], false))
+    match (keepdims, flattened) {
+        (true, false) => Ok(r),
+        // Over all axes with keepdims: every axis kept, as size 1 (MLX's shape).
+        (true, true) => r.reshape(&vec![1; ndim]),
+        (false, _) => r.reshape(&reduced_shape(a.shape(), &[axis], false)),
     }
 }
 

@@ -8,6 +8,11 @@ use crate::{Error, Result};
 
 /// Builds `op(a)`, casting integer inputs of float ops to float32.
 fn build(op: UnaryOp, a: &Array) -> Result<Array> {
+    if op == UnaryOp::Negative && a.dtype() == Dtype::Bool {
+        return Err(Error::Invalid(
+            "[negative] Not supported for bool, use logical_not instead.".into(),
+        ));
+    }
     let a = if op.needs_inexact() {
         astype(a, a.dtype().to_inexact())?
     } else {
