@@ -64,3 +64,23 @@ def test_device_info_and_clear_streams(oracle):
     assert mx.clear_streams() is None
     assert mx.default_stream(mx.cpu) != s
     assert mx.device_info(mx.gpu) == oracle.device_info(oracle.gpu) == {}
+
+
+def test_the_gil_is_released_while_a_graph_evaluates():
+    # Another Python thread keeps running while eval (and item/tolist/printing, which
+    # evaluate) compute: they release the GIL.
+    a = mx.ones((512, 512))
+    mx.eval(a)
+    for read in [mx.eval, lambda x: x.item(), lambda x: x.tolist(), repr]:
+        y = a
+        for _ in range(4):
+            y = mx.matmul(y, a) * (1 / 512)
+        y = mx.sum(y)
+        done = threading.Event()
+        th = threading.Thread(target=lambda: (read(y), done.set()))
+        ticks = 0
+        th.start()
+        while not done.is_set():
+            ticks += 1
+        th.join()
+        assert ticks > 1000, f"only {ticks} ticks: the GIL was held during evaluation"
