@@ -276,3 +276,28 @@ def test_finfo_iinfo_and_dtypes():
     assert mx.can_cast(mx.int8, mx.int32) and not mx.can_cast(mx.float32, mx.int32)
     assert mx.isdtype(mx.int8, "signed integer")
     assert pickle.loads(pickle.dumps(mx.float16)) == mx.float16
+
+
+def test_protocols_bytes_div_and_array_namespace(oracle):
+    for dtype in ["int16", "float32", "bool_", "complex64"]:
+        x = np.arange(6).reshape(2, 3).astype(NP[getattr(mx, dtype)])
+        a, o = mx.array(x), oracle.array(x)
+        assert bytes(a) == bytes(o)
+        assert bytes(a[:, ::2]) == bytes(o[:, ::2])
+    a, o = mx.array([1, 2, 3], dtype=mx.int16), oracle.array([1, 2, 3], dtype=oracle.int16)
+    assert a.__div__(2).tolist() == o.__div__(2).tolist()
+    assert a.__rdiv__(2).tolist() == o.__rdiv__(2).tolist()
+    assert a.__div__(2).dtype == mx.float32
+    assert a.__array_namespace__() is mx
+    with pytest.raises(ValueError):
+        a.__array_namespace__(api_version="2023.12")
+    info, want = mx.__array_namespace_info__(), oracle.__array_namespace_info__()
+    assert info.capabilities() == want.capabilities()
+    assert repr(info.default_device()) == repr(want.default_device())
+    assert [repr(d) for d in info.devices()] == [repr(d) for d in want.devices()]
+    assert {k: repr(v) for k, v in info.default_dtypes().items()} == {
+        k: repr(v) for k, v in want.default_dtypes().items()
+    }
+    for kind in [None, "bool", "integral", "real floating", "numeric", ("bool", "complex floating")]:
+        got = {k: repr(v) for k, v in info.dtypes(kind=kind).items()}
+        assert got == {k: repr(v) for k, v in want.dtypes(kind=kind).items()}, kind

@@ -23,7 +23,7 @@ impl From<Array> for PyArray {
 
 type Opt<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
 
-fn binop(
+pub(crate) fn binop(
     a: &Array,
     other: &Bound<'_, PyAny>,
     reflected: bool,
@@ -517,7 +517,7 @@ impl PyArray {
 }
 
 /// The elements' bytes in row-major order.
-fn raw_bytes(a: &Array) -> ferrox::Result<Vec<u8>> {
+pub(crate) fn raw_bytes(a: &Array) -> ferrox::Result<Vec<u8>> {
     let c = ferrox::ops::contiguous(a)?;
     let d = c.data()?;
     // SAFETY: a row-contiguous view of `nbytes` bytes.

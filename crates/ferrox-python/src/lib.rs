@@ -1,6 +1,7 @@
 //! `ferrox.core`: the Python front end, a drop-in for `mlx.core`.
 
 mod array;
+mod array_protocols;
 mod convert;
 mod device;
 mod dtype;

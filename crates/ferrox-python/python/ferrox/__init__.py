@@ -8,6 +8,9 @@ before importing ``mlx.core``.
 import sys as _sys
 
 from . import core
+from ._array_api_info import __array_namespace_info__
+
+core.__array_namespace_info__ = __array_namespace_info__
 
 # Submodules of the extension (ferrox.core.random, .metal, ...) importable by name too,
 # as `import mlx.core.random`-style code expects.
