@@ -9,6 +9,8 @@ mod indexing;
 mod memory;
 mod numpy;
 mod ops;
+mod scan_ops;
+mod shape_ops;
 
 use pyo3::prelude::*;
 
@@ -22,6 +24,8 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     array::register(m)?;
     ops::register(m)?;
     memory::register(m)?;
+    shape_ops::register(m)?;
+    scan_ops::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
     m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;
