@@ -9,6 +9,7 @@ mod indexing;
 mod memory;
 mod numpy;
 mod ops;
+mod random;
 mod scan_ops;
 mod shape_ops;
 
@@ -26,6 +27,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::register(m)?;
     shape_ops::register(m)?;
     scan_ops::register(m)?;
+    random::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
     m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;
