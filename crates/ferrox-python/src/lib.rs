@@ -1,6 +1,7 @@
 //! `ferrox.core`: the Python front end, a drop-in for `mlx.core`.
 
 mod array;
+mod array_methods;
 mod convert;
 mod device;
 mod dtype;
@@ -9,6 +10,7 @@ mod indexing;
 mod memory;
 mod numpy;
 mod ops;
+mod printopts;
 mod random;
 mod scan_ops;
 mod shape_ops;
@@ -27,6 +29,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::register(m)?;
     shape_ops::register(m)?;
     scan_ops::register(m)?;
+    printopts::register(m)?;
     random::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
