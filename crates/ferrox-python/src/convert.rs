@@ -265,7 +265,8 @@ fn from_numpy(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array> {
     let np = py.import("numpy")?;
     let arr = np.call_method1("ascontiguousarray", (obj,))?;
     let typestr: String = arr.getattr("dtype")?.getattr("str")?.extract()?;
-    let shape: Vec<usize> = arr.getattr("shape")?.extract()?;
+    // `ascontiguousarray` makes 0-d arrays 1-d: the shape comes from the input.
+    let shape: Vec<usize> = np.call_method1("shape", (obj,))?.extract()?;
     let iface = arr.getattr("__array_interface__")?;
     let data = iface.get_item("data")?;
     let ptr: usize = data.get_item(0)?.extract()?;

@@ -1,6 +1,7 @@
 //! `ferrox.core`: the Python front end, a drop-in for `mlx.core`.
 
 mod array;
+mod array_methods;
 mod array_protocols;
 mod convert;
 mod device;
@@ -10,6 +11,10 @@ mod indexing;
 mod memory;
 mod numpy;
 mod ops;
+mod printopts;
+mod random;
+mod scan_ops;
+mod shape_ops;
 
 use pyo3::prelude::*;
 
@@ -23,6 +28,10 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     array::register(m)?;
     ops::register(m)?;
     memory::register(m)?;
+    shape_ops::register(m)?;
+    scan_ops::register(m)?;
+    printopts::register(m)?;
+    random::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
     m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;

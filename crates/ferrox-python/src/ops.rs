@@ -47,7 +47,7 @@ pub fn shape_arg(shape: Arg) -> PyResult<Vec<usize>> {
         .collect()
 }
 
-fn opt_dtype(dtype: Opt) -> PyResult<Option<Dtype>> {
+pub fn opt_dtype(dtype: Opt) -> PyResult<Option<Dtype>> {
     match dtype {
         None => Ok(None),
         Some(d) if d.is_none() => Ok(None),

@@ -43,6 +43,26 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl Error {
+    /// The same kind of error with its message rewritten (to add the op's name or the
+    /// shapes involved): an axis error stays an [`Error::Index`].
+    ///
+    /// ```
+    /// use ferrox::Error;
+    /// let e = Error::Index("Axis 2 is out of bounds".into()).map_message(|m| format!("[op] {m}"));
+    /// assert_eq!(e, Error::Index("[op] Axis 2 is out of bounds".into()));
+    /// ```
+    pub fn map_message(self, f: impl FnOnce(&str) -> String) -> Error {
+        match self {
+            Error::Invalid(m) => Error::Invalid(f(&m)),
+            Error::Index(m) => Error::Index(f(&m)),
+            Error::Type(m) => Error::Type(f(&m)),
+            Error::Memory(m) => Error::Memory(f(&m)),
+            Error::Runtime(m) => Error::Runtime(f(&m)),
+        }
+    }
+}
+
 /// `Result` with ferrox's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 

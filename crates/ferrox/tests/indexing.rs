@@ -257,6 +257,14 @@ fn err_of<T: std::fmt::Debug>(r: ferrox::Result<T>) -> String {
     }
 }
 
+/// An axis out of range is an `Error::Index` (Python's `IndexError`), as in MLX.
+fn index_err_of<T: std::fmt::Debug>(r: ferrox::Result<T>) -> String {
+    match r {
+        Err(ferrox::Error::Index(m)) => m,
+        other => panic!("expected Error::Index, got {other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------- joining and cutting
 
 fn concat_ref(parts: &[&R], ax: usize) -> R {
@@ -687,12 +695,13 @@ fn diagonal_diag_trace_match_reference() {
                 })
             },
         );
-        // trace keeps the input dtype (integer sums wrap back into it, as in MLX).
+        // trace sums with `sum`'s dtype (checked below); cast back to the input's dtype
+        // here, integer sums wrap into it.
         sweep(
             &format!("trace {off}"),
             &[&[3, 4], &[4, 4, 2]],
             &DTYPES,
-            |a| trace(a, off, 0, 1, None),
+            |a| astype(&trace(a, off, 0, 1, None)?, a.dtype()),
             |r, dt| {
                 let d = diag_ref(r, off, 0, 1);
                 let outer: Vec<usize> = d.shape[..d.shape.len() - 1].to_vec();
@@ -716,6 +725,38 @@ fn diagonal_diag_trace_match_reference() {
         .unwrap();
     let t = trace(&m, 0, 0, 1, Some(Dtype::Float32)).unwrap();
     assert_eq!((t.dtype(), t.item::<f64>().unwrap()), (Dtype::Float32, 5.0));
+    // The result dtype is sum's for the (cast) diagonal, as MLX: small ints widen.
+    for (dt, want) in [
+        (Dtype::Int8, Dtype::Int32),
+        (Dtype::Bool, Dtype::Int32),
+        (Dtype::Uint8, Dtype::Uint32),
+        (Dtype::Int16, Dtype::Int32),
+        (Dtype::Int64, Dtype::Int64),
+        (Dtype::Float16, Dtype::Float16),
+    ] {
+        let m = astype(&eye(3, None, 0, None).unwrap(), dt).unwrap();
+        let t = trace(&m, 0, 0, 1, None).unwrap();
+        assert_eq!(t.dtype(), want, "trace of {dt}");
+        assert_eq!(t.item::<f64>().unwrap(), 3.0, "trace of {dt}");
+        let t = trace(&m, 0, 0, 1, Some(Dtype::Int8)).unwrap();
+        assert_eq!(t.dtype(), Dtype::Int32, "trace of {dt} as int8");
+    }
+    // int8 100 + 100 does not wrap: the sum is int32.
+    let m = astype(
+        &diag(&Array::from_vec(vec![100i32, 100]).unwrap(), 0).unwrap(),
+        Dtype::Int8,
+    )
+    .unwrap();
+    assert_eq!(
+        trace(&m, 0, 0, 1, None).unwrap().item::<i64>().unwrap(),
+        200
+    );
+    // dtype= casts before summing: float16 2048 + 1 + 1 + 1 is 2051 in float32.
+    let v = Array::from_vec(vec![2048.0f32, 1.0, 1.0, 1.0]).unwrap();
+    let m = astype(&diag(&v, 0).unwrap(), Dtype::Float16).unwrap();
+    let t = trace(&m, 0, 0, 1, Some(Dtype::Float32)).unwrap();
+    assert_eq!(t.item::<f64>().unwrap(), 2051.0);
+    assert!(trace(&v, 0, 0, 1, None).is_err());
 }
 
 #[test]
@@ -1510,25 +1551,25 @@ fn bad_axis_is_an_error() {
     let a = zeros(&[2, 3], None).unwrap();
     let i = Array::from_vec(vec![0i32]).unwrap();
     for (m, needle) in [
-        (err_of(take(&a, &i, Some(2))), "Axis 2"),
+        (index_err_of(take(&a, &i, Some(2))), "Axis 2"),
         (
-            err_of(take_along_axis(&a, &i.reshape(&[1, 1]).unwrap(), Some(-3))),
+            index_err_of(take_along_axis(&a, &i.reshape(&[1, 1]).unwrap(), Some(-3))),
             "Axis -3",
         ),
         (
-            err_of(concatenate(&[a.clone(), a.clone()], Some(5))),
+            index_err_of(concatenate(&[a.clone(), a.clone()], Some(5))),
             "Axis 5",
         ),
-        (err_of(stack(&[a.clone()], 4)), "Axis 4"),
+        (index_err_of(stack(&[a.clone()], 4)), "Axis 4"),
         (err_of(diagonal(&a, 0, 0, 0)), "same axis"),
-        (err_of(diagonal(&a, 0, 0, 3)), "Axis 3"),
-        (err_of(flip(&a, Some(&[2]))), "Axis 2"),
-        (err_of(roll(&a, &[1], Some(&[-4]))), "Axis -4"),
-        (err_of(repeat(&a, 2, Some(9))), "Axis 9"),
-        (err_of(diff(&a, 1, 2)), "Axis 2"),
-        (err_of(split(&a, 2usize, 3)), "Axis 3"),
+        (index_err_of(diagonal(&a, 0, 0, 3)), "Axis 3"),
+        (index_err_of(flip(&a, Some(&[2]))), "Axis 2"),
+        (index_err_of(roll(&a, &[1], Some(&[-4]))), "Axis -4"),
+        (index_err_of(repeat(&a, 2, Some(9))), "Axis 9"),
+        (index_err_of(diff(&a, 1, 2)), "Axis 2"),
+        (index_err_of(split(&a, 2usize, 3)), "Axis 3"),
         (
-            err_of(scatter(
+            index_err_of(scatter(
                 &a,
                 &[i.clone()],
                 &zeros(&[1, 1, 3], None).unwrap(),
@@ -1536,9 +1577,9 @@ fn bad_axis_is_an_error() {
             )),
             "Axis 2",
         ),
-        (err_of(slice_dynamic(&a, &i, &[3], &[1, 1])), "Axis 3"),
+        (index_err_of(slice_dynamic(&a, &i, &[3], &[1, 1])), "Axis 3"),
         (
-            err_of(put_along_axis(
+            index_err_of(put_along_axis(
                 &a,
                 &i.reshape(&[1, 1]).unwrap(),
                 &a,
@@ -1656,7 +1697,7 @@ fn mismatched_shapes_are_an_error() {
     assert!(m.contains("[1, 2, 3]"), "{m}");
     let m = err_of(concatenate(&[], Some(0)));
     assert!(m.contains("No arrays"), "{m}");
-    let m = err_of(concatenate(&[Array::scalar(1.0f32)], Some(0)));
+    let m = index_err_of(concatenate(&[Array::scalar(1.0f32)], Some(0)));
     assert!(m.contains("zero-dimensional"), "{m}");
     let m = err_of(PadMode::from_name("wrap"));
     assert!(m.contains("wrap"), "{m}");
@@ -1869,4 +1910,40 @@ fn large_inputs_use_the_parallel_paths() {
         }
     });
     check(&got, &want, None, "large slice_update");
+}
+
+#[test]
+fn axis_errors_match_mlx_kinds() {
+    // Scalars have no axis 0: IndexError in MLX.
+    let s = Array::scalar(1.0f32);
+    index_err_of(unstack(&s, 0));
+    index_err_of(diff(&s, 1, -1));
+    index_err_of(split(&s, 1usize, 0));
+    // Duplicate axes stay a ValueError.
+    let a = zeros(&[2, 3], None).unwrap();
+    let i = Array::from_vec(vec![0i32]).unwrap();
+    err_of(slice_dynamic(
+        &a,
+        &Array::from_vec(vec![0i32, 0]).unwrap(),
+        &[0, 0],
+        &[1, 1],
+    ));
+    let _ = i;
+}
+
+#[test]
+fn flip_reverses_a_repeated_axis_once() {
+    let a = Array::from_slice(&[1i32, 2, 3, 4, 5, 6], &[2, 3]).unwrap();
+    let once = flip(&a, Some(&[0])).unwrap().to_vec::<i32>().unwrap();
+    for axes in [&[0isize, 0][..], &[0, -2, 0]] {
+        let got = flip(&a, Some(axes)).unwrap().to_vec::<i32>().unwrap();
+        assert_eq!(got, once, "flip {axes:?}");
+    }
+    assert_eq!(
+        flip(&a, Some(&[1, -1, 0]))
+            .unwrap()
+            .to_vec::<i32>()
+            .unwrap(),
+        vec![6, 5, 4, 3, 2, 1]
+    );
 }

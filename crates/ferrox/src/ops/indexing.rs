@@ -34,7 +34,7 @@ pub fn take(a: &Array, indices: &Array, axis: Option<isize>) -> Result<Array> {
         None => (reshape(a, &[-1])?, 0),
         Some(axis) => {
             let ax = normalize_axis(axis, a.ndim()).map_err(|e| {
-                crate::Error::Invalid(format!("[take] {e} (array of shape {:?})", a.shape()))
+                e.map_message(|m| format!("[take] {m} (array of shape {:?})", a.shape()))
             })?;
             (a.clone(), ax)
         }
@@ -65,10 +65,7 @@ pub fn take_along_axis(a: &Array, indices: &Array, axis: Option<isize>) -> Resul
             a.clone(),
             indices.clone(),
             normalize_axis(axis, a.ndim()).map_err(|e| {
-                crate::Error::Invalid(format!(
-                    "[take_along_axis] {e} (array of shape {:?})",
-                    a.shape()
-                ))
+                e.map_message(|m| format!("[take_along_axis] {m} (array of shape {:?})", a.shape()))
             })?,
         ),
     };
@@ -126,9 +123,8 @@ fn scatter_impl(
             axes.len()
         );
     }
-    let axes = normalize_axes(axes, a.ndim()).map_err(|e| {
-        crate::Error::Invalid(format!("[{op}] {e} (array of shape {:?})", a.shape()))
-    })?;
+    let axes = normalize_axes(axes, a.ndim())
+        .map_err(|e| e.map_message(|m| format!("[{op}] {m} (array of shape {:?})", a.shape())))?;
     for ix in indices {
         check_indices(op, ix)?;
     }
@@ -240,10 +236,7 @@ pub fn put_along_axis(
         return r.reshape(a.shape());
     };
     let ax = normalize_axis(axis, a.ndim()).map_err(|e| {
-        crate::Error::Invalid(format!(
-            "[put_along_axis] {e} (array of shape {:?})",
-            a.shape()
-        ))
+        e.map_message(|m| format!("[put_along_axis] {m} (array of shape {:?})", a.shape()))
     })?;
     if indices.ndim() != a.ndim() {
         invalid!(
@@ -379,9 +372,8 @@ pub fn slice_update(
 
 fn dynamic_axes(op: &str, a: &Array, start: &Array, axes: &[isize]) -> Result<Vec<usize>> {
     check_indices(op, start)?;
-    let axes = normalize_axes(axes, a.ndim()).map_err(|e| {
-        crate::Error::Invalid(format!("[{op}] {e} (array of shape {:?})", a.shape()))
-    })?;
+    let axes = normalize_axes(axes, a.ndim())
+        .map_err(|e| e.map_message(|m| format!("[{op}] {m} (array of shape {:?})", a.shape())))?;
     if start.size() != axes.len() {
         invalid!(
             "[{op}] start_indices of shape {:?} must hold one start per axis in {axes:?}.",

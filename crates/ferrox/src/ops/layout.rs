@@ -9,13 +9,14 @@ use super::{
 use crate::array::Array;
 use crate::dtype::Dtype;
 use crate::primitives::indexing::{BitCast, Concatenate, Diagonal};
-use crate::shape::{checked_size, normalize_axes, normalize_axis};
+use crate::shape::{checked_size, normalize_axis};
 use crate::{invalid, Error, Result};
 
-/// Prefixes an axis error with the op's name and the array's shape.
+/// Prefixes an axis error with the op's name and the array's shape. An axis out of
+/// range is an [`Error::Index`], as in MLX.
 fn axis_of(op: &str, axis: isize, a: &Array) -> Result<usize> {
     normalize_axis(axis, a.ndim())
-        .map_err(|e| Error::Invalid(format!("[{op}] {e} (array of shape {:?})", a.shape())))
+        .map_err(|e| e.map_message(|m| format!("[{op}] {m} (array of shape {:?})", a.shape())))
 }
 
 /// `a[start:stop]` along axis `ax` only.
@@ -43,7 +44,9 @@ pub fn concatenate(arrays: &[Array], axis: Option<isize>) -> Result<Array> {
     };
     let first = &arrays[0];
     if first.ndim() == 0 {
-        invalid!("[concatenate] zero-dimensional arrays cannot be concatenated.");
+        return Err(Error::Index(
+            "[concatenate] zero-dimensional arrays cannot be concatenated.".into(),
+        ));
     }
     let ax = axis_of("concatenate", axis, first)?;
     let mut shape = first.shape().to_vec();
@@ -91,10 +94,7 @@ pub fn stack(arrays: &[Array], axis: isize) -> Result<Array> {
         );
     }
     let ax = normalize_axis(axis, first.ndim() + 1).map_err(|e| {
-        Error::Invalid(format!(
-            "[stack] {e} (stacking arrays of shape {:?})",
-            first.shape()
-        ))
+        e.map_message(|m| format!("[stack] {m} (stacking arrays of shape {:?})", first.shape()))
     })?;
     let expanded = arrays
         .iter()
@@ -106,7 +106,9 @@ pub fn stack(arrays: &[Array], axis: isize) -> Result<Array> {
 /// The sub-arrays of `a` along `axis`, with that axis removed.
 pub fn unstack(a: &Array, axis: isize) -> Result<Vec<Array>> {
     if a.ndim() == 0 {
-        invalid!("[unstack] Cannot unstack a zero-dimensional array.");
+        return Err(Error::Index(
+            "[unstack] Cannot unstack a zero-dimensional array.".into(),
+        ));
     }
     let ax = axis_of("unstack", axis, a)?;
     (0..a.shape()[ax] as isize)
@@ -375,13 +377,21 @@ pub fn roll(a: &Array, shift: &[isize], axes: Option<&[isize]>) -> Result<Array>
     Ok(r)
 }
 
-/// `a` reversed along `axes` (all axes when `None`). A view with negative strides.
+/// `a` reversed along `axes` (all axes when `None`). A view with negative strides. An
+/// axis named twice is reversed once, as in MLX.
 pub fn flip(a: &Array, axes: Option<&[isize]>) -> Result<Array> {
     let nd = a.ndim();
     let axes: Vec<usize> = match axes {
         None => (0..nd).collect(),
-        Some(axes) => normalize_axes(axes, nd)
-            .map_err(|e| Error::Invalid(format!("[flip] {e} (array of shape {:?})", a.shape())))?,
+        Some(axes) => {
+            let mut v = axes
+                .iter()
+                .map(|&ax| axis_of("flip", ax, a))
+                .collect::<Result<Vec<_>>>()?;
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
     };
     if axes.is_empty() {
         return Ok(a.clone());
@@ -464,8 +474,9 @@ pub fn diag(a: &Array, k: isize) -> Result<Array> {
     }
 }
 
-/// The sum of diagonal `offset` of the plane (`axis1`, `axis2`), in `dtype` (`a`'s by
-/// default, as in MLX).
+/// The sum of diagonal `offset` of the plane (`axis1`, `axis2`): the diagonal is cast to
+/// `dtype` (`a`'s by default) and summed, so the result has `sum`'s dtype for it (int8
+/// and bool give int32, uint8 gives uint32), as in MLX.
 pub fn trace(
     a: &Array,
     offset: isize,
@@ -473,15 +484,25 @@ pub fn trace(
     axis2: isize,
     dtype: Option<Dtype>,
 ) -> Result<Array> {
+    if a.ndim() < 2 {
+        invalid!(
+            "[trace] Array must have at least two dimensions, got shape {:?}.",
+            a.shape()
+        );
+    }
     let d = diagonal(a, offset, axis1, axis2)?;
-    astype(&sum(&d, &[-1], false)?, dtype.unwrap_or(a.dtype()))
+    sum(&astype(&d, dtype.unwrap_or(a.dtype()))?, &[-1], false)
 }
 
 /// The `n`-th discrete difference along `axis` (`a[1:] - a[:-1]`, `n` times; bool arrays
 /// use `!=` as NumPy does).
 pub fn diff(a: &Array, n: usize, axis: isize) -> Result<Array> {
     if a.ndim() == 0 {
-        invalid!("[diff] requires an input of at least one dimension, got a scalar.");
+        return Err(Error::Index(
+            "[diff] Axis is out of bounds for the array: requires an input of at least one \
+             dimension, got a scalar."
+                .into(),
+        ));
     }
     let ax = axis_of("diff", axis, a)?;
     let mut r = a.clone();

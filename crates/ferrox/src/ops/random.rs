@@ -202,7 +202,12 @@ fn uniform_with(
         Dtype::Float32 => f32_array(1.0f32.next_down_()),
         Dtype::Float16 => f32_array(half::f16::from_bits(0x3BFF).to_f32()),
         Dtype::Bfloat16 => f32_array(half::bf16::from_bits(0x3F7F).to_f32()),
-        d => invalid!("[uniform] Unsupported type {d}."),
+        // MLX raises RuntimeError here (float64 passes the floating-point check).
+        d => {
+            return Err(crate::Error::Runtime(format!(
+                "[uniform] Unsupported type {d}."
+            )))
+        }
     };
     let maxval = f32_array(u32::MAX as f32);
     let out = divide(&bits_with(shape, 4, key)?, &maxval)?;
@@ -406,7 +411,11 @@ pub fn categorical(
     let nd = logits.ndim();
     let ax = match normalize_axis(axis, nd) {
         Ok(a) => a,
-        Err(_) => invalid!("[categorical] Invalid axis {axis} for logits with {nd} dimensions."),
+        Err(_) => {
+            return Err(crate::Error::Index(format!(
+                "[categorical] Invalid axis {axis} for logits with {nd} dimensions."
+            )))
+        }
     };
     let mut reduced = logits.shape().to_vec();
     reduced.remove(ax);

@@ -36,7 +36,7 @@ pub fn median(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
     let mut red = if axes.is_empty() {
         (0..nd).collect()
     } else {
-        normalize_axes(axes, nd).map_err(|e| Error::Invalid(format!("[median] {e}")))?
+        normalize_axes(axes, nd).map_err(|e| e.map_message(|m| format!("[median] {m}")))?
     };
     red.sort_unstable();
     let m: usize = red.iter().map(|&i| a.shape()[i]).product();
