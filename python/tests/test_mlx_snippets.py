@@ -52,6 +52,27 @@ SNIPPETS = {
         print(mx.logsumexp(m, axis=1), mx.softmax(m, axis=-1))
         print(mx.all(m > -1), mx.any(m > 10, axis=0), mx.count_nonzero(m))
     """,
+    "random": """
+        import mlx.core as mx
+        mx.random.seed(42)
+        print(mx.random.uniform(shape=(2, 3)), mx.random.normal((4,)))
+        print(mx.random.randint(0, 10, (3, 3)), mx.random.bernoulli(0.3, (5,)))
+        k = mx.random.key(7)
+        k1, k2 = mx.random.split(k)
+        print(k, k1, mx.random.normal((2, 2), key=k2, loc=1.0, scale=2.0))
+        print(mx.random.permutation(6, key=k1), mx.random.gumbel((3,), key=k1))
+        print(mx.random.categorical(mx.log(mx.array([[0.1, 0.9], [0.8, 0.2]])), key=k2))
+        print(mx.random.truncated_normal(-1, 1, (3,), key=k), mx.random.laplace((2,), key=k))
+    """,
+    "scans_and_shapes": """
+        import mlx.core as mx
+        a = mx.arange(12).reshape(3, 4)
+        print(mx.cumsum(a, axis=1), mx.cumprod(a + 1, axis=0, reverse=True), a.cummax())
+        print(mx.concatenate([a, a], axis=1), mx.stack([a[0], a[1]]), mx.split(a, 2, axis=1))
+        print(mx.pad(a, 1), mx.tile(a[0], 2), mx.repeat(a[:, 0], 2), mx.roll(a, 1, axis=0))
+        print(mx.take(a, mx.array([2, 0]), axis=1), mx.diag(a), mx.trace(a), mx.diff(a))
+        print(mx.median(a.astype(mx.float32), axis=0), mx.flip(a, 1), mx.meshgrid(a[0], a[1]))
+    """,
     "printing": """
         import mlx.core as mx
         print(mx.arange(2000).reshape(40, 50))
@@ -73,7 +94,7 @@ def _run(args, cwd):
 
 @pytest.mark.parametrize("name", sorted(SNIPPETS))
 def test_snippet_prints_what_mlx_prints(name, tmp_path):
-    script = tmp_path / f"{name}.py"
+    script = tmp_path / f"snippet_{name}.py"
     script.write_text(textwrap.dedent(SNIPPETS[name]))
     want = _run([str(script)], tmp_path)
     got = _run(["-m", "ferrox.run", str(script)], tmp_path)
