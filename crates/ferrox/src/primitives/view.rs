@@ -132,10 +132,9 @@ impl Primitive for Broadcast {
         let (x, n) = front(inputs, axes)?;
         // Align the input's axes to the right of the output's, behind the batch axis.
         let mut shape = vec![n];
-        shape.extend(std::iter::repeat_n(
-            1,
-            out[0].ndim() - inputs[0].ndim() + axes[0].map_or(0, |_| 1),
-        ));
+        // (Only called with the input batched: it is the one input.)
+        let ones = (out[0].ndim() + 1).saturating_sub(inputs[0].ndim());
+        shape.extend(std::iter::repeat_n(1, ones));
         shape.extend_from_slice(&x.shape()[1..]);
         let x = x.reshape(&shape)?;
         Ok((
