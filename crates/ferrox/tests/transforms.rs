@@ -944,6 +944,16 @@ fn custom_function_overrides() {
         &vec64(&ops::cos(&xb).unwrap()),
         1e-15,
     );
+    // A rule's bad batch axis is an error, not a panic.
+    let bad = custom_function(|x: &[Array]| Ok(vec![ops::sin(&x[0])?]))
+        .vmap(|x, _| Ok((vec![x[0].clone()], vec![Some(7)])))
+        .into_fn();
+    let r = vmap(
+        move |x: &[Array]| Ok(vec![ops::sum(&bad(x)?[0], &[], false)?]),
+        &[Some(0)],
+        &[Some(0)],
+    )(&[xb.clone()]);
+    assert!(matches!(r, Err(Error::Invalid(m)) if m.contains("batch axis 7")));
 }
 
 // ---- checkpoint ------------------------------------------------------------------------

@@ -140,6 +140,15 @@ pub(crate) fn vmap_dyn(
         check_count(op, "vmap", r.len(), op.outputs.len())?;
         check_count(op, "vmap", r_axes.len(), op.outputs.len())?;
         for ((id, a), ax) in output_ids(op).into_iter().zip(r).zip(r_axes) {
+            // Rules index shapes with these axes: a bad one (say, from a custom rule) is
+            // an error here rather than a panic later.
+            if let Some(ax) = ax.filter(|&ax| ax >= a.ndim()) {
+                return Err(Error::Invalid(format!(
+                    "[vmap] The {} rule gave batch axis {ax} for an output of shape {:?}.",
+                    op.primitive.name(),
+                    a.shape()
+                )));
+            }
             if let Some(id) = id {
                 batched.insert(id, (a, ax));
             }
