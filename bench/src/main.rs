@@ -122,6 +122,25 @@ fn main() -> Result<()> {
         }
     }
 
+    if want("grad_sin_x_10_f32") {
+        // Per-call overhead of a transform: trace, walk, build and evaluate the backward
+        // graph of sum(sin(x) * x) on 10 elements, uncompiled.
+        let x = array(&[10], 9)?;
+        let f = |a: &[Array]| -> Result<Vec<Array>> {
+            Ok(vec![ops::sum(
+                &ops::multiply(&ops::sin(&a[0])?, &a[0])?,
+                &[],
+                false,
+            )?])
+        };
+        let g = ferrox::transforms::grad(f, &[0]);
+        let r = time(reps * 100, 1, || {
+            let d = g(std::slice::from_ref(&x))?;
+            ferrox::eval(&d)
+        })?;
+        results.push(("grad_sin_x_10_f32".into(), r, reps * 100));
+    }
+
     let body: Vec<String> = results
         .iter()
         .map(|(name, (best, median), reps)| {

@@ -130,6 +130,11 @@ impl Drop for Op {
         let mut stack = std::mem::take(&mut self.inputs);
         while let Some(a) = stack.pop() {
             if let Ok(node) = Arc::try_unwrap(a.0) {
+                if let Some((op, _)) = node.traced.into_inner() {
+                    if let Ok(mut op) = Arc::try_unwrap(op) {
+                        stack.append(&mut op.inputs);
+                    }
+                }
                 let state = node.state.into_inner().unwrap_or_else(|e| e.into_inner());
                 if let State::Pending { op, .. } = state {
                     if let Ok(mut op) = Arc::try_unwrap(op) {
@@ -145,7 +150,6 @@ pub(crate) enum State {
     Pending {
         op: Arc<Op>,
         /// Which of the op's outputs this node is.
-        #[allow(dead_code)]
         index: usize,
     },
     Ready(Data),
@@ -156,6 +160,12 @@ pub struct Node {
     shape: Shape,
     dtype: Dtype,
     pub(crate) state: Mutex<State>,
+    /// Whether the node was built from an array a transform is tracing (see
+    /// `transforms`): evaluating such a node inside the traced function keeps its op in
+    /// `traced`, so that the transform can still walk the graph through it.
+    pub(crate) tracer: bool,
+    /// The op of an evaluated tracer node, and which of its outputs the node is.
+    pub(crate) traced: OnceLock<(Arc<Op>, usize)>,
 }
 
 impl Node {
@@ -175,6 +185,8 @@ impl Array {
             shape,
             dtype,
             state: Mutex::new(State::Ready(data)),
+            tracer: false,
+            traced: OnceLock::new(),
         }))
     }
 
@@ -186,10 +198,22 @@ impl Array {
         inputs: Vec<Array>,
         stream: Stream,
     ) -> Array {
-        // The one-output case built directly: it is every op but a few, and the
-        // general path's intermediate vectors are a measurable part of building a node.
+        let tracer = inputs.iter().any(|a| a.0.tracer);
+        Array::build_one(shape, dtype, Box::new(primitive), inputs, stream, tracer)
+    }
+
+    /// The one-output case built directly: it is every op but a few, and the general
+    /// path's intermediate vectors are a measurable part of building a node.
+    fn build_one(
+        shape: Shape,
+        dtype: Dtype,
+        primitive: Box<dyn Primitive>,
+        inputs: Vec<Array>,
+        stream: Stream,
+        tracer: bool,
+    ) -> Array {
         let op = Arc::new(Op {
-            primitive: Box::new(primitive),
+            primitive,
             inputs,
             stream,
             outputs: vec![(shape.clone(), dtype)],
@@ -203,6 +227,8 @@ impl Array {
                 op: op.clone(),
                 index: 0,
             }),
+            tracer,
+            traced: OnceLock::new(),
         });
         let _ = op.nodes.set(vec![Arc::downgrade(&node)]);
         Array(node)
@@ -215,6 +241,7 @@ impl Array {
         inputs: Vec<Array>,
         stream: Stream,
     ) -> Vec<Array> {
+        let tracer = inputs.iter().any(|a| a.0.tracer);
         let op = Arc::new(Op {
             primitive: Box::new(primitive),
             inputs,
@@ -234,6 +261,8 @@ impl Array {
                         op: op.clone(),
                         index,
                     }),
+                    tracer,
+                    traced: OnceLock::new(),
                 }))
             })
             .collect();
@@ -334,6 +363,45 @@ impl Array {
             State::Ready(d) => Some(d.clone()),
             State::Pending { .. } => None,
         }
+    }
+
+    /// The op that makes this node and which of its outputs the node is: the pending
+    /// op, or the op an evaluated tracer node kept. `None` for data with no history.
+    pub(crate) fn graph_op(&self) -> Option<(Arc<Op>, usize)> {
+        match &*self.0.lock() {
+            State::Pending { op, index } => Some((op.clone(), *index)),
+            State::Ready(_) => self.0.traced.get().cloned(),
+        }
+    }
+
+    /// Whether a transform traces this array (see `transforms`).
+    pub fn is_tracer(&self) -> bool {
+        self.0.tracer
+    }
+
+    /// `primitive` applied to this array alone, as a node marked as traced: a transform
+    /// gives the traced function such a node for each argument, so that it can tell
+    /// the argument from the caller's array and keep its graph through `eval`.
+    pub(crate) fn new_tracer(&self, primitive: impl Primitive + 'static) -> Array {
+        Array::build_one(
+            self.shape().to_vec(),
+            self.dtype(),
+            Box::new(primitive),
+            vec![self.clone()],
+            crate::device::current_stream(),
+            true,
+        )
+    }
+
+    /// A traced node of `shape` and `dtype` made by `primitive` from no inputs (vmap's
+    /// stand-in for a batched argument).
+    pub(crate) fn placeholder(
+        shape: Shape,
+        dtype: Dtype,
+        primitive: impl Primitive + 'static,
+    ) -> Array {
+        let stream = crate::device::current_stream();
+        Array::build_one(shape, dtype, Box::new(primitive), vec![], stream, true)
     }
 
     pub(crate) fn pending_op(&self) -> Option<Arc<Op>> {

@@ -31,6 +31,7 @@ pub mod primitives;
 mod print;
 pub mod scheduler;
 pub mod shape;
+pub mod transforms;
 
 pub use array::{Array, Shape};
 pub use device::{Device, DeviceType, Stream};

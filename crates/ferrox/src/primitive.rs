@@ -1,13 +1,23 @@
 //! The `Primitive` trait: the closed set of operations the backends implement.
 //!
 //! A primitive's semantics (output shapes and dtypes, checked by the op that builds it)
-//! live in `ops/`; its CPU kernel in `backend/cpu/`. Transform rules (vjp, jvp, vmap)
-//! join this trait as the transforms land.
+//! live in `ops/`; its CPU kernel in `backend/cpu/`; its transform rules (`vjp`, `jvp`,
+//! `vmap`) are methods of this trait, written beside the primitive. The rules build more
+//! lazy ops and evaluate nothing, so the transforms in `transforms/` compose (a
+//! derivative of a derivative is the same walk over a graph the first one built).
 
 use crate::array::{Array, Data, Shape};
 use crate::dtype::Dtype;
-use crate::Result;
+use crate::{Error, Result};
 use std::fmt::Debug;
+
+/// The error of a rule a primitive does not have (yet).
+pub fn not_implemented(name: &str, rule: &str) -> Error {
+    Error::Invalid(format!("[{name}] {rule} is not implemented."))
+}
+
+/// Outputs of a batched primitive and the batch axis of each (`None`: not batched).
+pub type Batched = (Vec<Array>, Vec<Option<usize>>);
 
 /// What a kernel gets besides its inputs: the outputs to make and which inputs it may
 /// write into (donation).
@@ -64,5 +74,48 @@ pub trait Primitive: Send + Sync + Debug {
     /// `scheduler::fusable_product`). `None` (the default) opts out of them.
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
+    }
+
+    /// Vector-Jacobian product: from the cotangents of the outputs (one per output, zeros
+    /// where an output has none), the cotangent of each input listed in `argnums`, in that
+    /// order. `outputs` are this primitive's own outputs, which some rules reuse (`exp`).
+    /// Inputs that carry no derivative (integer indices, keys, comparison operands) get
+    /// zeros, as in MLX.
+    fn vjp(
+        &self,
+        primals: &[Array],
+        cotangents: &[Array],
+        argnums: &[usize],
+        outputs: &[Array],
+    ) -> Result<Vec<Array>> {
+        let _ = (primals, cotangents, argnums, outputs);
+        Err(not_implemented(self.name(), "vjp"))
+    }
+
+    /// Jacobian-vector product: `tangents[i]` is the tangent of input `argnums[i]` (the
+    /// inputs not listed have zero tangent); returns the tangent of each output.
+    fn jvp(
+        &self,
+        primals: &[Array],
+        tangents: &[Array],
+        argnums: &[usize],
+        outputs: &[Array],
+    ) -> Result<Vec<Array>> {
+        let _ = (primals, tangents, argnums, outputs);
+        Err(not_implemented(self.name(), "jvp"))
+    }
+
+    /// Batching: input `i` carries an extra axis at `axes[i]` (`None`: it is shared by the
+    /// whole batch; at least one input is batched). Returns the batched outputs and the
+    /// axis each carries the batch on. `outputs` are the unbatched outputs (for shapes).
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], outputs: &[Array]) -> Result<Batched> {
+        let _ = (inputs, axes, outputs);
+        Err(not_implemented(self.name(), "vmap"))
+    }
+
+    /// Whether the primitive is `stop_gradient`: the transforms do not differentiate
+    /// through it (nothing behind it depends on the traced inputs).
+    fn is_stop_gradient(&self) -> bool {
+        false
     }
 }

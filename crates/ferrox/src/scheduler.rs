@@ -31,7 +31,7 @@ use std::sync::Arc;
 /// showed up in the per-op overhead of long lazy chains. Addresses are not chosen by an
 /// attacker, so there is nothing to defend against.
 #[derive(Default)]
-struct AddressHasher(u64);
+pub(crate) struct AddressHasher(u64);
 
 impl Hasher for AddressHasher {
     fn finish(&self) -> u64 {
@@ -96,7 +96,15 @@ fn store(op: &Op, results: Vec<crate::array::Data>) {
     if let Some(nodes) = op.nodes.get() {
         for (node, data) in nodes.iter().zip(results) {
             if let Some(node) = node.upgrade() {
-                *node.lock() = State::Ready(data);
+                let before = std::mem::replace(&mut *node.lock(), State::Ready(data));
+                // A node a transform is tracing keeps its op (and so its inputs), so the
+                // transform can walk the graph through an `eval` inside the traced
+                // function, as MLX keeps the graph of tracer arrays.
+                if node.tracer && crate::transforms::is_tracing() {
+                    if let State::Pending { op, index } = before {
+                        let _ = node.traced.set((op, index));
+                    }
+                }
             }
         }
     }

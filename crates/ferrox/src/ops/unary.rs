@@ -248,7 +248,14 @@ pub fn nan_to_num(a: &Array, nan: f64, posinf: Option<f64>, neginf: Option<f64>)
     super::where_(&isneginf(a)?, neginf, &r)
 }
 
-/// The data unchanged; under `grad` its gradient is zero.
+/// The data unchanged (a view); the transforms do not differentiate through it, so its
+/// gradient is zero.
 pub fn stop_gradient(a: &Array) -> Result<Array> {
-    Ok(a.clone())
+    Ok(Array::from_op(
+        a.shape().to_vec(),
+        a.dtype(),
+        crate::primitives::view::StopGradient,
+        vec![a.clone()],
+        stream(),
+    ))
 }

@@ -5,8 +5,112 @@
 use crate::array::{row_major_strides, Array, Data};
 use crate::backend::cpu::{self, indexing::ScatterReduce};
 use crate::dtype::Dtype;
-use crate::primitive::{EvalContext, Primitive};
-use crate::Result;
+use crate::primitive::{not_implemented, Batched, EvalContext, Primitive};
+use crate::transforms::vmap::{all_to_front, batch_size, by_loop, to_front, with_batch};
+use crate::{ops, Error, Result};
+
+/// A one-output op built from a primitive, for the rules.
+fn build(
+    shape: Vec<usize>,
+    dtype: Dtype,
+    prim: impl Primitive + 'static,
+    inputs: Vec<Array>,
+) -> Array {
+    Array::from_op(shape, dtype, prim, inputs, ops::stream())
+}
+
+/// Zeros for each entry of `argnums` that carries no derivative (indices, starts).
+fn zeros_for(primals: &[Array], i: usize) -> Result<Array> {
+    ops::zeros_like(&primals[i], None)
+}
+
+/// The slices a scatter with `indices` (one per axis in `axes`, of one index shape `I`)
+/// writes, read back from `x`: shape `I ++ slice`. Elements the scatter would skip (an
+/// index out of range, or past the end of an axis) read as zero. The transpose of a
+/// scatter-add of updates, built from integer arithmetic and one flat `take`.
+fn gather_slices(x: &Array, indices: &[Array], axes: &[usize], slice: &[usize]) -> Result<Array> {
+    let index_shape: Vec<usize> = indices.first().map_or(vec![], |i| i.shape().to_vec());
+    let (k, nd) = (index_shape.len(), x.ndim());
+    let mut linear = Array::scalar(0i64);
+    let mut valid = Array::scalar(true);
+    for d in 0..nd {
+        let n = x.shape()[d] as i64;
+        let mut s_shape = vec![1usize; k + nd];
+        s_shape[k + d] = slice[d];
+        let offsets =
+            ops::arange(0.0, slice[d] as f64, 1.0, Some(Dtype::Int64))?.reshape(&s_shape)?;
+        let pos = match axes.iter().position(|&a| a == d) {
+            Some(j) => {
+                let idx = ops::astype(&indices[j], Dtype::Int64)?;
+                let idx = ops::where_(&ops::less(&idx, 0i64)?, &ops::add(&idx, n)?, &idx)?;
+                valid = ops::logical_and(
+                    &valid,
+                    &ops::greater_equal(&idx, 0i64)?.reshape(&pad_to(&index_shape, nd))?,
+                )?;
+                ops::add(&idx.reshape(&pad_to(&index_shape, nd))?, &offsets)?
+            }
+            None => offsets,
+        };
+        valid = ops::logical_and(&valid, &ops::less(&pos, n)?)?;
+        linear = ops::add(&ops::multiply(&linear, n)?, &pos)?;
+    }
+    let mut full = index_shape.clone();
+    full.extend_from_slice(slice);
+    let linear = ops::broadcast_to(&linear, &full)?;
+    let flat = x.reshape(&[x.size()])?;
+    let values = ops::take(&flat, &linear, Some(0))?;
+    let zero = ops::zeros(&[], Some(x.dtype()))?;
+    ops::where_(&valid, &values, &zero)
+}
+
+/// `shape` followed by `nd` ones.
+fn pad_to(shape: &[usize], nd: usize) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    s.extend(std::iter::repeat_n(1, nd));
+    s
+}
+
+/// The cotangent of `take(a, idx, axis)` (or `take_along_axis` when `along_axis`) for
+/// `a`: the cotangents added into the positions they were read from.
+fn gather_vjp(a: &Array, idx: &Array, cot: &Array, axis: usize, along_axis: bool) -> Result<Array> {
+    let zeros = ops::zeros_like(a, None)?;
+    let nd = a.ndim();
+    if along_axis {
+        let out = cot.shape();
+        let mut indices = Vec::with_capacity(nd);
+        for d in 0..nd {
+            if d == axis {
+                indices.push(idx.clone());
+            } else if a.shape()[d] == out[d] {
+                let mut s = vec![1usize; nd];
+                s[d] = out[d];
+                indices
+                    .push(ops::arange(0.0, out[d] as f64, 1.0, Some(Dtype::Int64))?.reshape(&s)?);
+            } else {
+                // `a` was broadcast along d: every output position reads position 0.
+                indices.push(Array::scalar(0i64));
+            }
+        }
+        let updates = cot.reshape(&pad_to(out, nd))?;
+        let all: Vec<isize> = (0..nd as isize).collect();
+        return ops::scatter_add(&zeros, &indices, &updates, &all);
+    }
+    let k = idx.ndim();
+    // cot: a[..axis] ++ idx.shape ++ a[axis+1..] -> idx.shape ++ a[..axis] ++ [1] ++ a[axis+1..]
+    let mut perm: Vec<isize> = (axis..axis + k).map(|i| i as isize).collect();
+    perm.extend((0..axis).map(|i| i as isize));
+    perm.extend((axis + k..cot.ndim()).map(|i| i as isize));
+    let mut shape = idx.shape().to_vec();
+    shape.extend_from_slice(a.shape());
+    shape[k + axis] = 1;
+    let updates = ops::transpose(cot, &perm)?.reshape(&shape)?;
+    ops::scatter_add(
+        &zeros,
+        std::slice::from_ref(idx),
+        &updates,
+        &[axis as isize],
+    )
+}
 
 /// The input's data, copied to a fresh row-contiguous buffer when it is not one.
 fn contiguous(input: &Array) -> Result<Data> {
@@ -105,6 +209,53 @@ impl Primitive for Concatenate {
         }
         Ok(vec![out])
     }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let c = &cot[0];
+        let mut offsets = vec![0isize];
+        for x in p {
+            offsets.push(offsets[offsets.len() - 1] + x.shape()[self.axis] as isize);
+        }
+        argnums
+            .iter()
+            .map(|&i| {
+                let mut start = vec![0isize; c.ndim()];
+                let mut stop: Vec<isize> = c.shape().iter().map(|&n| n as isize).collect();
+                start[self.axis] = offsets[i];
+                stop[self.axis] = offsets[i + 1];
+                let piece = ops::slice(c, &start, &stop, &vec![1; c.ndim()])?;
+                ops::astype(&piece, p[i].dtype())
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let mut parts = Vec::with_capacity(p.len());
+        for (i, x) in p.iter().enumerate() {
+            parts.push(match argnums.iter().position(|&a| a == i) {
+                Some(j) => tan[j].clone(),
+                None => ops::zeros_like(x, Some(out[0].dtype()))?,
+            });
+        }
+        Ok(vec![ops::concatenate(&parts, Some(self.axis as isize))?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        let v = all_to_front(inputs, axes)?;
+        Ok((
+            vec![ops::concatenate(&v, Some(self.axis as isize + 1))?],
+            vec![Some(0)],
+        ))
+    }
 }
 
 /// Gathers along `axis` of input 0 with the integer input 1.
@@ -168,6 +319,81 @@ impl Primitive for Gather {
         ));
         Ok(vec![out])
     }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => gather_vjp(&p[0], &p[1], &cot[0], self.axis, self.along_axis),
+                _ => zeros_for(p, i),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let o = &out[0];
+        match argnums.iter().position(|&a| a == 0) {
+            Some(j) => {
+                let prim = Gather {
+                    axis: self.axis,
+                    along_axis: self.along_axis,
+                };
+                Ok(vec![build(
+                    o.shape().to_vec(),
+                    o.dtype(),
+                    prim,
+                    vec![tan[j].clone(), p[1].clone()],
+                )])
+            }
+            None => Ok(vec![ops::zeros_like(o, None)?]),
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (a, idx) = (&inputs[0], &inputs[1]);
+        let n = batch_size(inputs, axes);
+        let ax = self.axis as isize;
+        let r = match (axes[0], axes[1], self.along_axis) {
+            (Some(_), None, false) => (ops::take(&to_front(a, axes[0], n)?, idx, Some(ax + 1))?, 0),
+            // The index axes land where the gathered axis was: so does the batch axis.
+            (None, Some(_), false) => (
+                ops::take(a, &to_front(idx, axes[1], n)?, Some(ax))?,
+                self.axis,
+            ),
+            (_, _, false) => {
+                // Each batch element gathers with its own indices: a gather along the axis
+                // with the index axes flattened into it.
+                let (a, idx) = (to_front(a, axes[0], n)?, to_front(idx, axes[1], n)?);
+                let m = idx.size() / n.max(1);
+                let mut s = vec![1usize; a.ndim()];
+                s[0] = n;
+                s[self.axis + 1] = m;
+                let g = ops::take_along_axis(&a, &idx.reshape(&s)?, Some(ax + 1))?;
+                (g.reshape(&with_batch(out[0].shape(), 0, n))?, 0)
+            }
+            (_, _, true) => {
+                // Indices broadcast with the array off the axis: a missing batch axis is
+                // an axis of extent 1.
+                let lift = |x: &Array, b: Option<usize>| match b {
+                    Some(b) => ops::moveaxis(x, b as isize, 0),
+                    None => ops::expand_dims(x, &[0]),
+                };
+                let g =
+                    ops::take_along_axis(&lift(a, axes[0])?, &lift(idx, axes[1])?, Some(ax + 1))?;
+                (g, 0)
+            }
+        };
+        Ok((vec![r.0], vec![Some(r.1)]))
+    }
 }
 
 /// A copy of input 0 with input 1 (the updates, of shape `index_shape ++ slice_shape`)
@@ -210,6 +436,117 @@ impl Primitive for Scatter {
         ));
         Ok(vec![out])
     }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (a, upd, idx, c) = (&p[0], &p[1], &p[2..], &cot[0]);
+        let slice = &upd.shape()[upd.ndim() - a.ndim()..];
+        let gather = |x: &Array| gather_slices(x, idx, &self.axes, slice);
+        let zero = || ops::zeros(&[], Some(c.dtype()));
+        argnums
+            .iter()
+            .map(|&i| match (self.reduce, i) {
+                (_, 2..) => zeros_for(p, i),
+                (ScatterReduce::Prod, _) => Err(Error::Invalid(
+                    "[scatter_prod] vjp is not implemented (as in MLX).".into(),
+                )),
+                // Overwritten positions take nothing from `a`.
+                (ScatterReduce::None, 0) => {
+                    let mut inputs = vec![c.clone(), ops::zeros_like(upd, None)?];
+                    inputs.extend_from_slice(idx);
+                    let prim = Scatter {
+                        axes: self.axes.clone(),
+                        reduce: ScatterReduce::None,
+                    };
+                    Ok(build(a.shape().to_vec(), a.dtype(), prim, inputs))
+                }
+                (ScatterReduce::None | ScatterReduce::Sum, _) => {
+                    if i == 0 {
+                        Ok(c.clone())
+                    } else {
+                        gather(c)
+                    }
+                }
+                // max/min: the derivative goes where the result came from.
+                (_, 0) => ops::where_(&ops::equal(&out[0], a)?, c, &zero()?),
+                (_, _) => ops::where_(&ops::equal(&gather(&out[0])?, upd)?, &gather(c)?, &zero()?),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (a, upd, idx, o) = (&p[0], &p[1], &p[2..], &out[0]);
+        let tangent = |i: usize| match argnums.iter().position(|&x| x == i) {
+            Some(j) => Ok(tan[j].clone()),
+            None => ops::zeros_like(&p[i], None),
+        };
+        let (ta, tu) = (tangent(0)?, tangent(1)?);
+        let scatter = |reduce, base: Array, u: Array| {
+            let mut inputs = vec![base, u];
+            inputs.extend_from_slice(idx);
+            build(
+                a.shape().to_vec(),
+                a.dtype(),
+                Scatter {
+                    axes: self.axes.clone(),
+                    reduce,
+                },
+                inputs,
+            )
+        };
+        match self.reduce {
+            ScatterReduce::None | ScatterReduce::Sum => Ok(vec![scatter(self.reduce, ta, tu)]),
+            ScatterReduce::Prod => Err(not_implemented("scatter_prod", "jvp")),
+            ScatterReduce::Max | ScatterReduce::Min => {
+                let slice = &upd.shape()[upd.ndim() - a.ndim()..];
+                let zero = ops::zeros(&[], Some(o.dtype()))?;
+                let from_a = ops::where_(&ops::equal(o, a)?, &ta, &zero)?;
+                let won = ops::equal(&gather_slices(o, idx, &self.axes, slice)?, upd)?;
+                let from_u = ops::where_(&won, &tu, &zero)?;
+                let base = ops::zeros_like(a, None)?;
+                Ok(vec![ops::add(
+                    &from_a,
+                    &scatter(ScatterReduce::Sum, base, from_u),
+                )?])
+            }
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        // A scatter over one more axis (the batch), indexed by the batch position.
+        let n = batch_size(inputs, axes);
+        let v = all_to_front(inputs, axes)?;
+        let (a, upd) = (&v[0], &v[1]);
+        let k = upd.ndim() - a.ndim();
+        let index_shape = upd.shape()[..k + 1].to_vec();
+        let mut ushape = index_shape.clone();
+        ushape.push(1);
+        ushape.extend_from_slice(&upd.shape()[k + 1..]);
+        let mut bshape = vec![1usize; k + 1];
+        bshape[0] = n;
+        let positions = ops::arange(0.0, n as f64, 1.0, Some(Dtype::Int64))?.reshape(&bshape)?;
+        let mut new_inputs = vec![a.clone(), upd.reshape(&ushape)?];
+        new_inputs.push(ops::broadcast_to(&positions, &index_shape)?);
+        new_inputs.extend_from_slice(&v[2..]);
+        let mut new_axes = vec![0];
+        new_axes.extend(self.axes.iter().map(|&x| x + 1));
+        let prim = Scatter {
+            axes: new_axes,
+            reduce: self.reduce,
+        };
+        Ok((
+            vec![build(a.shape().to_vec(), a.dtype(), prim, new_inputs)],
+            vec![Some(0)],
+        ))
+    }
 }
 
 /// A copy of input 0 with the strided window `start`, `step` (of input 1's shape)
@@ -234,6 +571,79 @@ impl Primitive for SliceUpdate {
         }
         Ok(vec![out])
     }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (a, upd, c) = (&p[0], &p[1], &cot[0]);
+        argnums
+            .iter()
+            .map(|&i| {
+                if i == 0 {
+                    let z = ops::zeros_like(upd, Some(c.dtype()))?;
+                    Ok(build(
+                        a.shape().to_vec(),
+                        c.dtype(),
+                        self.same(),
+                        vec![c.clone(), z],
+                    ))
+                } else {
+                    let s = crate::primitives::view::Slice {
+                        start: self.start.clone(),
+                        step: self.step.clone(),
+                    };
+                    ops::astype(
+                        &build(upd.shape().to_vec(), c.dtype(), s, vec![c.clone()]),
+                        upd.dtype(),
+                    )
+                }
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let t = |i: usize| match argnums.iter().position(|&x| x == i) {
+            Some(j) => Ok(tan[j].clone()),
+            None => ops::zeros_like(&p[i], None),
+        };
+        let o = &out[0];
+        Ok(vec![build(
+            o.shape().to_vec(),
+            o.dtype(),
+            self.same(),
+            vec![t(0)?, t(1)?],
+        )])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let n = batch_size(inputs, axes);
+        let v = all_to_front(inputs, axes)?;
+        let mut start = vec![0];
+        start.extend_from_slice(&self.start);
+        let mut step = vec![1];
+        step.extend_from_slice(&self.step);
+        let shape = with_batch(out[0].shape(), 0, n);
+        Ok((
+            vec![build(shape, out[0].dtype(), SliceUpdate { start, step }, v)],
+            vec![Some(0)],
+        ))
+    }
+}
+
+impl SliceUpdate {
+    fn same(&self) -> SliceUpdate {
+        SliceUpdate {
+            start: self.start.clone(),
+            step: self.step.clone(),
+        }
+    }
 }
 
 /// A window of input 0 of the output's shape, starting on `axes` at the positions held
@@ -256,6 +666,77 @@ impl Primitive for DynamicSlice {
         let d = inputs[0].data()?;
         let step = vec![1isize; shape.len()];
         Ok(vec![window(&d, &starts, &step)])
+    }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => {
+                    let prim = DynamicSliceUpdate {
+                        axes: self.axes.clone(),
+                    };
+                    let z = ops::zeros_like(&p[0], None)?;
+                    Ok(build(
+                        p[0].shape().to_vec(),
+                        p[0].dtype(),
+                        prim,
+                        vec![z, cot[0].clone(), p[1].clone()],
+                    ))
+                }
+                _ => zeros_for(p, i),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let o = &out[0];
+        match argnums.iter().position(|&a| a == 0) {
+            Some(j) => {
+                let prim = DynamicSlice {
+                    axes: self.axes.clone(),
+                };
+                Ok(vec![build(
+                    o.shape().to_vec(),
+                    o.dtype(),
+                    prim,
+                    vec![tan[j].clone(), p[1].clone()],
+                )])
+            }
+            None => Ok(vec![ops::zeros_like(o, None)?]),
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        if axes[1].is_some() {
+            // A start per batch element: one window each.
+            let (axes_, shape) = (self.axes.clone(), out[0].shape().to_vec());
+            return by_loop(inputs, axes, move |x| {
+                let prim = DynamicSlice {
+                    axes: axes_.clone(),
+                };
+                Ok(vec![build(shape.clone(), x[0].dtype(), prim, x.to_vec())])
+            });
+        }
+        let n = batch_size(inputs, axes);
+        let a = to_front(&inputs[0], axes[0], n)?;
+        let prim = DynamicSlice {
+            axes: self.axes.iter().map(|&x| x + 1).collect(),
+        };
+        let shape = with_batch(out[0].shape(), 0, n);
+        Ok((
+            vec![build(shape, a.dtype(), prim, vec![a, inputs[1].clone()])],
+            vec![Some(0)],
+        ))
     }
 }
 
@@ -281,6 +762,89 @@ impl Primitive for DynamicSliceUpdate {
             cpu::indexing::copy_into(upd.shape(), &ud, upd.dtype(), &view, ctx.outputs[0].1);
         }
         Ok(vec![out])
+    }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (a, upd, start, c) = (&p[0], &p[1], &p[2], &cot[0]);
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => {
+                    let z = ops::zeros_like(upd, Some(c.dtype()))?;
+                    let prim = DynamicSliceUpdate {
+                        axes: self.axes.clone(),
+                    };
+                    Ok(build(
+                        a.shape().to_vec(),
+                        c.dtype(),
+                        prim,
+                        vec![c.clone(), z, start.clone()],
+                    ))
+                }
+                1 => {
+                    let prim = DynamicSlice {
+                        axes: self.axes.clone(),
+                    };
+                    let s = build(
+                        upd.shape().to_vec(),
+                        c.dtype(),
+                        prim,
+                        vec![c.clone(), start.clone()],
+                    );
+                    ops::astype(&s, upd.dtype())
+                }
+                _ => zeros_for(p, i),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let t = |i: usize| match argnums.iter().position(|&x| x == i) {
+            Some(j) => Ok(tan[j].clone()),
+            None => ops::zeros_like(&p[i], None),
+        };
+        let o = &out[0];
+        let prim = DynamicSliceUpdate {
+            axes: self.axes.clone(),
+        };
+        Ok(vec![build(
+            o.shape().to_vec(),
+            o.dtype(),
+            prim,
+            vec![t(0)?, t(1)?, p[2].clone()],
+        )])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        if axes[2].is_some() {
+            let (axes_, shape) = (self.axes.clone(), out[0].shape().to_vec());
+            return by_loop(inputs, axes, move |x| {
+                let prim = DynamicSliceUpdate {
+                    axes: axes_.clone(),
+                };
+                Ok(vec![build(shape.clone(), x[0].dtype(), prim, x.to_vec())])
+            });
+        }
+        let n = batch_size(inputs, axes);
+        let a = to_front(&inputs[0], axes[0], n)?;
+        let u = to_front(&inputs[1], axes[1], n)?;
+        let prim = DynamicSliceUpdate {
+            axes: self.axes.iter().map(|&x| x + 1).collect(),
+        };
+        let shape = with_batch(out[0].shape(), 0, n);
+        Ok((
+            vec![build(shape, a.dtype(), prim, vec![a, u, inputs[2].clone()])],
+            vec![Some(0)],
+        ))
     }
 }
 
@@ -318,6 +882,59 @@ impl Primitive for Diagonal {
             strides,
             buffer: d.buffer,
         }])
+    }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        // Add the cotangent (other axes ++ [len]) back onto the diagonal positions.
+        let (a, c) = (&p[0], &cot[0]);
+        let len = c.shape()[c.ndim() - 1];
+        let (r0, c0) = if self.offset >= 0 {
+            (0, self.offset as usize)
+        } else {
+            (self.offset.unsigned_abs(), 0)
+        };
+        let range =
+            |first: usize| ops::arange(first as f64, (first + len) as f64, 1.0, Some(Dtype::Int64));
+        let mut shape = vec![len];
+        shape.extend(a.shape().iter().enumerate().map(|(d, &n)| {
+            if d == self.axis1 || d == self.axis2 {
+                1
+            } else {
+                n
+            }
+        }));
+        let updates = ops::moveaxis(c, -1, 0)?.reshape(&shape)?;
+        let g = ops::scatter_add(
+            &ops::zeros_like(a, None)?,
+            &[range(r0)?, range(c0)?],
+            &updates,
+            &[self.axis1 as isize, self.axis2 as isize],
+        )?;
+        Ok(vec![g])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        let o = &out[0];
+        let prim = Diagonal {
+            offset: self.offset,
+            axis1: self.axis1,
+            axis2: self.axis2,
+        };
+        Ok(vec![build(
+            o.shape().to_vec(),
+            o.dtype(),
+            prim,
+            vec![tan[0].clone()],
+        )])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let n = batch_size(inputs, axes);
+        let a = to_front(&inputs[0], axes[0], n)?;
+        let prim = Diagonal {
+            offset: self.offset,
+            axis1: self.axis1 + 1,
+            axis2: self.axis2 + 1,
+        };
+        let shape = with_batch(out[0].shape(), 0, n);
+        Ok((vec![build(shape, a.dtype(), prim, vec![a])], vec![Some(0)]))
     }
 }
 
@@ -372,5 +989,11 @@ impl Primitive for BitCast {
             );
         }
         Ok(vec![out])
+    }
+    // Reinterpreting bits has no derivative: MLX does not differentiate `view` either.
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let n = batch_size(inputs, axes);
+        let a = to_front(&inputs[0], axes[0], n)?;
+        Ok((vec![ops::view(&a, out[0].dtype())?], vec![Some(0)]))
     }
 }

@@ -4,8 +4,18 @@
 
 use crate::array::{Array, Data};
 use crate::backend::cpu;
-use crate::primitive::{EvalContext, Primitive};
-use crate::Result;
+use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::transforms::vmap::{all_to_front, batch_size, with_batch};
+use crate::{ops, Result};
+
+/// `x * k`, skipping the multiply when `k` is 1.
+fn scaled(x: Array, k: f64) -> Result<Array> {
+    if k == 1.0 {
+        Ok(x)
+    } else {
+        ops::multiply(&x, k)
+    }
+}
 
 /// `alpha * (a @ b) + beta * c`, with `c` present only when there is a third input.
 #[derive(Debug)]
@@ -42,5 +52,69 @@ impl Primitive for Matmul {
             if addend { self.beta } else { 0.0 },
         )?;
         Ok(vec![out])
+    }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let c = &cot[0];
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => scaled(ops::matmul(c, &ops::swapaxes(&p[1], -1, -2)?)?, self.alpha),
+                1 => scaled(ops::matmul(&ops::swapaxes(&p[0], -1, -2)?, c)?, self.alpha),
+                _ => scaled(c.clone(), self.beta),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let mut acc: Option<Array> = None;
+        for (&i, t) in argnums.iter().zip(tan) {
+            let d = match i {
+                0 => scaled(ops::matmul(t, &p[1])?, self.alpha)?,
+                1 => scaled(ops::matmul(&p[0], t)?, self.alpha)?,
+                _ => scaled(t.clone(), self.beta)?,
+            };
+            acc = Some(match acc {
+                Some(a) => ops::add(&a, &d)?,
+                None => d,
+            });
+        }
+        match acc {
+            Some(a) => Ok(vec![a]),
+            None => Err(crate::Error::Runtime(
+                "[Matmul] jvp without tangents".into(),
+            )),
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        // The inputs carry the output's batch axes already (broadcast): a leading batch
+        // axis for all of them is one more.
+        let n = batch_size(inputs, axes);
+        let v = all_to_front(inputs, axes)?;
+        let shape = with_batch(out[0].shape(), 0, n);
+        let prim = Matmul {
+            alpha: self.alpha,
+            beta: self.beta,
+        };
+        Ok((
+            vec![Array::from_op(
+                shape,
+                out[0].dtype(),
+                prim,
+                v,
+                ops::stream(),
+            )],
+            vec![Some(0)],
+        ))
     }
 }

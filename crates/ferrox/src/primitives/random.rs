@@ -6,8 +6,18 @@
 use crate::array::{Array, Data};
 use crate::backend::cpu::random as kernels;
 use crate::dtype::Dtype;
-use crate::primitive::{EvalContext, Primitive};
-use crate::{Error, Result};
+use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::transforms::vmap::{batch_size, by_loop, to_front, with_batch};
+use crate::{ops, Error, Result};
+
+/// Zeros for the cotangent of each listed input: keys, bits and permutations carry no
+/// derivative.
+fn no_vjp(p: &[Array], argnums: &[usize]) -> Result<Vec<Array>> {
+    argnums
+        .iter()
+        .map(|&i| ops::zeros_like(&p[i], None))
+        .collect()
+}
 
 /// Reads a key (`uint32`, shape `[2]`, any strides) from an evaluated array.
 fn read_key(key: &Array) -> Result<[u32; 2]> {
@@ -38,6 +48,26 @@ impl Primitive for RandomBits {
         let n: usize = shape.iter().product();
         kernels::random_bits(key, &out, n * self.width);
         Ok(vec![out])
+    }
+    fn vjp(&self, p: &[Array], _: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        no_vjp(p, argnums)
+    }
+    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&out[0], None)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        // One key per batch element: one draw each.
+        let (width, shape, dtype) = (self.width, out[0].shape().to_vec(), out[0].dtype());
+        by_loop(inputs, axes, move |k| {
+            let key = ops::contiguous(&k[0])?;
+            Ok(vec![Array::from_op(
+                shape.clone(),
+                dtype,
+                RandomBits { width },
+                vec![key],
+                ops::stream(),
+            )])
+        })
     }
 }
 
@@ -70,6 +100,43 @@ impl Primitive for MlxSpecial {
         kernels::float_map(inputs[0].shape(), inputs[0].dtype(), &a, &out, f)?;
         Ok(vec![out])
     }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::multiply(
+            &cot[0],
+            &self.derivative(&p[0], &out[0])?,
+        )?])
+    }
+    fn jvp(&self, p: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::multiply(
+            &tan[0],
+            &self.derivative(&p[0], &out[0])?,
+        )?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let x = &inputs[0];
+        let o = Array::from_op(
+            x.shape().to_vec(),
+            out[0].dtype(),
+            MlxSpecial(self.0),
+            vec![x.clone()],
+            ops::stream(),
+        );
+        Ok((vec![o], axes.to_vec()))
+    }
+}
+
+impl MlxSpecial {
+    /// The derivative at `x` (image `y`), as for `erf`/`erfinv`.
+    fn derivative(&self, x: &Array, y: &Array) -> Result<Array> {
+        use std::f64::consts::PI;
+        match self.0 {
+            MlxSpecialOp::Erf => ops::multiply(
+                &ops::exp(&ops::negative(&ops::square(x)?)?)?,
+                2.0 / PI.sqrt(),
+            ),
+            MlxSpecialOp::Erfinv => ops::multiply(&ops::exp(&ops::square(y)?)?, PI.sqrt() / 2.0),
+        }
+    }
 }
 
 /// The indices (uint32) that sort a 1-D row-contiguous uint32 array, ties by index.
@@ -92,6 +159,26 @@ impl Primitive for ArgsortBits {
         // SAFETY: contiguous input of n u32; fresh output of n u32.
         unsafe { kernels::argsort_u32(a.as_slice::<u32>(n), out.as_mut_slice::<u32>(n)) };
         Ok(vec![out])
+    }
+    fn vjp(&self, p: &[Array], _: &[Array], argnums: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        no_vjp(p, argnums)
+    }
+    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&out[0], None)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        // The kernel takes one contiguous line.
+        let shape = out[0].shape().to_vec();
+        by_loop(inputs, axes, move |x| {
+            let line = ops::contiguous(&x[0])?;
+            Ok(vec![Array::from_op(
+                shape.clone(),
+                Dtype::Uint32,
+                ArgsortBits,
+                vec![line],
+                ops::stream(),
+            )])
+        })
     }
 }
 
@@ -133,6 +220,55 @@ impl Primitive for TakePermutation {
         };
         Ok(vec![out])
     }
+    // Semantically `take(x, idx, axis)`: the rules are take's (which accepts any strides).
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => {
+                    let inverse = ops::zeros_like(&p[0], None)?;
+                    let mut shape = vec![1usize; p[0].ndim()];
+                    shape[self.axis] = p[1].size();
+                    let idx = p[1].reshape(&shape)?;
+                    let idx = ops::broadcast_to(&idx, cot[0].shape())?;
+                    ops::put_along_axis(&inverse, &idx, &cot[0], Some(self.axis as isize))
+                }
+                _ => ops::zeros_like(&p[i], None),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        match argnums.iter().position(|&a| a == 0) {
+            Some(j) => Ok(vec![ops::take(&tan[j], &p[1], Some(self.axis as isize))?]),
+            None => Ok(vec![ops::zeros_like(&out[0], None)?]),
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        if axes[1].is_some() {
+            let axis = self.axis as isize;
+            return by_loop(inputs, axes, move |x| {
+                Ok(vec![ops::take(&x[0], &x[1], Some(axis))?])
+            });
+        }
+        let n = batch_size(inputs, axes);
+        let x = to_front(&inputs[0], axes[0], n)?;
+        Ok((
+            vec![ops::take(&x, &inputs[1], Some(self.axis as isize + 1))?],
+            vec![Some(0)],
+        ))
+    }
 }
 
 /// The symmetric square root of each `n x n` float32 matrix of a row-contiguous
@@ -157,5 +293,21 @@ impl Primitive for SymmetricSqrt {
         // SAFETY: contiguous f32 input and fresh f32 output of `size` elements.
         unsafe { kernels::sym_sqrt(a.as_slice::<f32>(size), out.as_mut_slice::<f32>(size), n) };
         Ok(vec![out])
+    }
+    // An eigendecomposition inside sampling: no derivative (MLX has none either).
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let n = batch_size(inputs, axes);
+        let x = ops::contiguous(&to_front(&inputs[0], axes[0], n)?)?;
+        let shape = with_batch(out[0].shape(), 0, n);
+        Ok((
+            vec![Array::from_op(
+                shape,
+                Dtype::Float32,
+                SymmetricSqrt,
+                vec![x],
+                ops::stream(),
+            )],
+            vec![Some(0)],
+        ))
     }
 }

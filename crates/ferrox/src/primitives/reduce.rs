@@ -4,8 +4,37 @@
 
 use crate::array::{Array, Data};
 use crate::backend::cpu;
-use crate::primitive::{EvalContext, Primitive};
-use crate::Result;
+use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::transforms::vmap::with_batch;
+use crate::{ops, Result};
+
+/// Axes `axes` of an unbatched array, renumbered for a batch axis inserted at `b`.
+pub(crate) fn shift_axes(axes: &[usize], b: usize) -> Vec<usize> {
+    axes.iter()
+        .map(|&a| if a < b { a } else { a + 1 })
+        .collect()
+}
+
+/// For each element of `x`, the product of the other elements of its group over `axes`
+/// (the derivative of `prod`), computed with exclusive products from both ends so that
+/// zeros need no division.
+fn products_of_others(x: &Array, axes: &[usize]) -> Result<Array> {
+    let nd = x.ndim();
+    let kept: Vec<usize> = (0..nd).filter(|i| !axes.contains(i)).collect();
+    let perm: Vec<isize> = kept.iter().chain(axes).map(|&i| i as isize).collect();
+    let moved = ops::transpose(x, &perm)?;
+    let mut flat: Vec<usize> = kept.iter().map(|&i| x.shape()[i]).collect();
+    flat.push(axes.iter().map(|&i| x.shape()[i]).product());
+    let lines = moved.reshape(&flat)?;
+    let before = ops::cumprod(&lines, Some(-1), false, false, None)?;
+    let after = ops::cumprod(&lines, Some(-1), true, false, None)?;
+    let others = ops::multiply(&before, &after)?.reshape(moved.shape())?;
+    let mut inverse = vec![0isize; nd];
+    for (i, &a) in perm.iter().enumerate() {
+        inverse[a as usize] = i as isize;
+    }
+    ops::transpose(&others, &inverse)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReduceOp {
@@ -26,6 +55,17 @@ pub struct Reduce {
     pub axes: Vec<usize>,
 }
 
+impl Reduce {
+    /// For `max`/`min`: where `x` attains the extreme of its group, and how many times,
+    /// so that ties share the derivative equally (as in MLX).
+    fn extreme_mask(&self, x: &Array, out: &Array) -> Result<(Array, Array)> {
+        let mask = ops::astype(&ops::equal(x, out)?, x.dtype())?;
+        let axes: Vec<isize> = self.axes.iter().map(|&a| a as isize).collect();
+        let count = ops::sum(&mask, &axes, true)?;
+        Ok((mask, count))
+    }
+}
+
 impl Primitive for Reduce {
     fn name(&self) -> &'static str {
         "Reduce"
@@ -43,6 +83,49 @@ impl Primitive for Reduce {
             &out,
         )?;
         Ok(vec![out])
+    }
+    // The output keeps the reduced axes (extent 1), so it broadcasts against the input.
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        let (x, cot) = (&p[0], &cot[0]);
+        let spread = || ops::broadcast_to(cot, x.shape());
+        let g = match self.op {
+            ReduceOp::Sum => spread()?,
+            ReduceOp::Prod => ops::multiply(&spread()?, &products_of_others(x, &self.axes)?)?,
+            ReduceOp::Max | ReduceOp::Min => {
+                let (mask, count) = self.extreme_mask(x, &out[0])?;
+                ops::multiply(&spread()?, &ops::divide(&mask, &count)?)?
+            }
+            ReduceOp::And | ReduceOp::Or => ops::zeros_like(x, None)?,
+        };
+        Ok(vec![g])
+    }
+    fn jvp(&self, p: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        let (x, t) = (&p[0], &tan[0]);
+        let axes: Vec<isize> = self.axes.iter().map(|&a| a as isize).collect();
+        let r = match self.op {
+            ReduceOp::Sum => ops::sum(t, &axes, true)?,
+            ReduceOp::Prod => ops::sum(
+                &ops::multiply(t, &products_of_others(x, &self.axes)?)?,
+                &axes,
+                true,
+            )?,
+            ReduceOp::Max | ReduceOp::Min => {
+                let (mask, count) = self.extreme_mask(x, &out[0])?;
+                ops::divide(&ops::sum(&ops::multiply(t, &mask)?, &axes, true)?, &count)?
+            }
+            ReduceOp::And | ReduceOp::Or => ops::zeros_like(&out[0], None)?,
+        };
+        Ok(vec![r])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (x, b) = (&inputs[0], axes[0].unwrap_or(0));
+        let prim = Reduce {
+            op: self.op,
+            axes: shift_axes(&self.axes, b),
+        };
+        let shape = with_batch(out[0].shape(), b, x.shape()[b]);
+        let o = Array::from_op(shape, out[0].dtype(), prim, vec![x.clone()], ops::stream());
+        Ok((vec![o], vec![Some(b)]))
     }
 }
 
@@ -76,5 +159,23 @@ impl Primitive for ArgReduce {
             &out,
         );
         Ok(vec![out])
+    }
+    fn vjp(&self, p: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&p[0], None)?])
+    }
+    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&out[0], None)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (x, b) = (&inputs[0], axes[0].unwrap_or(0));
+        let axis = if self.axis < b {
+            self.axis
+        } else {
+            self.axis + 1
+        };
+        let prim = ArgReduce { op: self.op, axis };
+        let shape = with_batch(out[0].shape(), b, x.shape()[b]);
+        let o = Array::from_op(shape, out[0].dtype(), prim, vec![x.clone()], ops::stream());
+        Ok((vec![o], vec![Some(b)]))
     }
 }

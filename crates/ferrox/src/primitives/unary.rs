@@ -2,9 +2,10 @@
 
 use crate::array::{Array, Data};
 use crate::backend::cpu;
-use crate::dtype::Dtype;
-use crate::primitive::{EvalContext, Primitive};
-use crate::Result;
+use crate::dtype::{Dtype, Scalar};
+use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::transforms::vmap::align_elementwise;
+use crate::{ops, Result};
 
 /// The unary elementwise operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -99,6 +100,70 @@ impl UnaryOp {
 #[derive(Debug)]
 pub struct Unary(pub UnaryOp);
 
+impl Unary {
+    /// `v` times the derivative at `x` (whose image is `y`): the Jacobian is diagonal, so
+    /// this one function is both the vjp (`v` a cotangent) and the jvp (`v` a tangent).
+    /// Built from lazy ops, so it differentiates again. Ops with a zero derivative
+    /// (rounding, predicates, sign) give `None`.
+    fn times_derivative(&self, x: &Array, y: &Array, v: &Array) -> Result<Option<Array>> {
+        use std::f64::consts::{LN_10, LN_2, PI};
+        use UnaryOp::*;
+        let one_minus_square = |a: &Array| ops::subtract(1.0, &ops::square(a)?);
+        let d = match self.0 {
+            Negative => return ops::negative(v).map(Some),
+            Real | Imag | Conj => return self.linear(v).map(Some),
+            Sign | Ceil | Floor | Trunc | Round | IsNan | IsInf | IsPosInf | IsNegInf
+            | LogicalNot | BitwiseInvert => return Ok(None),
+            Abs => ops::sign(x)?,
+            Square => ops::multiply(x, 2.0)?,
+            Sqrt => ops::divide(0.5, y)?,
+            Rsqrt => ops::multiply(&ops::divide(y, x)?, -0.5)?,
+            Reciprocal => ops::negative(&ops::square(y)?)?,
+            Exp => y.clone(),
+            Expm1 => ops::add(y, 1.0)?,
+            Log => ops::reciprocal(x)?,
+            Log2 => ops::reciprocal(&ops::multiply(x, LN_2)?)?,
+            Log10 => ops::reciprocal(&ops::multiply(x, LN_10)?)?,
+            Log1p => ops::reciprocal(&ops::add(x, 1.0)?)?,
+            Sin => ops::cos(x)?,
+            Cos => ops::negative(&ops::sin(x)?)?,
+            Tan => ops::add(&ops::square(y)?, 1.0)?,
+            Arcsin => ops::rsqrt(&one_minus_square(x)?)?,
+            Arccos => ops::negative(&ops::rsqrt(&one_minus_square(x)?)?)?,
+            Arctan => ops::reciprocal(&ops::add(&ops::square(x)?, 1.0)?)?,
+            Sinh => ops::cosh(x)?,
+            Cosh => ops::sinh(x)?,
+            Tanh => one_minus_square(y)?,
+            Arcsinh => ops::rsqrt(&ops::add(&ops::square(x)?, 1.0)?)?,
+            Arccosh => ops::rsqrt(&ops::subtract(&ops::square(x)?, 1.0)?)?,
+            Arctanh => ops::reciprocal(&one_minus_square(x)?)?,
+            Sigmoid => ops::multiply(y, &ops::subtract(1.0, y)?)?,
+            Erf => ops::multiply(
+                &ops::exp(&ops::negative(&ops::square(x)?)?)?,
+                2.0 / PI.sqrt(),
+            )?,
+            Erfinv => ops::multiply(&ops::exp(&ops::square(y)?)?, PI.sqrt() / 2.0)?,
+        };
+        ops::multiply(v, &d).map(Some)
+    }
+
+    /// The linear complex ops applied to a tangent (forward) or cotangent (backward), with
+    /// JAX's convention for the transposes of `real` and `imag`.
+    fn linear(&self, v: &Array) -> Result<Array> {
+        match (self.0, v.dtype().is_complex()) {
+            (UnaryOp::Real, true) => ops::real(v),
+            (UnaryOp::Imag, true) => ops::imag(v),
+            (UnaryOp::Conj, _) => ops::conj(v),
+            (UnaryOp::Real, false) => ops::astype(v, Dtype::Complex64),
+            (UnaryOp::Imag, false) => ops::multiply(
+                &ops::astype(v, Dtype::Complex64)?,
+                &Array::scalar_of(Scalar::Complex(0.0, -1.0), Dtype::Complex64),
+            ),
+            _ => Ok(v.clone()),
+        }
+    }
+}
+
 impl Primitive for Unary {
     fn name(&self) -> &'static str {
         "Unary"
@@ -108,6 +173,29 @@ impl Primitive for Unary {
         let out = ctx.output(0, inputs, &[0])?;
         cpu::unary::eval(self.0, inputs[0].shape(), inputs[0].dtype(), &a, &out)?;
         Ok(vec![out])
+    }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        match self.times_derivative(&p[0], &out[0], &cot[0])? {
+            Some(g) => Ok(vec![g]),
+            None => Ok(vec![ops::zeros_like(&p[0], None)?]),
+        }
+    }
+    fn jvp(&self, p: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        match self.times_derivative(&p[0], &out[0], &tan[0])? {
+            Some(t) => Ok(vec![t]),
+            None => Ok(vec![ops::zeros_like(&out[0], None)?]),
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let x = &inputs[0];
+        let o = Array::from_op(
+            x.shape().to_vec(),
+            out[0].dtype(),
+            Unary(self.0),
+            vec![x.clone()],
+            ops::stream(),
+        );
+        Ok((vec![o], axes.to_vec()))
     }
 }
 
@@ -124,5 +212,15 @@ impl Primitive for AsType {
         let out = ctx.output(0, inputs, &[0])?;
         cpu::copy::copy_cast(inputs[0].shape(), &a, inputs[0].dtype(), &out, self.0);
         Ok(vec![out])
+    }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::astype(&cot[0], p[0].dtype())?])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::astype(&tan[0], self.0)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        let (v, ax) = align_elementwise(inputs, axes)?;
+        Ok((vec![ops::astype(&v[0], self.0)?], vec![Some(ax)]))
     }
 }

@@ -4,8 +4,36 @@
 
 use crate::array::{row_major_strides, Array, Data};
 use crate::backend::cpu;
-use crate::primitive::{EvalContext, Primitive};
-use crate::Result;
+use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::transforms::vmap::{batch_size, to_front, with_batch};
+use crate::{ops, Result};
+
+/// `x` summed down to `shape`, which broadcasts to `x.shape()`: the transpose of a
+/// broadcast (leading axes summed away, stretched axes of extent 1 summed and kept).
+pub(crate) fn sum_to_shape(x: &Array, shape: &[usize]) -> Result<Array> {
+    if x.shape() == shape {
+        return Ok(x.clone());
+    }
+    let extra = x.ndim() - shape.len();
+    let mut axes: Vec<isize> = (0..extra as isize).collect();
+    for (i, &n) in shape.iter().enumerate() {
+        if n == 1 && x.shape()[extra + i] != 1 {
+            axes.push((extra + i) as isize);
+        }
+    }
+    let s = if axes.is_empty() {
+        x.clone()
+    } else {
+        ops::sum(x, &axes, true)?
+    };
+    s.reshape(shape)
+}
+
+/// Input 0 moved to batch axis 0, and the batch size.
+fn front(inputs: &[Array], axes: &[Option<usize>]) -> Result<(Array, usize)> {
+    let n = batch_size(inputs, axes);
+    Ok((to_front(&inputs[0], axes[0], n)?, n))
+}
 
 /// A row-contiguous copy of the input (a no-op view when it already is one).
 fn contiguous(input: &Array) -> Result<Data> {
@@ -33,6 +61,19 @@ impl Primitive for Reshape {
             ..d
         }])
     }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![cot[0].reshape(p[0].shape())?])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![tan[0].reshape(out[0].shape())?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (x, n) = front(inputs, axes)?;
+        Ok((
+            vec![x.reshape(&with_batch(out[0].shape(), 0, n))?],
+            vec![Some(0)],
+        ))
+    }
 }
 
 /// Permuted axes.
@@ -47,6 +88,23 @@ impl Primitive for Transpose {
         let d = inputs[0].data()?;
         let strides = self.0.iter().map(|&a| d.strides[a]).collect();
         Ok(vec![Data { strides, ..d }])
+    }
+    fn vjp(&self, _: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let mut inverse = vec![0isize; self.0.len()];
+        for (i, &a) in self.0.iter().enumerate() {
+            inverse[a] = i as isize;
+        }
+        Ok(vec![ops::transpose(&cot[0], &inverse)?])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let perm: Vec<isize> = self.0.iter().map(|&a| a as isize).collect();
+        Ok(vec![ops::transpose(&tan[0], &perm)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        let (x, _) = front(inputs, axes)?;
+        let mut perm = vec![0isize];
+        perm.extend(self.0.iter().map(|&a| a as isize + 1));
+        Ok((vec![ops::transpose(&x, &perm)?], vec![Some(0)]))
     }
 }
 
@@ -63,6 +121,26 @@ impl Primitive for Broadcast {
         let strides =
             cpu::strided::broadcast_strides(inputs[0].shape(), &d.strides, &ctx.outputs[0].0);
         Ok(vec![Data { strides, ..d }])
+    }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![sum_to_shape(&cot[0], p[0].shape())?])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::broadcast_to(&tan[0], out[0].shape())?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (x, n) = front(inputs, axes)?;
+        // Align the input's axes to the right of the output's, behind the batch axis.
+        let mut shape = vec![n];
+        // (Only called with the input batched: it is the one input.)
+        let ones = (out[0].ndim() + 1).saturating_sub(inputs[0].ndim());
+        shape.extend(std::iter::repeat_n(1, ones));
+        shape.extend_from_slice(&x.shape()[1..]);
+        let x = x.reshape(&shape)?;
+        Ok((
+            vec![ops::broadcast_to(&x, &with_batch(out[0].shape(), 0, n))?],
+            vec![Some(0)],
+        ))
     }
 }
 
@@ -99,6 +177,50 @@ impl Primitive for Slice {
             buffer: d.buffer,
         }])
     }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        let zeros = ops::zeros_like(&p[0], None)?;
+        let update = crate::primitives::indexing::SliceUpdate {
+            start: self.start.clone(),
+            step: self.step.clone(),
+        };
+        Ok(vec![Array::from_op(
+            p[0].shape().to_vec(),
+            p[0].dtype(),
+            update,
+            vec![zeros, ops::astype(&cot[0], p[0].dtype())?],
+            ops::stream(),
+        )])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        let s = Slice {
+            start: self.start.clone(),
+            step: self.step.clone(),
+        };
+        let shape = out[0].shape().to_vec();
+        Ok(vec![Array::from_op(
+            shape,
+            tan[0].dtype(),
+            s,
+            vec![tan[0].clone()],
+            ops::stream(),
+        )])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (x, n) = front(inputs, axes)?;
+        let mut start = vec![0];
+        start.extend_from_slice(&self.start);
+        let mut step = vec![1];
+        step.extend_from_slice(&self.step);
+        let shape = with_batch(out[0].shape(), 0, n);
+        let o = Array::from_op(
+            shape,
+            x.dtype(),
+            Slice { start, step },
+            vec![x],
+            ops::stream(),
+        );
+        Ok((vec![o], vec![Some(0)]))
+    }
 }
 
 /// `as_strided`: explicit strides and offset over the row-contiguous input.
@@ -119,6 +241,51 @@ impl Primitive for AsStrided {
             strides: self.strides.clone(),
             buffer: d.buffer,
         }])
+    }
+    fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        // Each output element reads one input element (some read the same one): add the
+        // cotangents into the positions they were read from.
+        let n = p[0].size();
+        let positions = ops::arange(0.0, n as f64, 1.0, Some(crate::Dtype::Int64))?;
+        let read = ops::as_strided(&positions, out[0].shape(), &self.strides, self.offset)?;
+        let m = out[0].size();
+        let g = ops::scatter_add(
+            &ops::zeros(&[n], Some(p[0].dtype()))?,
+            &[read.reshape(&[m])?],
+            &cot[0].reshape(&[m, 1])?,
+            &[0],
+        )?;
+        Ok(vec![g.reshape(p[0].shape())?])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::as_strided(
+            &tan[0],
+            out[0].shape(),
+            &self.strides,
+            self.offset,
+        )?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let (x, n) = front(inputs, axes)?;
+        // Batch element b is the b-th row-major block of the (contiguous) input.
+        let block = inputs[0].size() / n.max(1);
+        let mut strides = vec![block as isize];
+        strides.extend_from_slice(&self.strides);
+        let shape = with_batch(out[0].shape(), 0, n);
+        let prim = AsStrided {
+            strides,
+            offset: self.offset,
+        };
+        Ok((
+            vec![Array::from_op(
+                shape,
+                x.dtype(),
+                prim,
+                vec![x],
+                ops::stream(),
+            )],
+            vec![Some(0)],
+        ))
     }
 }
 
@@ -143,5 +310,40 @@ impl Primitive for Copy {
             );
         }
         Ok(vec![out])
+    }
+    fn vjp(&self, _: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![cot[0].clone()])
+    }
+    fn jvp(&self, _: &[Array], tan: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![tan[0].clone()])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        Ok((vec![ops::contiguous(&inputs[0])?], axes.to_vec()))
+    }
+}
+
+/// `stop_gradient`: the input unchanged (a view), through which the transforms do not
+/// differentiate.
+#[derive(Debug)]
+pub struct StopGradient;
+
+impl Primitive for StopGradient {
+    fn name(&self) -> &'static str {
+        "StopGradient"
+    }
+    fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
+        Ok(vec![inputs[0].data()?])
+    }
+    fn is_stop_gradient(&self) -> bool {
+        true
+    }
+    fn vjp(&self, p: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&p[0], None)?])
+    }
+    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&out[0], None)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        Ok((vec![ops::stop_gradient(&inputs[0])?], axes.to_vec()))
     }
 }
