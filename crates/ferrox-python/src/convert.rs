@@ -263,7 +263,10 @@ pub fn to_array(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array>
 fn from_numpy(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array> {
     let py = obj.py();
     let np = py.import("numpy")?;
-    let arr = np.call_method1("ascontiguousarray", (obj,))?;
+    // `asarray(order="C")`, not `ascontiguousarray`, which makes 0-d arrays 1-d.
+    let kw = pyo3::types::PyDict::new(py);
+    kw.set_item("order", "C")?;
+    let arr = np.call_method("asarray", (obj,), Some(&kw))?;
     let typestr: String = arr.getattr("dtype")?.getattr("str")?.extract()?;
     let shape: Vec<usize> = arr.getattr("shape")?.extract()?;
     let iface = arr.getattr("__array_interface__")?;

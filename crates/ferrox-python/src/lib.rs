@@ -1,6 +1,7 @@
 //! `ferrox.core`: the Python front end, a drop-in for `mlx.core`.
 
 mod array;
+mod at;
 mod convert;
 mod device;
 mod dtype;
@@ -21,6 +22,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     device::register(m)?;
     array::register(m)?;
     ops::register(m)?;
+    at::register(m)?;
     memory::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
