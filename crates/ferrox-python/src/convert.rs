@@ -253,6 +253,9 @@ pub fn to_array(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array>
         let d = dtype.unwrap_or(inferred);
         return guard(|| from_wides(&n.values, &n.shape, d));
     }
+    if crate::dlpack::is_dlpack(obj) {
+        return cast(crate::dlpack::import(obj, None)?);
+    }
     Err(value_error(format!(
         "Cannot convert {} to an array.",
         type_name(obj)

@@ -4,6 +4,7 @@ mod array;
 mod at;
 mod convert;
 mod device;
+mod dlpack;
 mod dtype;
 mod errors;
 mod indexing;
@@ -23,6 +24,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     array::register(m)?;
     ops::register(m)?;
     at::register(m)?;
+    dlpack::register(m)?;
     memory::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
