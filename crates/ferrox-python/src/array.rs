@@ -367,43 +367,6 @@ impl PyArray {
         let a = self.inner.clone();
         crate::device::on_stream(stream, || ferrox::ops::transpose(&a, &ax)).map(PyArray::from)
     }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn sum(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::sum(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn prod(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::prod(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn max(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::max(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn min(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::min(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn mean(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::mean(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn all(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::all(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn any(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
-        ops::any(slf.as_any(), axis, keepdims, stream)
-    }
-    #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
-    fn logsumexp(
-        slf: &Bound<'_, Self>,
-        axis: Opt,
-        keepdims: bool,
-        stream: Opt,
-    ) -> PyResult<PyArray> {
-        ops::logsumexp(slf.as_any(), axis, keepdims, stream)
-    }
     #[pyo3(signature = (axis = None, keepdims = false, ddof = 0, *, correction = None, stream = None))]
     fn var(
         slf: &Bound<'_, Self>,
@@ -492,6 +455,20 @@ impl PyArray {
         ops::round(slf.as_any(), decimals, stream)
     }
 }
+
+/// Reductions as methods: `a.sum(axis=None, keepdims=False)` and friends.
+macro_rules! reduction_methods {
+    ($($name:ident),*) => {
+        #[pymethods]
+        impl PyArray {$(
+            #[pyo3(signature = (axis = None, keepdims = false, *, stream = None))]
+            fn $name(slf: &Bound<'_, Self>, axis: Opt, keepdims: bool, stream: Opt) -> PyResult<PyArray> {
+                ops::$name(slf.as_any(), axis, keepdims, stream)
+            }
+        )*}
+    };
+}
+reduction_methods!(sum, prod, max, min, mean, all, any, logsumexp);
 
 macro_rules! unary_methods {
     ($($name:ident),*) => {

@@ -56,7 +56,8 @@ pub fn opt_dtype(dtype: Opt) -> PyResult<Option<Dtype>> {
 }
 
 macro_rules! unary_fns {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => {
+    $(
         #[pyfunction]
         // Not positional-only: MLX accepts `a=` for some of these, and accepting it for all
         // breaks no MLX call.
@@ -65,7 +66,13 @@ macro_rules! unary_fns {
             let a = array_arg(a)?;
             on_stream(stream, || ops::$name(&a)).map(PyArray::from)
         }
-    )*};
+    )*
+        /// Registers the functions this macro defined (listed once, here).
+        fn register_unary(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add_function(wrap_pyfunction!($name, m)?)?; )*
+            Ok(())
+        }
+    };
 }
 unary_fns!(
     abs,
@@ -134,14 +141,21 @@ pub fn contiguous(a: Arg, allow_col_major: bool, stream: Opt) -> PyResult<PyArra
 }
 
 macro_rules! binary_fns {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => {
+    $(
         #[pyfunction]
         #[pyo3(signature = (a, b, *, stream = None))]
         pub fn $name(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
             let (a, b) = (operand(a)?, operand(b)?);
             on_stream(stream, || ops::$name(a, b)).map(PyArray::from)
         }
-    )*};
+    )*
+        /// Registers the functions this macro defined (listed once, here).
+        fn register_binary(m: &Bound<'_, PyModule>) -> PyResult<()> {
+            $( m.add_function(wrap_pyfunction!($name, m)?)?; )*
+            Ok(())
+        }
+    };
 }
 binary_fns!(
     add,
@@ -718,88 +732,10 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     macro_rules! add {
         ($($f:ident),* $(,)?) => {$( m.add_function(wrap_pyfunction!($f, m)?)?; )*};
     }
+    register_unary(m)?;
+    register_binary(m)?;
     add!(
-        abs,
-        negative,
-        positive,
-        sign,
-        square,
-        sqrt,
-        rsqrt,
-        reciprocal,
-        exp,
-        expm1,
-        log,
-        log2,
-        log10,
-        log1p,
-        sin,
-        cos,
-        tan,
-        arcsin,
-        arccos,
-        arctan,
-        sinh,
-        cosh,
-        tanh,
-        arcsinh,
-        arccosh,
-        arctanh,
-        asin,
-        acos,
-        atan,
-        asinh,
-        acosh,
-        atanh,
-        sigmoid,
-        erf,
-        erfinv,
-        ceil,
-        floor,
-        trunc,
-        real,
-        imag,
-        conj,
-        conjugate,
-        isnan,
-        isinf,
-        isfinite,
-        isposinf,
-        isneginf,
-        logical_not,
-        stop_gradient,
-        degrees,
-        radians,
-        bitwise_invert,
-        matrix_transpose,
         contiguous,
-        add,
-        subtract,
-        multiply,
-        divide,
-        floor_divide,
-        remainder,
-        power,
-        pow,
-        maximum,
-        minimum,
-        arctan2,
-        atan2,
-        logaddexp,
-        equal,
-        not_equal,
-        greater,
-        greater_equal,
-        less,
-        less_equal,
-        logical_and,
-        logical_or,
-        logical_xor,
-        bitwise_and,
-        bitwise_or,
-        bitwise_xor,
-        left_shift,
-        right_shift,
         bitwise_left_shift,
         bitwise_right_shift,
         divmod,
