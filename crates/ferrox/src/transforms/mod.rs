@@ -34,7 +34,7 @@ pub use custom::{custom_function, CustomFunction};
 pub use grad::{grad, value_and_grad};
 pub use jvp::jvp;
 pub use vjp::vjp;
-pub use vmap::vmap;
+pub use vmap::{vmap, vmap_with_out_axes};
 
 pub(crate) use custom::depends;
 
