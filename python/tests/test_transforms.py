@@ -17,7 +17,7 @@ needs_mlx = pytest.mark.skipif(mlx is None, reason="mlx is not installed")
 
 
 def a64(x):
-    return mx.array(np.asarray(x, dtype=np.float64))
+    return mx.array(np.asarray(x, dtype=np.float64), dtype=mx.float64)
 
 
 def npy(x):
@@ -277,6 +277,22 @@ def test_vmap_pytrees_and_out_axes_tree(rng):
     np.testing.assert_allclose(npy(out["t"][1]), c * 2, rtol=1e-6)
 
 
+def test_an_output_read_by_another_output(rng):
+    # `s` is an output and also an input of another output: the transforms must still
+    # handle the op making `s` before the op reading it.
+    a0 = rng.standard_normal((2, 3))
+
+    def f(x):
+        s = x + 1.0
+        return [s, s * 2.0]
+
+    out = mx.vmap(f, out_axes=[1, 0])(a64(a0))
+    np.testing.assert_allclose(npy(out[0]), (a0 + 1.0).T)
+    np.testing.assert_allclose(npy(out[1]), (a0 + 1.0) * 2.0)
+    _, (v,) = mx.vjp(f, [a64(a0)], [a64(np.ones((2, 3))), a64(np.ones((2, 3)))])
+    np.testing.assert_allclose(npy(v), np.full((2, 3), 3.0))
+
+
 def test_nested_vmap(rng):
     a, b = rng.standard_normal((2, 3)), rng.standard_normal((4, 3))
     f = mx.vmap(mx.vmap(lambda x, y: mx.sum(x * y), in_axes=(None, 0)), in_axes=(0, None))
@@ -355,8 +371,8 @@ def test_custom_function_jvp_and_vmap_are_used():
     x = a64([[0.0, 1.0], [2.0, 3.0]])
     _, (t,) = mx.jvp(f, [x], [mx.ones_like(x)])
     np.testing.assert_allclose(npy(t), np.full((2, 2), 7.0))
-    out = mx.vmap(f, in_axes=1)(x)
-    np.testing.assert_allclose(npy(out), np.exp(npy(x)) + 1.0)
+    out = mx.vmap(f, in_axes=1)(x)  # columns in, stacked along axis 0
+    np.testing.assert_allclose(npy(out), np.exp(npy(x)).T + 1.0)
     assert calls == ["jvp", "vmap"]
     # Without a rule, a transform differentiates the function itself.
     g = mx.grad(lambda x: mx.sum(f(x)))(x)
