@@ -486,6 +486,10 @@ def _vmap_eval_inside(m):
     return m.vmap(lambda a: m.sum(a) * m.sum(a).item())(m.array(X))
 
 
+def _vmap_kwargs(m):
+    return m.vmap(lambda a, b=1: a * b)(m.array(X), b=2)
+
+
 def _vjp_shape(m):
     return m.vjp(lambda a: a * a, [m.array(X)], [m.ones(2)])
 
@@ -520,6 +524,7 @@ ERRORS = [
     _vmap_out_axes_mismatch,
     _vmap_non_array_out,
     _vmap_eval_inside,
+    _vmap_kwargs,
     _vjp_shape,
     _jvp_count,
     _jvp_shape,

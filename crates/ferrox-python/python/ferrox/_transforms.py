@@ -275,7 +275,9 @@ def vmap(fun, in_axes=0, out_axes=0):
     _check_axes_type(in_axes, "in_axes")
     _check_axes_type(out_axes, "out_axes")
 
-    def wrapper(*args):
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            raise TypeError("[vmap] Keyword arguments are not supported.")
         leaves = _tree_flatten(args)
         axes = _flat_axes(args, in_axes)
         for x, ax in zip(leaves, axes):
