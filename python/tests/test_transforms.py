@@ -228,6 +228,17 @@ def test_vjp_jvp_match_mlx(rng):
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-6)
 
 
+@needs_mlx
+def test_vjp_extra_cotangents_are_ignored_as_in_mlx():
+    res = []
+    for m in (mx, mlx):
+        x = m.array([1.0, 2.0, 3.0])
+        res.append(m.vjp(lambda a: a * a, [x], [x, x * 5]))
+    assert len(res[0][0]) == len(res[1][0]) == 1
+    np.testing.assert_allclose(np.array(res[0][0][0]), np.array(res[1][0][0]))
+    np.testing.assert_allclose(np.array(res[0][1][0]), np.array(res[1][1][0]))
+
+
 def test_stop_gradient_blocks():
     x = a64([1.0, 2.0])
     g = mx.grad(lambda x: mx.sum(x * mx.stop_gradient(x)))(x)

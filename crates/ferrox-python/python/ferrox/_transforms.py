@@ -109,12 +109,17 @@ def vjp(fun, primals, cotangents):
     ``(outputs, vjps)``, the outputs of ``fun(*primals)`` and the cotangents of the
     primals given those of the outputs."""
     primals, cotangents = list(primals), list(cotangents)
+    n_out = [0]
 
     def flat(xs):
-        return _outputs_as_list(fun(*xs))
+        outs = _outputs_as_list(fun(*xs))
+        n_out[0] = len(outs)
+        # MLX ignores cotangents past the last output: give them constant outputs (which
+        # contribute nothing) and drop those afterwards.
+        return outs + cotangents[len(outs) :]
 
     outs, vjps = core._vjp(flat, primals, cotangents)
-    return list(outs), list(vjps)
+    return list(outs)[: n_out[0]], list(vjps)
 
 
 def jvp(fun, primals, tangents):
