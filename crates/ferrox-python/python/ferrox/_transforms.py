@@ -306,6 +306,12 @@ def vmap(fun, in_axes=0, out_axes=0):
                 ax if ax is None or ax >= 0 else ax + o.ndim + 1
                 for o, ax in zip(outs, oaxes)
             ]
+            for o, ax in zip(outs, oaxes):
+                if ax is not None and ax < 0:
+                    raise ValueError(
+                        f"[vmap] Axis {ax - o.ndim - 1} is out of bounds for an output of "
+                        f"{o.ndim + 1} dimensions (batched)."
+                    )
             return outs, oaxes
 
         outs = core._vmap(flat, leaves, axes)
@@ -422,6 +428,8 @@ class custom_function:
                     ax if ax is None or ax >= 0 else ax + o.ndim
                     for o, ax in zip(flat_outs, flat_axes)
                 ]
+                if any(ax is not None and ax < 0 for ax in flat_axes):
+                    raise ValueError("[custom_function] The vmap rule gave an out-of-bounds axis.")
                 return flat_outs, flat_axes
 
             rules["vmap"] = vmap_rule
