@@ -334,12 +334,13 @@ impl PyArray {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = copy;
         let np = py.import("numpy")?;
         let view = Py::new(py, crate::numpy::ArrayInterface::new(py, &self.inner)?)?;
         let arr = np.call_method1("asarray", (view,))?;
         match dtype {
             Some(d) if !d.is_none() => arr.call_method1("astype", (d,)),
+            // A read-only view of this array's memory unless a copy is asked for.
+            _ if copy == Some(true) => arr.call_method0("copy"),
             _ => Ok(arr),
         }
     }

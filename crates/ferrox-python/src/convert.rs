@@ -253,6 +253,9 @@ pub fn to_array(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array>
         let d = dtype.unwrap_or(inferred);
         return guard(|| from_wides(&n.values, &n.shape, d));
     }
+    if crate::dlpack::is_dlpack(obj) {
+        return cast(crate::dlpack::import(obj, None)?);
+    }
     Err(value_error(format!(
         "Cannot convert {} to an array.",
         type_name(obj)
@@ -263,7 +266,10 @@ pub fn to_array(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array>
 fn from_numpy(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array> {
     let py = obj.py();
     let np = py.import("numpy")?;
-    let arr = np.call_method1("ascontiguousarray", (obj,))?;
+    // `asarray(order="C")`, not `ascontiguousarray`, which makes 0-d arrays 1-d.
+    let kw = pyo3::types::PyDict::new(py);
+    kw.set_item("order", "C")?;
+    let arr = np.call_method("asarray", (obj,), Some(&kw))?;
     let typestr: String = arr.getattr("dtype")?.getattr("str")?.extract()?;
     // `ascontiguousarray` makes 0-d arrays 1-d: the shape comes from the input.
     let shape: Vec<usize> = np.call_method1("shape", (obj,))?.extract()?;

@@ -3,8 +3,10 @@
 mod array;
 mod array_methods;
 mod array_protocols;
+mod at;
 mod convert;
 mod device;
+mod dlpack;
 mod dtype;
 mod errors;
 mod indexing;
@@ -28,6 +30,8 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     device::register(m)?;
     array::register(m)?;
     ops::register(m)?;
+    at::register(m)?;
+    dlpack::register(m)?;
     memory::register(m)?;
     shape_ops::register(m)?;
     scan_ops::register(m)?;

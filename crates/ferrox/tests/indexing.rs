@@ -1947,3 +1947,196 @@ fn flip_reverses_a_repeated_axis_once() {
         vec![6, 5, 4, 3, 2, 1]
     );
 }
+
+// ---------------------------------------------------------------- general gather, masked scatter
+
+#[test]
+fn gather_matches_reference() {
+    let mut rng = Lcg(21);
+    // (array shape, index shapes (broadcast together), axes, slice sizes)
+    let cases: [(&[usize], &[&[usize]], &[isize], &[usize]); 6] = [
+        (&[7], &[&[5]], &[0], &[1]),
+        (&[4, 5], &[&[3, 1], &[1, 2]], &[0, 1], &[1, 1]),
+        (&[5, 3, 4], &[&[2, 2]], &[1], &[5, 1, 4]),
+        (&[4, 3, 5], &[&[6], &[6]], &[-1, 0], &[1, 3, 1]),
+        (&[3, 4], &[&[]], &[1], &[2, 1]),
+        // Windows wider than 1 on an indexed axis: those that run past the end read 0.
+        (&[6, 2], &[&[4]], &[0], &[3, 2]),
+    ];
+    for (shape, ishapes, axes, sizes) in cases {
+        for dt in DTYPES {
+            let layout = LAYOUTS[rng.below(3) as usize];
+            let x = input(&mut rng, shape, dt, layout);
+            let nax: Vec<usize> = axes
+                .iter()
+                .map(|&a| a.rem_euclid(shape.len() as isize) as usize)
+                .collect();
+            let idx: Vec<(Array, Vec<i64>)> = nax
+                .iter()
+                .zip(ishapes)
+                .map(|(&ax, &is)| {
+                    let idt = INDEX_DTYPES[rng.below(5) as usize];
+                    gen_indices(&mut rng, is, shape[ax], idt, false)
+                })
+                .collect();
+            let arrays: Vec<Array> = idx.iter().map(|i| i.0.clone()).collect();
+            let what = format!("gather {shape:?} idx {ishapes:?} axes {axes:?} {dt} {layout:?}");
+            let got = gather(&x.a, &arrays, axes, sizes).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(got.dtype(), dt, "{what}");
+            let index_shape = ishapes.iter().fold(vec![], |acc: Vec<usize>, s| {
+                broadcast_shapes(&[&acc, s]).unwrap()
+            });
+            let reference = |r: &R| {
+                let mut out = index_shape.clone();
+                out.extend(sizes);
+                R::from_fn(&out, |o| {
+                    let (ipos, spos) = o.split_at(index_shape.len());
+                    let mut corner = vec![0usize; shape.len()];
+                    for (k, &ax) in nax.iter().enumerate() {
+                        // The index array's own position under broadcasting.
+                        let ish = ishapes[k];
+                        let off = ish.len();
+                        let own: Vec<usize> = (0..off)
+                            .map(|d| {
+                                let p = ipos[index_shape.len() - off + d];
+                                if ish[d] == 1 {
+                                    0
+                                } else {
+                                    p
+                                }
+                            })
+                            .collect();
+                        let flat = own.iter().zip(ish).fold(0, |a, (&i, &m)| a * m + i);
+                        match wrap_ref(idx[k].1[flat], shape[ax]) {
+                            Some(j) if j + sizes[ax] <= shape[ax] => corner[ax] = j,
+                            _ => return 0.0,
+                        }
+                    }
+                    let at: Vec<usize> = corner.iter().zip(spos).map(|(c, s)| c + s).collect();
+                    r.at(&at)
+                })
+            };
+            let im = x.im.as_ref().map(&reference);
+            check(&got, &reference(&x.re), im.as_ref(), &what);
+        }
+    }
+    // No index arrays: the window at the origin.
+    let a = arange(0.0, 12.0, 1.0, Some(Dtype::Int32))
+        .unwrap()
+        .reshape(&[3, 4])
+        .unwrap();
+    let got = gather(&a, &[], &[], &[2, 3]).unwrap();
+    assert_eq!(got.shape(), &[2, 3]);
+    assert_eq!(got.to_vec::<i32>().unwrap(), vec![0, 1, 2, 4, 5, 6]);
+    // Empty index arrays give an empty result.
+    let e = Array::from_slice::<i32>(&[], &[0]).unwrap();
+    let got = gather(&a, &[e], &[0], &[1, 4]).unwrap();
+    assert_eq!(got.shape(), &[0, 1, 4]);
+    assert!(got.to_vec::<i32>().unwrap().is_empty());
+}
+
+#[test]
+fn gather_errors() {
+    let a = zeros(&[2, 3], None).unwrap();
+    let i = Array::from_vec(vec![0i32, 1]).unwrap();
+    let m = err_of(gather(&a, &[i.clone()], &[0, 1], &[1, 3]));
+    assert!(m.contains("1 index arrays") && m.contains("2 axes"), "{m}");
+    let m = err_of(gather(&a, &[i.clone()], &[2], &[1, 3]));
+    assert!(m.to_lowercase().contains("axis 2"), "{m}");
+    let m = err_of(gather(&a, &[i.clone(), i.clone()], &[0, 0], &[1, 1]));
+    assert!(m.contains("Duplicate"), "{m}");
+    let m = err_of(gather(&a, &[i.clone()], &[0], &[1, 4]));
+    assert!(m.contains("[1, 4]") && m.contains("[2, 3]"), "{m}");
+    let m = err_of(gather(&a, &[i.clone()], &[0], &[1]));
+    assert!(m.contains("slice_sizes"), "{m}");
+    let three = Array::from_vec(vec![0i32, 1, 2]).unwrap();
+    let m = err_of(gather(&a, &[i.clone(), three], &[0, 1], &[1, 1]));
+    assert!(m.contains("broadcast"), "{m}");
+    let f = zeros(&[2], Some(Dtype::Float32)).unwrap();
+    let m = err_of(gather(&a, &[f], &[0], &[1, 3]));
+    assert!(m.contains("float32") && m.contains("integer"), "{m}");
+}
+
+#[test]
+fn masked_scatter_matches_reference() {
+    let mut rng = Lcg(22);
+    let cases: [(&[usize], &[usize], &[usize]); 4] = [
+        (&[7], &[7], &[9]),
+        (&[3, 4], &[3, 4], &[2, 6]),
+        // The mask broadcasts: whole rows at a time.
+        (&[4, 3], &[4, 1], &[12]),
+        (&[2, 3, 2], &[3, 2], &[3, 2, 2]),
+    ];
+    for (shape, mshape, sshape) in cases {
+        for dt in DTYPES {
+            let layout = LAYOUTS[rng.below(3) as usize];
+            let x = input(&mut rng, shape, dt, layout);
+            let sl = LAYOUTS[rng.below(3) as usize];
+            let s = input(&mut rng, sshape, dt, sl);
+            let mv: Vec<bool> = (0..mshape.iter().product::<usize>())
+                .map(|_| rng.below(2) == 1)
+                .collect();
+            let mask = Array::from_slice(&mv, mshape).unwrap();
+            let what = format!("masked_scatter {shape:?} mask {mshape:?} src {sshape:?} {dt}");
+            let got = masked_scatter(&x.a, &mask, &s.a).unwrap();
+            let reference = |r: &R, src: &R| {
+                let mut out = r.clone();
+                let mut k = 0;
+                for p in 0..out.v.len() {
+                    let pos = unravel(p, shape);
+                    let mpos: Vec<usize> = pos[shape.len() - mshape.len()..]
+                        .iter()
+                        .zip(mshape)
+                        .map(|(&i, &m)| if m == 1 { 0 } else { i })
+                        .collect();
+                    let mflat = mpos.iter().zip(mshape).fold(0, |a, (&i, &m)| a * m + i);
+                    if mv[mflat] {
+                        out.v[p] = src.v[k];
+                        k += 1;
+                    }
+                }
+                out
+            };
+            let im =
+                x.im.as_ref()
+                    .map(|xi| reference(xi, s.im.as_ref().unwrap()));
+            check(&got, &reference(&x.re, &s.re), im.as_ref(), &what);
+            check(&x.a, &x.re, x.im.as_ref(), &format!("{what} input intact"));
+        }
+    }
+    // The source is cast to the array's dtype.
+    let a = zeros(&[3], Some(Dtype::Int32)).unwrap();
+    let mask = Array::from_slice(&[true, false, true], &[3]).unwrap();
+    let got = masked_scatter(&a, &mask, &Array::from_slice(&[1.5f32, 2.5], &[2]).unwrap()).unwrap();
+    assert_eq!(got.dtype(), Dtype::Int32);
+    assert_eq!(got.to_vec::<i32>().unwrap(), vec![1, 0, 2]);
+}
+
+#[test]
+fn masked_scatter_errors() {
+    let a = zeros(&[2, 3], None).unwrap();
+    let m = err_of(masked_scatter(&a, &zeros(&[2, 3], None).unwrap(), &a));
+    assert!(m.contains("boolean") && m.contains("float32"), "{m}");
+    let mask = Array::from_slice(&[true, false], &[2]).unwrap();
+    let m = err_of(masked_scatter(&a, &mask, &a));
+    assert!(m.contains("[2]") && m.contains("[2, 3]"), "{m}");
+    // Too few source elements: known only from the mask's values, so an evaluation error.
+    let mask = Array::from_slice(&[true, true, false], &[3]).unwrap();
+    let r = masked_scatter(&a, &mask, &zeros(&[3], None).unwrap()).unwrap();
+    match r.eval() {
+        Err(ferrox::Error::Runtime(m)) => assert!(m.contains("enough elements"), "{m}"),
+        other => panic!("expected a runtime error, got {other:?}"),
+    }
+    // Exactly enough is fine, and an all-false mask needs none.
+    let r = masked_scatter(&a, &mask, &zeros(&[4], None).unwrap()).unwrap();
+    assert!(r.eval().is_ok());
+    let none = Array::from_slice(&[false, false, false], &[3]).unwrap();
+    let e = Array::from_slice::<f32>(&[], &[0]).unwrap();
+    assert_eq!(
+        masked_scatter(&a, &none, &e)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![0.0; 6]
+    );
+}

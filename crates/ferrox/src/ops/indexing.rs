@@ -1,5 +1,6 @@
-//! Gather and scatter: `take`, `take_along_axis`, `put_along_axis`, `scatter` and its
-//! reducing forms, and slice updates (static and dynamic).
+//! Gather and scatter: `take`, `take_along_axis`, the general `gather`, `put_along_axis`,
+//! `scatter` and its reducing forms, `masked_scatter`, and slice updates (static and
+//! dynamic).
 //!
 //! As in MLX, integer indices are not bounds-checked when the op is called (their values
 //! are data). Negative indices wrap like Python's; an index still out of range after
@@ -10,7 +11,9 @@
 use super::{broadcast_to, reshape, stream};
 use crate::array::Array;
 use crate::backend::cpu::indexing::ScatterReduce;
-use crate::primitives::indexing::{DynamicSlice, DynamicSliceUpdate, Gather, Scatter, SliceUpdate};
+use crate::primitives::indexing::{
+    DynamicSlice, DynamicSliceUpdate, Gather, GatherNd, MaskedScatter, Scatter, SliceUpdate,
+};
 use crate::shape::{broadcast_shapes, checked_size, normalize_axes, normalize_axis};
 use crate::{invalid, Result};
 
@@ -104,6 +107,87 @@ pub fn take_along_axis(a: &Array, indices: &Array, axis: Option<isize>) -> Resul
             along_axis: true,
         },
         vec![a, indices],
+        stream(),
+    ))
+}
+
+/// MLX's general `gather`: `indices` (one integer array per axis in `axes`, broadcast
+/// together to an index shape `I`) pick, for each position of `I`, the window of `a` of
+/// extents `slice_sizes` (one per axis of `a`) whose corner is at the index along each of
+/// `axes` and at 0 elsewhere. The output shape is `I ++ slice_sizes`. Negative indices
+/// wrap; a window that does not fit reads as zeros.
+pub fn gather(
+    a: &Array,
+    indices: &[Array],
+    axes: &[isize],
+    slice_sizes: &[usize],
+) -> Result<Array> {
+    if indices.len() != axes.len() {
+        invalid!(
+            "[gather] got {} index arrays but {} axes {axes:?}; there must be one per axis.",
+            indices.len(),
+            axes.len()
+        );
+    }
+    let axes = normalize_axes(axes, a.ndim()).map_err(|e| {
+        crate::Error::Invalid(format!("[gather] {e} (array of shape {:?})", a.shape()))
+    })?;
+    for ix in indices {
+        check_indices("gather", ix)?;
+    }
+    if slice_sizes.len() != a.ndim() || slice_sizes.iter().zip(a.shape()).any(|(&s, &n)| s > n) {
+        invalid!(
+            "[gather] slice_sizes {slice_sizes:?} must have one extent per axis of the array \
+             (shape {:?}), none larger than the axis.",
+            a.shape()
+        );
+    }
+    let shapes: Vec<&[usize]> = indices.iter().map(|i| i.shape()).collect();
+    let index_shape = super::broadcast_shapes(&shapes)?;
+    let mut shape = index_shape.clone();
+    shape.extend_from_slice(slice_sizes);
+    checked_size(&shape)?;
+    let mut inputs = vec![a.clone()];
+    for ix in indices {
+        inputs.push(broadcast_to(ix, &index_shape)?);
+    }
+    Ok(Array::from_op(
+        shape,
+        a.dtype(),
+        GatherNd {
+            axes,
+            slice_sizes: slice_sizes.to_vec(),
+        },
+        inputs,
+        stream(),
+    ))
+}
+
+/// A copy of `a` where `mask` (bool, broadcast to `a`'s shape) is true, filled in
+/// row-major order with the elements of `src` (any shape, read row-major, cast to `a`'s
+/// dtype). How many elements are needed depends on the mask's values, so a `src` with
+/// fewer elements than the mask has trues is an error when the result is evaluated.
+pub fn masked_scatter(a: &Array, mask: &Array, src: &Array) -> Result<Array> {
+    if mask.dtype() != crate::Dtype::Bool {
+        invalid!(
+            "[masked_scatter] The mask has to be boolean but it is {}.",
+            mask.dtype()
+        );
+    }
+    let mask = broadcast_to(mask, a.shape()).map_err(|_| {
+        crate::Error::Invalid(format!(
+            "[masked_scatter] The mask of shape {:?} does not broadcast to the array's shape \
+             {:?}.",
+            mask.shape(),
+            a.shape()
+        ))
+    })?;
+    let src = super::astype(src, a.dtype())?;
+    Ok(Array::from_op(
+        a.shape().to_vec(),
+        a.dtype(),
+        MaskedScatter,
+        vec![a.clone(), mask, src],
         stream(),
     ))
 }

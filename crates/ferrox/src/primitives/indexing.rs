@@ -1,5 +1,6 @@
 //! Primitives of the indexing family: `Concatenate`, `Gather` (take / take_along_axis),
-//! `Scatter`, `SliceUpdate`, the dynamic slices, and the views `Diagonal` and `BitCast`.
+//! `GatherNd` (MLX's general gather), `Scatter`, `MaskedScatter`, `SliceUpdate`, the
+//! dynamic slices, and the views `Diagonal` and `BitCast`.
 //! Argument checks and shape inference live in `ops/indexing.rs` and `ops/layout.rs`.
 
 use crate::array::{row_major_strides, Array, Data};
@@ -393,6 +394,80 @@ impl Primitive for Gather {
             }
         };
         Ok((vec![r.0], vec![Some(r.1)]))
+    }
+}
+
+/// MLX's general gather: input 0 read through the integer inputs 1.. (one per axis in
+/// `axes`, all of one index shape), giving for each index position the window of extents
+/// `slice_sizes`. The output shape is `index_shape ++ slice_sizes`.
+#[derive(Debug)]
+pub struct GatherNd {
+    pub axes: Vec<usize>,
+    pub slice_sizes: Vec<usize>,
+}
+
+impl Primitive for GatherNd {
+    fn name(&self) -> &'static str {
+        "GatherNd"
+    }
+    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+        let (shape, dtype) = ctx.outputs[0].clone();
+        let a = &inputs[0];
+        let mut indices = Vec::with_capacity(self.axes.len());
+        for ix in &inputs[1..] {
+            indices.push(cpu::indexing::read_indices(
+                ix.shape(),
+                &ix.data()?,
+                ix.dtype(),
+            ));
+        }
+        let ad = a.data()?;
+        let out = ctx.output(0, inputs, &[])?;
+        crate::dispatch_dtype!(dtype, T => cpu::indexing::gather_nd::<T>(
+            &ad,
+            a.shape(),
+            &indices,
+            &self.axes,
+            &self.slice_sizes,
+            &shape,
+            &out,
+        ));
+        Ok(vec![out])
+    }
+}
+
+/// A copy of input 0 where input 1 (a bool array of input 0's shape) is true, filled in
+/// row-major order with the elements of input 2 (of input 0's dtype, any shape, read
+/// row-major). Errors when input 2 has fewer elements than the mask has trues.
+#[derive(Debug)]
+pub struct MaskedScatter;
+
+impl Primitive for MaskedScatter {
+    fn name(&self) -> &'static str {
+        "MaskedScatter"
+    }
+    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+        let (shape, dtype) = ctx.outputs[0].clone();
+        let (mask, src) = (&inputs[1], &inputs[2]);
+        let md = mask.data()?;
+        if cpu::indexing::count_true(&shape, &md) > src.size() {
+            return Err(crate::Error::Runtime(
+                "[MaskedScatter::eval_cpu] Source does not have enough elements for mask.".into(),
+            ));
+        }
+        let sd = contiguous(src)?;
+        let out = copy_of_first(inputs, ctx)?;
+        crate::dispatch_dtype!(dtype, T => {
+            // SAFETY: `sd` is row-contiguous with `src.size()` elements of `T` (the op casts
+            // the source to the output dtype).
+            let values: &[T] = if src.size() == 0 {
+                &[]
+            } else {
+                unsafe { sd.as_slice::<T>(src.size()) }
+            };
+            cpu::indexing::masked_scatter::<T>(&shape, &md, values, &out)
+        });
+        Ok(vec![out])
     }
 }
 

@@ -132,6 +132,97 @@ pub fn gather<T: Element>(
     });
 }
 
+/// MLX's general gather: for each row-major position `i` of the index shape, the window
+/// of `src` (of `src_shape`) of extents `slice_sizes` whose corner is `wrap(indices[k][i])`
+/// along `axes[k]` and 0 on the other axes, written densely into the row-major `out` (of
+/// shape `index_shape ++ slice_sizes`). A window that does not fit (an index out of range
+/// after wrapping, or running past the end of its axis) reads as zeros.
+pub fn gather_nd<T: Element>(
+    src: &Data,
+    src_shape: &[usize],
+    indices: &[Vec<i64>],
+    axes: &[usize],
+    slice_sizes: &[usize],
+    out_shape: &[usize],
+    out: &Data,
+) {
+    let n: usize = out_shape.iter().product();
+    if n == 0 {
+        return;
+    }
+    let slice_n: usize = slice_sizes.iter().product();
+    let k = out_shape.len() - slice_sizes.len();
+    // Strides over the output shape: index axes do not move through the source.
+    let mut strides = vec![0isize; k];
+    strides.extend_from_slice(&src.strides);
+    let corner = |i: usize| -> Option<isize> {
+        let mut base = 0isize;
+        for (ix, &ax) in indices.iter().zip(axes) {
+            let j = wrap(ix[i], src_shape[ax])?;
+            if j + slice_sizes[ax] > src_shape[ax] {
+                return None;
+            }
+            base += j as isize * src.strides[ax];
+        }
+        Some(base)
+    };
+    let (ps, po) = (
+        SendPtr(src.ptr::<T>() as *mut u8),
+        SendPtr(out.ptr::<T>() as *mut u8),
+    );
+    parallel_ranges(n, |s, e| {
+        let mut current = usize::MAX;
+        let mut base = None;
+        walk::<1>(out_shape, [&strides], s, e, |pos, [so]| {
+            let i = pos / slice_n;
+            if i != current {
+                current = i;
+                base = corner(i);
+            }
+            let v = match base {
+                // SAFETY: the window fits inside the source (checked by `corner`), and
+                // `so` walks the window with the source's own strides.
+                Some(b) => unsafe { *ps.at::<T>(b + so) },
+                None => T::default(),
+            };
+            // SAFETY: `pos` < n, inside the row-major output; ranges are disjoint.
+            unsafe { *po.at::<T>(pos as isize) = v };
+        })
+    });
+}
+
+/// The number of `true` elements of a bool view.
+pub fn count_true(shape: &[usize], mask: &Data) -> usize {
+    let p = mask.ptr::<bool>();
+    let mut count = 0usize;
+    // SAFETY: offsets come from the view's own shape and strides.
+    for_each_offset(shape, &mask.strides, |off| {
+        count += unsafe { *p.offset(off) } as usize
+    });
+    count
+}
+
+/// Writes `src[k]` (row-major, contiguous) into the row-major `out` (of `shape`) at the
+/// `k`-th position, in row-major order, where the bool view `mask` (over `shape`) is
+/// true. The caller checks that `src` holds at least as many elements as there are trues.
+pub fn masked_scatter<T: Element>(shape: &[usize], mask: &Data, src: &[T], out: &Data) {
+    let n: usize = shape.iter().product();
+    let out_strides = crate::array::row_major_strides(shape);
+    let (pm, po) = (mask.ptr::<bool>(), out.ptr::<T>());
+    let mut k = 0usize;
+    walk::<2>(shape, [&mask.strides, &out_strides], 0, n, |_, [m, o]| {
+        // SAFETY: offsets come from the views' own shapes and strides.
+        unsafe {
+            if *pm.offset(m) {
+                if let Some(&v) = src.get(k) {
+                    *po.offset(o) = v;
+                }
+                k += 1;
+            }
+        }
+    });
+}
+
 /// How a scatter combines an update with the value already there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScatterReduce {
