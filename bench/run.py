@@ -158,6 +158,47 @@ def bench_jax(reps):
     return r
 
 
+GRAD_CASE = ("grad_sin_x_10_f32", "grad of sum(sin(x)*x), 10 f32, uncompiled (per call, Python)")
+
+
+def bench_grad_python(reps):
+    """The `GRAD_CASE` workload in each Python front end that is installed: ferrox.core,
+    MLX and PyTorch (autograd). Returns {framework: seconds per call}."""
+    x0 = data(10, 9)
+    r = {}
+    try:
+        import ferrox.core as fx
+
+        g = fx.grad(lambda x: fx.sum(fx.sin(x) * x))
+        x = fx.array(x0)
+        r["ferrox (Python)"] = best_of(reps * 20, lambda: fx.eval(g(x)))
+    except ImportError:
+        pass
+    try:
+        import mlx.core as mx
+
+        mx.set_default_device(mx.cpu)
+        g = mx.grad(lambda x: mx.sum(mx.sin(x) * x))
+        x = mx.array(x0)
+        r["mlx"] = best_of(reps * 20, lambda: mx.eval(g(x)))
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        xt = torch.tensor(x0)
+
+        def tgrad():
+            x = xt.clone().requires_grad_(True)
+            (torch.sin(x) * x).sum().backward()
+            return x.grad
+
+        r["torch"] = best_of(reps * 20, tgrad)
+    except ImportError:
+        pass
+    return r
+
+
 def bench_ferrox(reps):
     out = subprocess.run([BINARY, "--reps", str(reps)], check=True, capture_output=True, text=True)
     return {k: v["best_s"] for k, v in json.loads(out.stdout).items()}
@@ -237,6 +278,11 @@ def main():
             for k, t in res.items():
                 best[fname][k] = min(t, best[fname].get(k, float("inf")))
             print(f"round {rnd + 1} {fname}: " + ", ".join(f"{k}={fmt_t(t)}" for k, t in res.items()), file=sys.stderr)
+    grad_best = {}
+    for rnd in range(args.rounds):
+        for k, t in bench_grad_python(args.reps).items():
+            grad_best[k] = min(t, grad_best.get(k, float("inf")))
+    print("grad: " + ", ".join(f"{k}={fmt_t(t)}" for k, t in grad_best.items()), file=sys.stderr)
     load_after = os.getloadavg()
 
     rows = []
@@ -264,6 +310,7 @@ def main():
         "blas": blas_info(),
         "env_removed": ENV_REMOVED,
         "best_s": best,
+        "grad_python_s": grad_best,
         "notes": notes,
     }
     print(json.dumps(result, indent=1))
@@ -305,6 +352,14 @@ def main():
             f"| {desc} | {fmt_t(fx)} | {fmt_t(npt)} | {fmt_t(mlx)} | {fmt_t(jax_)} | "
             f"{ratio(npt, fx)} | {ratio(npt, mlx)} | {ratio(npt, jax_)} | {target} | {'—' if met is None else ('yes' if met else 'NO')} |"
         )
+    lines += [
+        "",
+        f"Transforms through Python: {GRAD_CASE[1]}; frameworks not installed are left out.",
+        "",
+        "| workload | " + " | ".join(grad_best) + " |",
+        "| --- | " + " | ".join("---" for _ in grad_best) + " |",
+        f"| {GRAD_CASE[0]} | " + " | ".join(fmt_t(t) for t in grad_best.values()) + " |",
+    ]
     lines += [""] + [f"- {n}" for n in notes]
     path = os.path.join(ROOT, "docs", "performance.md")
     notes_path = os.path.join(ROOT, "docs", "performance-notes.md")

@@ -132,6 +132,13 @@ CLASS_MEMBERS = {
         "min: int",
     ],
     "PrintOptions": ["precision: int"],
+    "custom_function": [
+        "def __init__(self, f: Callable[..., Any]) -> None: ...",
+        "def __call__(self, *args: Any, **kwargs: Any) -> Any: ...",
+        "def vjp(self, f: Callable[..., Any]) -> custom_function: ...",
+        "def jvp(self, f: Callable[..., Any]) -> custom_function: ...",
+        "def vmap(self, f: Callable[..., Any]) -> custom_function: ...",
+    ],
     "ArrayAt": [
         f"def {op}(self, value: scalar | array) -> array: ..."
         for op in "add subtract multiply divide maximum minimum".split()

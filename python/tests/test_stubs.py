@@ -135,6 +135,19 @@ def test_a_type_checker_accepts_typical_code(tmp_path):
             s: tuple[int, ...] = d.shape
             with mx.stream(mx.cpu):
                 mx.eval(b, e)
+            g = mx.grad(lambda x: mx.sum(x * x), argnums=0)(a)
+            (v, aux), gs = mx.value_and_grad(lambda x, y: (mx.sum(x * y), y), argnums=[0, 1])(a, a)
+            ys = mx.vmap(lambda x: x * 2, in_axes=(0,), out_axes=0)(a)
+
+            @mx.custom_function
+            def f(x: mx.array) -> mx.array:
+                return x * 2
+
+            @f.vjp
+            def f_vjp(primals, cotangent, output):
+                return cotangent
+
+            outs, vjps = mx.vjp(f, [a], [a])
             """
         )
     )

@@ -17,6 +17,7 @@ mod printopts;
 mod random;
 mod scan_ops;
 mod shape_ops;
+mod transforms;
 
 use pyo3::prelude::*;
 
@@ -36,6 +37,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan_ops::register(m)?;
     printopts::register(m)?;
     random::register(m)?;
+    transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
     m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;

@@ -34,7 +34,7 @@ pub use custom::{custom_function, CustomFunction};
 pub use grad::{grad, value_and_grad};
 pub use jvp::jvp;
 pub use vjp::vjp;
-pub use vmap::vmap;
+pub use vmap::{vmap, vmap_with_out_axes};
 
 pub(crate) use custom::depends;
 
@@ -170,16 +170,19 @@ pub(crate) fn tape(
             }
         }
     };
+    // One depth-first walk per output, each to its end before the next starts: pushing
+    // every output first would let an output that reads another (`s` and `s * 2`) finish
+    // before the op making the one it reads, breaking the inputs-first order.
     for a in outputs {
         visit(a, &mut seen, &mut stack);
-    }
-    while let Some((op, next)) = stack.last_mut() {
-        if *next < op.inputs.len() {
-            let child = op.inputs[*next].clone();
-            *next += 1;
-            visit(&child, &mut seen, &mut stack);
-        } else if let Some((op, _)) = stack.pop() {
-            order.push(op);
+        while let Some((op, next)) = stack.last_mut() {
+            if *next < op.inputs.len() {
+                let child = op.inputs[*next].clone();
+                *next += 1;
+                visit(&child, &mut seen, &mut stack);
+            } else if let Some((op, _)) = stack.pop() {
+                order.push(op);
+            }
         }
     }
     let mut tape = Vec::new();

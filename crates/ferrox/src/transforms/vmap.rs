@@ -68,6 +68,20 @@ pub(crate) fn vmap_dyn(
     in_axes: &[Option<usize>],
     out_axes: &[Option<usize>],
 ) -> Result<Vec<Array>> {
+    vmap_with_out_axes(f, args, in_axes, &|outs: &[Array]| {
+        per_item("out", out_axes, outs.len())
+    })
+}
+
+/// [`vmap`] applied at once, with the output axes chosen after `f` has been traced:
+/// `out_axes` gets `f`'s (unbatched) outputs and gives one axis per output. For front
+/// ends whose functions return nested structures whose size is known only then.
+pub fn vmap_with_out_axes(
+    f: &dyn Fn(&[Array]) -> Result<Vec<Array>>,
+    args: &[Array],
+    in_axes: &[Option<usize>],
+    out_axes: &dyn Fn(&[Array]) -> Result<Vec<Option<usize>>>,
+) -> Result<Vec<Array>> {
     let in_axes = per_item("in", in_axes, args.len())?;
     let mut size: Option<(usize, usize)> = None;
     for (i, (a, ax)) in args.iter().zip(&in_axes).enumerate() {
@@ -114,7 +128,14 @@ pub(crate) fn vmap_dyn(
         }
     }
     let outputs = trace(f, &stand_ins)?;
-    let out_axes = per_item("out", out_axes, outputs.len())?;
+    let out_axes = out_axes(&outputs)?;
+    if out_axes.len() != outputs.len() {
+        return Err(Error::Invalid(format!(
+            "[vmap] The number of out axes ({}) must match the number of outputs ({}).",
+            out_axes.len(),
+            outputs.len()
+        )));
+    }
     let (ops_, _) = tape(&outputs, &traced, false);
     for op in &ops_ {
         let mut ins = Vec::with_capacity(op.inputs.len());
