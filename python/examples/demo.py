@@ -41,6 +41,26 @@ section("NumPy in and out, without copies")
 n = np.asarray(mx.ones((2, 2)) * 3)
 print(type(n).__name__, n.dtype, n.tolist())
 
+section("Function transforms: grad, vmap, and both at once")
+
+
+def loss(w, x, y):
+    return mx.mean(mx.square(x @ w - y))
+
+
+xs = mx.random.normal((64, 3), key=mx.random.key(0))
+ys = xs @ mx.array([1.0, -2.0, 0.5])
+w = mx.zeros((3,))
+step = mx.value_and_grad(loss)
+for _ in range(100):
+    value, g = step(w, xs, ys)
+    w = w - 0.1 * g
+print(f"100 steps of gradient descent: loss {value.item():.2e}, w = {w}")
+d3 = mx.grad(mx.grad(mx.grad(mx.sin)))
+print("third derivative of sin at 0 =", d3(mx.array(0.0)).item())
+per_example = mx.vmap(mx.grad(lambda w, x: mx.sum(mx.sin(w * x))), in_axes=(None, 0))
+print("per-example gradients, shape", per_example(mx.ones((3,)), xs).shape)
+
 section("Speed: a long lazy chain, freed as it runs")
 y = mx.ones((1 << 22,))
 for _ in range(50):

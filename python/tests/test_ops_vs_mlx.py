@@ -132,9 +132,9 @@ def test_unary_integers_and_bool(name, dtype, rng):
     run_both(name, [In(x, dtype)], {}, F32)
 
 
-@pytest.mark.parametrize("name", ["abs", "exp", "sqrt", "sin", "negative", "square", "conj",
-                                  "real", "imag", "isnan", "log", "tanh", "sign"])
+@pytest.mark.parametrize("name", sorted(set(UNARY_FLOAT) | {"conj", "real", "imag", "isnan"}))
 def test_unary_complex(name, rng):
+    # Where MLX has no complex form (expm1, erf, ceil, ...) ferrox must raise its error.
     run_both(name, [In(make(rng, (2, 3), "complex64", 0.2, 2), "complex64")], {}, F32)
 
 

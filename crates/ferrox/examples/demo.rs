@@ -1,8 +1,10 @@
-//! ferrox in one minute: lazy arrays, MLX-style promotion and printing, and speed.
+//! ferrox in one minute: lazy arrays, MLX-style promotion and printing, function
+//! transforms, and speed.
 //!
 //! Run with `./scripts/demo.sh` (or `cargo run --release --example demo`).
 
 use ferrox::ops::*;
+use ferrox::transforms::{grad, vmap};
 use ferrox::{array, eval, memory, Array, Dtype, Result};
 use std::time::Instant;
 
@@ -41,6 +43,30 @@ fn main() -> Result<()> {
         memory::get_peak_memory() >> 20
     );
     println!("y[:4] = {}", slice(&y, &[0], &[4], &[1])?);
+
+    println!("\n== Function transforms ==");
+    // d/dx sum(sin(x) * x) = sin(x) + x cos(x), and its derivative again.
+    let f = |x: &[Array]| Ok(vec![sum(&multiply(&sin(&x[0])?, &x[0])?, &[], false)?]);
+    let x = array!([0.0f32, 1.0, 2.0]);
+    println!(
+        "grad of sum(sin(x) * x) at {x}: {}",
+        grad(f, &[0])(&[x.clone()])?[0]
+    );
+    let d2 = grad(
+        |x: &[Array]| Ok(vec![sum(&grad(f, &[0])(x)?[0], &[], false)?]),
+        &[0],
+    );
+    println!("and its derivative: {}", d2(&[x.clone()])?[0]);
+    let rows = reshape(&arange(0.0, 6.0, 1.0, None)?, &[2, 3])?;
+    let norms = vmap(
+        |r: &[Array]| Ok(vec![sqrt(&sum(&square(&r[0])?, &[], false)?)?]),
+        &[Some(0)],
+        &[Some(0)],
+    );
+    println!(
+        "vmap'd norm of each row of {rows}: {}",
+        norms(&[rows.clone()])?[0]
+    );
 
     println!("\n== Reductions and matmul ==");
     let m = reshape(&arange(0.0, 12.0, 1.0, None)?, &[3, 4])?;

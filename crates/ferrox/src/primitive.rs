@@ -76,6 +76,14 @@ pub trait Primitive: Send + Sync + Debug {
         None
     }
 
+    /// Whether `vjp` is a rule of this primitive's math, written for real arrays, to which
+    /// the reverse walk applies MLX's convention for complex outputs (see
+    /// `transforms::vjp::backward`). `false` for rules that are whole functions of their
+    /// own (custom functions, checkpoints), whose cotangents pass through unchanged.
+    fn conjugates_complex_vjp(&self) -> bool {
+        true
+    }
+
     /// Vector-Jacobian product: from the cotangents of the outputs (one per output, zeros
     /// where an output has none), the cotangent of each input listed in `argnums`, in that
     /// order. `outputs` are this primitive's own outputs, which some rules reuse (`exp`).

@@ -388,6 +388,17 @@ fn reductions_and_composites() {
             (-1.0, 1.0),
         ),
         (
+            // The first output of an exclusive max is -inf: clipped for finite differences.
+            "cummax_excl",
+            Box::new(|a| ops::maximum(&ops::cummax(a, Some(1), false, false)?, -5.0)),
+            (-1.0, 1.0),
+        ),
+        (
+            "cummin_rev_excl",
+            Box::new(|a| ops::minimum(&ops::cummin(a, Some(2), true, false)?, 5.0)),
+            (-1.0, 1.0),
+        ),
+        (
             "logcumsumexp",
             Box::new(|a| ops::logcumsumexp(a, Some(1), false, true)),
             (-2.0, 2.0),
@@ -412,6 +423,79 @@ fn reductions_and_composites() {
         let f = move |x: &[Array]| op(&x[0]);
         let x = rand(&[2, 4, 3], 300 + i as u64, lo, hi);
         check_all(name, &f, &[x]);
+    }
+}
+
+/// `cumprod` with zeros in its lines (one, two, at the ends), where `y_i / x_j` is not
+/// defined; `cummax`/`cummin` with ties, where the derivative goes to the latest of the
+/// tied inputs, as in MLX.
+#[test]
+fn scans_at_zeros_and_ties() {
+    let x = Array::from_slice(
+        &[
+            2.0f64, 0.0, 3.0, 0.0, 4.0, 1.5, //
+            0.0, 1.2, -0.7, 2.0, 0.9, 1.1, //
+            1.3, 0.8, -1.1, 0.6, 1.4, 0.0,
+        ],
+        &[3, 6],
+    )
+    .unwrap();
+    for (rev, incl) in [(false, true), (false, false), (true, true), (true, false)] {
+        let f = move |a: &[Array]| ops::cumprod(&a[0], Some(1), rev, incl, None);
+        check_all(
+            &format!("cumprod zeros rev={rev} incl={incl}"),
+            &f,
+            &[x.clone()],
+        );
+    }
+    // MLX 0.32: grad of sum(cumprod(x) * [1..6]) at [2, 0, 3, 0, 4, 1].
+    let z = Array::from_slice(&[2.0f64, 0.0, 3.0, 0.0, 4.0, 1.0], &[6]).unwrap();
+    let w = Array::from_slice(&[1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], &[6]).unwrap();
+    for (rev, incl, want) in [
+        (false, true, [1.0, 22.0, 0.0, 0.0, 0.0, 0.0]),
+        (false, false, [2.0, 30.0, 0.0, 0.0, 0.0, 0.0]),
+        (true, true, [0.0, 0.0, 0.0, 52.0, 5.0, 26.0]),
+    ] {
+        let w = w.clone();
+        let f = move |a: &[Array]| {
+            let y = ops::cumprod(&a[0], None, rev, incl, None)?;
+            Ok(vec![ops::sum(&ops::multiply(&y, &w)?, &[], false)?])
+        };
+        let g = grad(f, &[0])(&[z.clone()]).unwrap();
+        close(
+            "cumprod vs MLX",
+            &format!("rev={rev} incl={incl}"),
+            &vec64(&g[0]),
+            &want,
+            1e-12,
+        );
+    }
+    // Ties: MLX gives [1, 2, 7, 0, 5, 6] for cummax at [1, 3, 3, 2, 5, 5], and the same
+    // for cummin at its negation.
+    let t = Array::from_slice(&[1.0f64, 3.0, 3.0, 2.0, 5.0, 5.0], &[6]).unwrap();
+    for neg in [false, true] {
+        let w = w.clone();
+        let f = move |a: &[Array]| {
+            let y = if neg {
+                ops::cummin(&ops::negative(&a[0])?, None, false, true)?
+            } else {
+                ops::cummax(&a[0], None, false, true)?
+            };
+            Ok(vec![ops::sum(&ops::multiply(&y, &w)?, &[], false)?])
+        };
+        let g = grad(f, &[0])(&[t.clone()]).unwrap();
+        let sign = if neg { -1.0 } else { 1.0 };
+        let want: Vec<f64> = [1.0, 2.0, 7.0, 0.0, 5.0, 6.0]
+            .iter()
+            .map(|v| v * sign)
+            .collect();
+        close(
+            "cummax ties vs MLX",
+            &format!("neg={neg}"),
+            &vec64(&g[0]),
+            &want,
+            1e-12,
+        );
     }
 }
 
@@ -653,6 +737,25 @@ fn indexing_ops() {
             vec![vec![2, 4, 3]],
         ),
         ("diag_1d", Box::new(|x| ops::diag(&x[0], 1)), vec![vec![4]]),
+        (
+            // Windows of 2x2 at (row, col) pairs, one of them repeated and one of them
+            // hanging over the edge (read as zero, so no gradient flows there).
+            "gather_windows",
+            Box::new(move |x| {
+                let r = Array::from_slice(&[0i32, 2, 0, 3], &[4]).unwrap();
+                let c = Array::from_slice(&[1i32, 0, 1, 2], &[4]).unwrap();
+                ops::gather(&x[0], &[r, c], &[0, 1], &[2, 2])
+            }),
+            vec![vec![4, 3]],
+        ),
+        (
+            "masked_scatter",
+            Box::new(move |x| {
+                let mask = ops::greater(&rand(&[3, 4], 77, -1.0, 1.0), 0.0)?;
+                ops::masked_scatter(&x[0], &mask, &x[1])
+            }),
+            vec![vec![3, 4], vec![2, 7]],
+        ),
     ];
     for (i, (name, op, shapes)) in cases.into_iter().enumerate() {
         let inputs: Vec<Array> = shapes
@@ -706,6 +809,50 @@ fn vmap_over_indices() {
             1e-12,
         );
     }
+    // Per-example gather indices, the array shared or batched too.
+    let r = Array::from_slice(&[0i32, 3, 1, 2, 2, 0], &[3, 2]).unwrap();
+    let gat = |a: &[Array]| Ok(vec![ops::gather(&a[0], &[a[1].clone()], &[0], &[1, 2])?]);
+    let xb = ops::stack(
+        &[x.clone(), ops::exp(&x).unwrap(), ops::negative(&x).unwrap()],
+        0,
+    )
+    .unwrap();
+    for (arr, plan) in [
+        (&x, [None, Some(0)]),
+        (&xb, [Some(0), Some(0)]),
+        (&xb, [Some(0), None]),
+    ] {
+        let ri = if plan[1].is_some() {
+            r.clone()
+        } else {
+            ops::take(&r, &Array::scalar(0i32), Some(0)).unwrap()
+        };
+        let got = vmap(gat, &plan, &[Some(0)])(&[arr.clone(), ri.clone()]).unwrap();
+        let want: Vec<Array> = (0..3)
+            .map(|b| {
+                let pick = |v: &Array, ax: Option<usize>| match ax {
+                    Some(_) => ops::take(v, &Array::scalar(b as i32), Some(0)).unwrap(),
+                    None => v.clone(),
+                };
+                gat(&[pick(arr, plan[0]), pick(&ri, plan[1])])
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        close(
+            "vmap gather",
+            &format!("{plan:?}"),
+            &vec64(&got[0]),
+            &vec64(&ops::stack(&want, 0).unwrap()),
+            1e-12,
+        );
+    }
+    // A batch of zero elements keeps the output shape.
+    let empty = ops::zeros(&[0, 4, 3], Some(Dtype::Float64)).unwrap();
+    let mask = ops::greater(&x, 0.0).unwrap();
+    let ms = |a: &[Array]| Ok(vec![ops::masked_scatter(&a[0], &mask, &a[0])?]);
+    let got = vmap(ms, &[Some(0)], &[Some(0)])(&[empty]).unwrap();
+    assert_eq!(got[0].shape(), &[0, 4, 3]);
     // Per-example dynamic slice starts.
     let starts = Array::from_slice(&[0i32, 1, 2], &[3, 1]).unwrap();
     let g = |a: &[Array]| Ok(vec![ops::slice_dynamic(&a[0], &a[1], &[0], &[2, 3])?]);
@@ -860,6 +1007,32 @@ fn value_and_grad_returns_aux_outputs_undifferentiated() {
         &vec64(&ops::multiply(&x, 2.0).unwrap()),
         1e-15,
     );
+}
+
+/// Outputs that read one another: `s = sum(x * x)` and `t = s * 2`. The tape must
+/// order the op making `s` before the one making `t` whichever output is listed first.
+#[test]
+fn vjp_of_outputs_that_read_each_other() {
+    let x = rand(&[4], 8, -1.0, 1.0);
+    let xs = vec64(&x);
+    for s_first in [true, false] {
+        let f = move |a: &[Array]| {
+            let s = ops::sum(&ops::multiply(&a[0], &a[0])?, &[], false)?;
+            let t = ops::multiply(&s, 2.0f64)?;
+            Ok(if s_first { vec![s, t] } else { vec![t, s] })
+        };
+        let one = Array::scalar(1.0f64);
+        let (_, g) = vjp(f, &[x.clone()], &[one.clone(), one]).unwrap();
+        // d(s + t)/dx = 3 * 2x.
+        let want: Vec<f64> = xs.iter().map(|v| 6.0 * v).collect();
+        close(
+            "outputs reading outputs",
+            "grad",
+            &vec64(&g[0]),
+            &want,
+            1e-12,
+        );
+    }
 }
 
 /// `eval` inside a traced function keeps the graph of the traced arrays, so the

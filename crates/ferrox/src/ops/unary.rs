@@ -13,6 +13,12 @@ fn build(op: UnaryOp, a: &Array) -> Result<Array> {
             "[negative] Not supported for bool, use logical_not instead.".into(),
         ));
     }
+    if a.dtype().is_complex() && op.is_real_only() {
+        return Err(Error::Invalid(format!(
+            "[{}] Not supported for complex64.",
+            format!("{op:?}").to_lowercase()
+        )));
+    }
     let a = if op.needs_inexact() {
         astype(a, a.dtype().to_inexact())?
     } else {
@@ -107,11 +113,6 @@ pub fn positive(a: &Array) -> Result<Array> {
 fn rounding(op: UnaryOp, a: &Array) -> Result<Array> {
     if !a.dtype().is_inexact() {
         return Ok(a.clone());
-    }
-    if a.dtype().is_complex() {
-        return Err(Error::Invalid(format!(
-            "[{op:?}] Not supported for complex64."
-        )));
     }
     build(op, a)
 }

@@ -434,6 +434,117 @@ impl Primitive for GatherNd {
         ));
         Ok(vec![out])
     }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        // The transpose of a gather is a scatter-add of the windows to where they came
+        // from. A window that does not fit read zeros, so it gets no gradient: its index
+        // is moved past the end, where the scatter skips it (rather than clip it).
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => {
+                    let mut inputs = vec![ops::zeros_like(&p[0], None)?, cot[0].clone()];
+                    inputs.extend(self.fitting_indices(p[0].shape(), &p[1..])?);
+                    let prim = Scatter {
+                        axes: self.axes.clone(),
+                        reduce: ScatterReduce::Sum,
+                    };
+                    Ok(build(p[0].shape().to_vec(), p[0].dtype(), prim, inputs))
+                }
+                _ => zeros_for(p, i),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let o = &out[0];
+        match argnums.iter().position(|&a| a == 0) {
+            Some(j) => {
+                let mut inputs = vec![tan[j].clone()];
+                inputs.extend_from_slice(&p[1..]);
+                let prim = GatherNd {
+                    axes: self.axes.clone(),
+                    slice_sizes: self.slice_sizes.clone(),
+                };
+                Ok(vec![build(o.shape().to_vec(), o.dtype(), prim, inputs)])
+            }
+            None => Ok(vec![ops::zeros_like(o, None)?]),
+        }
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        let n = batch_size(inputs, axes);
+        let a = to_front(&inputs[0], axes[0], n)?;
+        let mut new_axes: Vec<usize> = self.axes.iter().map(|&x| x + 1).collect();
+        let mut sizes = vec![n];
+        sizes.extend_from_slice(&self.slice_sizes);
+        let k = out[0].ndim() - self.slice_sizes.len();
+        if axes[1..].iter().all(Option::is_none) {
+            // Shared indices: the batch is one more axis of every window, landing after
+            // the index axes.
+            let prim = GatherNd {
+                axes: new_axes,
+                slice_sizes: sizes,
+            };
+            let shape = with_batch(out[0].shape(), k, n);
+            let g = build(shape, a.dtype(), prim, [&[a], &inputs[1..]].concat());
+            return Ok((vec![g], vec![Some(k)]));
+        }
+        // Per-element indices: the batch position becomes one more index, so element `b`
+        // reads only from batch `b` of the array.
+        let mut idx: Vec<Array> = inputs[1..]
+            .iter()
+            .zip(&axes[1..])
+            .map(|(x, &ax)| to_front(x, ax, n))
+            .collect::<Result<_>>()?;
+        let index_shape = idx[0].shape().to_vec();
+        let mut s = vec![1usize; index_shape.len()];
+        s[0] = n;
+        let positions = ops::arange(0.0, n as f64, 1.0, Some(Dtype::Int64))?.reshape(&s)?;
+        idx.insert(0, ops::broadcast_to(&positions, &index_shape)?);
+        new_axes.insert(0, 0);
+        sizes[0] = 1;
+        let mut shape = index_shape;
+        shape.extend_from_slice(&sizes);
+        let prim = GatherNd {
+            axes: new_axes,
+            slice_sizes: sizes,
+        };
+        let g = build(shape, a.dtype(), prim, [&[a], &idx[..]].concat());
+        let g = ops::squeeze(&g, &[k as isize + 1])?;
+        Ok((vec![g], vec![Some(0)]))
+    }
+}
+
+impl GatherNd {
+    /// `indices` with every window that does not fit inside `shape` aimed past the end.
+    fn fitting_indices(&self, shape: &[usize], indices: &[Array]) -> Result<Vec<Array>> {
+        let mut fits = Array::scalar(true);
+        for (ix, &ax) in indices.iter().zip(&self.axes) {
+            let (n, size) = (shape[ax] as i64, self.slice_sizes[ax] as i64);
+            let ix = ops::astype(ix, Dtype::Int64)?;
+            let j = ops::where_(&ops::less(&ix, 0i64)?, &ops::add(&ix, n)?, &ix)?;
+            let ok = ops::logical_and(
+                &ops::greater_equal(&j, 0i64)?,
+                &ops::less_equal(&j, n - size)?,
+            )?;
+            fits = ops::logical_and(&fits, &ok)?;
+        }
+        indices
+            .iter()
+            .zip(&self.axes)
+            .map(|(ix, &ax)| ops::where_(&fits, &ops::astype(ix, Dtype::Int64)?, shape[ax] as i64))
+            .collect()
+    }
 }
 
 /// A copy of input 0 where input 1 (a bool array of input 0's shape) is true, filled in
@@ -468,6 +579,72 @@ impl Primitive for MaskedScatter {
             cpu::indexing::masked_scatter::<T>(&shape, &md, values, &out)
         });
         Ok(vec![out])
+    }
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (mask, src, c) = (&p[1], &p[2], &cot[0]);
+        argnums
+            .iter()
+            .map(|&i| match i {
+                // Positions the mask overwrote take nothing from the array.
+                0 => ops::where_(mask, &ops::zeros(&[], Some(c.dtype()))?, c),
+                // The j-th true position of the mask (row-major) came from source element
+                // j: a scatter-add of the cotangent to the ranks of the trues, where every
+                // false position aims past the end (and is skipped).
+                2 => {
+                    let m = src.size();
+                    let flat_mask = mask.reshape(&[mask.size()])?;
+                    let rank = ops::cumsum(&flat_mask, Some(0), false, false, Some(Dtype::Int64))?;
+                    let index = ops::where_(&flat_mask, &rank, m as i64)?;
+                    let updates = c.reshape(&[c.size(), 1])?;
+                    let prim = Scatter {
+                        axes: vec![0],
+                        reduce: ScatterReduce::Sum,
+                    };
+                    let zeros = ops::zeros(&[m], Some(src.dtype()))?;
+                    build(vec![m], src.dtype(), prim, vec![zeros, updates, index])
+                        .reshape(src.shape())
+                }
+                _ => zeros_for(p, i),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        let tangent = |i: usize| match argnums.iter().position(|&x| x == i) {
+            Some(j) => Ok(tan[j].clone()),
+            None => ops::zeros_like(&p[i], None),
+        };
+        let o = &out[0];
+        let inputs = vec![tangent(0)?, p[1].clone(), tangent(2)?];
+        Ok(vec![build(
+            o.shape().to_vec(),
+            o.dtype(),
+            MaskedScatter,
+            inputs,
+        )])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        // Each batch element fills from its own source from the start, and how much of it
+        // an element uses depends on its mask's values: one masked scatter per element.
+        by_loop(inputs, axes, |x| {
+            Ok(vec![build(
+                x[0].shape().to_vec(),
+                x[0].dtype(),
+                MaskedScatter,
+                x.to_vec(),
+            )])
+        })
     }
 }
 

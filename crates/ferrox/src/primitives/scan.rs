@@ -47,8 +47,17 @@ impl Primitive for Scan {
         let back = |v: &Array| self.sum_scan(v, !self.reverse);
         let g = match self.op {
             ScanOp::Sum => back(c)?,
-            // d y_i / d x_j = y_i / x_j (x_j in the window of i).
-            ScanOp::Prod => ops::divide(&back(&ops::multiply(c, y)?)?, x)?,
+            // d y_i / d x_j = y_i / x_j (x_j in the window of i) before the first zero
+            // of the line; at the first zero `z` it is the product with x_z taken as 1;
+            // after it, 0 (every such product holds x_z).
+            ScanOp::Prod => {
+                let z = self.zeros(x)?;
+                let y1 = self.scan(ScanOp::Prod, &z.x_first_one, self.reverse, self.inclusive)?;
+                let before = ops::divide(&back(&ops::multiply(c, y)?)?, &z.x_nonzero)?;
+                let at = back(&ops::multiply(c, &y1)?)?;
+                let g = ops::where_(&z.is_zero, &at, &before)?;
+                ops::where_(&z.after_first, 0.0, &g)?
+            }
             // d y_i / d x_j = exp(x_j - y_i), computed with a shift `m` that cancels.
             ScanOp::LogAddExp => {
                 let m = self.shift(x)?;
@@ -56,10 +65,27 @@ impl Primitive for Scan {
                 let w = ops::where_(&ops::isneginf(y)?, 0.0, &w)?;
                 ops::multiply(&ops::exp(&ops::subtract(x, &m)?)?, &back(&w)?)?
             }
+            // Output i comes from one input: the latest in its window equal to it (MLX's
+            // choice among ties). Each cotangent is added to its source.
             ScanOp::Max | ScanOp::Min => {
-                let w = self.extreme_weights(x, y)?;
-                let ct = ops::expand_dims(&ops::moveaxis(c, self.axis as isize, -1)?, &[-1])?;
-                let g = ops::sum(&ops::multiply(&ct, &w)?, &[-2], false)?;
+                let (src, valid) = self.sources(x)?;
+                let n = x.shape()[self.axis];
+                let ct = ops::moveaxis(c, self.axis as isize, -1)?;
+                let rows = ct.size() / n.max(1);
+                let row =
+                    ops::arange(0.0, rows as f64, 1.0, Some(Dtype::Int64))?.reshape(&[rows, 1])?;
+                let src = ops::moveaxis(&src, self.axis as isize, -1)?.reshape(&[rows, n])?;
+                let valid = ops::moveaxis(&valid, self.axis as isize, -1)?.reshape(&[rows, n])?;
+                // Invalid positions aim past the end, which the scatter skips.
+                let linear = ops::add(&ops::multiply(&row, n as i64)?, &src)?;
+                let linear = ops::where_(&valid, &linear, (rows * n) as i64)?;
+                let g = ops::scatter_add(
+                    &ops::zeros(&[rows * n], Some(c.dtype()))?,
+                    &[linear.reshape(&[rows * n])?],
+                    &ct.reshape(&[rows * n, 1])?,
+                    &[0],
+                )?;
+                let g = g.reshape(&with_last(c.shape(), self.axis))?;
                 ops::moveaxis(&g, -1, self.axis as isize)?
             }
         };
@@ -69,7 +95,20 @@ impl Primitive for Scan {
         let (x, t, y) = (&p[0], &tan[0], &out[0]);
         let r = match self.op {
             ScanOp::Sum => self.sum_scan(t, self.reverse)?,
-            ScanOp::Prod => ops::multiply(y, &self.sum_scan(&ops::divide(t, x)?, self.reverse)?)?,
+            // y_i * sum t_j / x_j over a window free of zeros; where the window holds the
+            // line's first zero z, only j = z contributes: t_z times the product with x_z
+            // taken as 1 (which is 0 again once a second zero is in the window).
+            ScanOp::Prod => {
+                let z = self.zeros(x)?;
+                let y1 = self.scan(ScanOp::Prod, &z.x_first_one, self.reverse, self.inclusive)?;
+                let ratio = ops::where_(&z.is_zero, 0.0, &ops::divide(t, &z.x_nonzero)?)?;
+                let first = ops::logical_and(&z.is_zero, &ops::logical_not(&z.after_first)?)?;
+                let t_first = ops::where_(&first, t, 0.0)?;
+                ops::add(
+                    &ops::multiply(y, &self.sum_scan(&ratio, self.reverse)?)?,
+                    &ops::multiply(&y1, &self.sum_scan(&t_first, self.reverse)?)?,
+                )?
+            }
             ScanOp::LogAddExp => {
                 let m = self.shift(x)?;
                 let s = self.sum_scan(
@@ -80,10 +119,10 @@ impl Primitive for Scan {
                 ops::where_(&ops::isneginf(y)?, 0.0, &r)?
             }
             ScanOp::Max | ScanOp::Min => {
-                let w = self.extreme_weights(x, y)?;
-                let tt = ops::expand_dims(&ops::moveaxis(t, self.axis as isize, -1)?, &[-2])?;
-                let r = ops::sum(&ops::multiply(&w, &tt)?, &[-1], false)?;
-                ops::moveaxis(&r, -1, self.axis as isize)?
+                let (src, valid) = self.sources(x)?;
+                let src = ops::where_(&valid, &src, 0i64)?;
+                let r = ops::take_along_axis(t, &src, Some(self.axis as isize))?;
+                ops::where_(&valid, &r, 0.0)?
             }
         };
         Ok(vec![r])
@@ -110,13 +149,19 @@ impl Primitive for Scan {
 }
 
 impl Scan {
-    /// A sum scan along this scan's axis, with its inclusiveness, in direction `reverse`.
-    fn sum_scan(&self, v: &Array, reverse: bool) -> Result<Array> {
+    /// A scan of `op` along this scan's axis, in direction `reverse`.
+    fn scan(&self, op: ScanOp, v: &Array, reverse: bool, inclusive: bool) -> Result<Array> {
+        // Sums of bools count in int32, as `cumsum` does.
+        let v = &if op == ScanOp::Sum && v.dtype() == Dtype::Bool {
+            ops::astype(v, Dtype::Int32)?
+        } else {
+            v.clone()
+        };
         let prim = Scan {
-            op: ScanOp::Sum,
+            op,
             axis: self.axis,
             reverse,
-            inclusive: self.inclusive,
+            inclusive,
         };
         Ok(Array::from_op(
             v.shape().to_vec(),
@@ -127,6 +172,11 @@ impl Scan {
         ))
     }
 
+    /// A sum scan along this scan's axis, with its inclusiveness, in direction `reverse`.
+    fn sum_scan(&self, v: &Array, reverse: bool) -> Result<Array> {
+        self.scan(ScanOp::Sum, v, reverse, self.inclusive)
+    }
+
     /// A constant (no derivative) per line that keeps `exp` of `logcumsumexp`'s terms in
     /// range: the line's maximum.
     fn shift(&self, x: &Array) -> Result<Array> {
@@ -135,27 +185,63 @@ impl Scan {
         ops::stop_gradient(&m)
     }
 
-    /// For `cummax`/`cummin`: `w[..., i, j]` (the scan axis moved last, then split in two)
-    /// is the share of output `i` that comes from input `j`: 1 where `x_j` is the extreme
-    /// of `i`'s window, shared equally between ties.
-    fn extreme_weights(&self, x: &Array, y: &Array) -> Result<Array> {
-        let n = x.shape()[self.axis];
-        let xt = ops::moveaxis(x, self.axis as isize, -1)?;
-        let yt = ops::moveaxis(y, self.axis as isize, -1)?;
-        let hit = ops::equal(
-            &ops::expand_dims(&yt, &[-1])?,
-            &ops::expand_dims(&xt, &[-2])?,
-        )?;
-        let i = ops::arange(0.0, n as f64, 1.0, Some(Dtype::Int32))?.reshape(&[n, 1])?;
-        let j = ops::arange(0.0, n as f64, 1.0, Some(Dtype::Int32))?.reshape(&[1, n])?;
-        let window = match (self.reverse, self.inclusive) {
-            (false, true) => ops::less_equal(&j, &i)?,
-            (false, false) => ops::less(&j, &i)?,
-            (true, true) => ops::greater_equal(&j, &i)?,
-            (true, false) => ops::greater(&j, &i)?,
-        };
-        let m = ops::astype(&ops::logical_and(&hit, &window)?, x.dtype())?;
-        let count = ops::maximum(&ops::sum(&m, &[-1], true)?, 1.0)?;
-        ops::divide(&m, &count)
+    /// Where `x`'s zeros are along each line, in this scan's direction, for the
+    /// derivatives of `cumprod`.
+    fn zeros(&self, x: &Array) -> Result<Zeros> {
+        let is_zero = ops::equal(x, 0.0)?;
+        let before = self.scan(ScanOp::Sum, &is_zero, self.reverse, false)?;
+        let after_first = ops::greater(&before, 0i32)?;
+        let first = ops::logical_and(&is_zero, &ops::logical_not(&after_first)?)?;
+        Ok(Zeros {
+            x_nonzero: ops::where_(&is_zero, 1.0, x)?,
+            x_first_one: ops::where_(&first, 1.0, x)?,
+            is_zero,
+            after_first,
+        })
     }
+
+    /// For `cummax`/`cummin`: the position along the axis of the input each output came
+    /// from (the latest in its window equal to the running extreme), and whether it
+    /// came from any (an exclusive scan's first output has an empty window).
+    fn sources(&self, x: &Array) -> Result<(Array, Array)> {
+        let n = x.shape()[self.axis];
+        let mut s = vec![1usize; x.ndim()];
+        s[self.axis] = n;
+        let pos = ops::arange(0.0, n as f64, 1.0, Some(Dtype::Int64))?.reshape(&s)?;
+        // The inclusive extreme: x_j equals it exactly where a new extreme (or a tie)
+        // appears, and the latest such j up to i is output i's source.
+        let extreme = self.scan(self.op, x, self.reverse, true)?;
+        let none = if self.reverse { n as i64 } else { -1 };
+        let marks = ops::where_(&ops::equal(x, &extreme)?, &pos, none)?;
+        let latest = if self.reverse {
+            ScanOp::Min
+        } else {
+            ScanOp::Max
+        };
+        let src = self.scan(latest, &marks, self.reverse, self.inclusive)?;
+        let valid = ops::logical_and(
+            &ops::greater_equal(&src, 0i64)?,
+            &ops::less(&src, n as i64)?,
+        )?;
+        Ok((src, valid))
+    }
+}
+
+/// Masks and stand-ins for `cumprod`'s derivatives at zeros.
+struct Zeros {
+    is_zero: Array,
+    /// Past the line's first zero (in the scan's direction).
+    after_first: Array,
+    /// `x` with every zero as 1 (a safe divisor).
+    x_nonzero: Array,
+    /// `x` with only the line's first zero as 1.
+    x_first_one: Array,
+}
+
+/// `shape` with axis `axis` moved last.
+fn with_last(shape: &[usize], axis: usize) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    let n = s.remove(axis);
+    s.push(n);
+    s
 }

@@ -54,6 +54,12 @@ pub enum UnaryOp {
 }
 
 impl UnaryOp {
+    /// Ops that have no complex form (as in MLX): a complex input is an error at the call.
+    pub fn is_real_only(self) -> bool {
+        use UnaryOp::*;
+        matches!(self, Expm1 | Sigmoid | Erf | Erfinv | Ceil | Floor | Trunc)
+    }
+
     /// Ops that compute in floating point: integer and bool inputs are cast to float32.
     pub fn needs_inexact(self) -> bool {
         use UnaryOp::*;
@@ -114,6 +120,11 @@ impl Unary {
             Real | Imag | Conj => return self.linear(v).map(Some),
             Sign | Ceil | Floor | Trunc | Round | IsNan | IsInf | IsPosInf | IsNegInf
             | LogicalNot | BitwiseInvert => return Ok(None),
+            // For complex z, d|z| = Re(conj(z)·dz)/|z|: a real tangent. (Backward, the
+            // cotangent is real and the rule is c·z/|z|, MLX's convention.)
+            Abs if x.dtype().is_complex() && v.dtype().is_complex() => {
+                return ops::real(&ops::multiply(&ops::conj(&ops::sign(x)?)?, v)?).map(Some)
+            }
             Abs => ops::sign(x)?,
             Square => ops::multiply(x, 2.0)?,
             Sqrt => ops::divide(0.5, y)?,
@@ -135,7 +146,12 @@ impl Unary {
             Cosh => ops::sinh(x)?,
             Tanh => one_minus_square(y)?,
             Arcsinh => ops::rsqrt(&ops::add(&ops::square(x)?, 1.0)?)?,
-            Arccosh => ops::rsqrt(&ops::subtract(&ops::square(x)?, 1.0)?)?,
+            // 1/sqrt(x-1)/sqrt(x+1), not 1/sqrt(x²-1): the same for real x, and the
+            // derivative of the principal branch for complex x.
+            Arccosh => ops::multiply(
+                &ops::rsqrt(&ops::subtract(x, 1.0)?)?,
+                &ops::rsqrt(&ops::add(x, 1.0)?)?,
+            )?,
             Arctanh => ops::reciprocal(&one_minus_square(x)?)?,
             Sigmoid => ops::multiply(y, &ops::subtract(1.0, y)?)?,
             Erf => ops::multiply(
@@ -147,8 +163,9 @@ impl Unary {
         ops::multiply(v, &d).map(Some)
     }
 
-    /// The linear complex ops applied to a tangent (forward) or cotangent (backward), with
-    /// JAX's convention for the transposes of `real` and `imag`.
+    /// The linear complex ops applied to a tangent (forward) or cotangent (backward). The
+    /// transposes of `real` and `imag` follow MLX's convention for complex gradients
+    /// (`∂L/∂x + i·∂L/∂y`): `c` and `i·c`.
     fn linear(&self, v: &Array) -> Result<Array> {
         match (self.0, v.dtype().is_complex()) {
             (UnaryOp::Real, true) => ops::real(v),
@@ -157,7 +174,7 @@ impl Unary {
             (UnaryOp::Real, false) => ops::astype(v, Dtype::Complex64),
             (UnaryOp::Imag, false) => ops::multiply(
                 &ops::astype(v, Dtype::Complex64)?,
-                &Array::scalar_of(Scalar::Complex(0.0, -1.0), Dtype::Complex64),
+                &Array::scalar_of(Scalar::Complex(0.0, 1.0), Dtype::Complex64),
             ),
             _ => Ok(v.clone()),
         }

@@ -137,6 +137,9 @@ impl Primitive for CustomTransforms {
     fn name(&self) -> &'static str {
         "CustomTransforms"
     }
+    fn conjugates_complex_vjp(&self) -> bool {
+        false
+    }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         inputs[self.n_args..].iter().map(Array::data).collect()
     }
@@ -228,6 +231,9 @@ struct Depends {
 impl Primitive for Depends {
     fn name(&self) -> &'static str {
         "Depends"
+    }
+    fn conjugates_complex_vjp(&self) -> bool {
+        false
     }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         inputs[..self.n].iter().map(Array::data).collect()

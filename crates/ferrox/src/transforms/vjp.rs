@@ -96,7 +96,18 @@ pub(crate) fn backward(
             .filter(|&i| depends.contains(&op.inputs[i].id()))
             .collect();
         let outs = op_outputs(op)?;
-        let vjps = op.primitive.vjp(&op.inputs, &cots, &argnums, &outs)?;
+        // Complex outputs: the rules give `c·f'(z)`, MLX's convention is `c·conj(f'(z))`
+        // (for a real loss, the gradient `∂L/∂x + i·∂L/∂y`). That is conj(rule(conj(c))),
+        // which leaves real-linear ops (sums, views, gathers) as they are.
+        let complex =
+            op.primitive.conjugates_complex_vjp() && op.outputs.iter().any(|o| o.1.is_complex());
+        if complex {
+            cots = cots.iter().map(ops::conj).collect::<Result<_>>()?;
+        }
+        let mut vjps = op.primitive.vjp(&op.inputs, &cots, &argnums, &outs)?;
+        if complex {
+            vjps = vjps.iter().map(ops::conj).collect::<Result<_>>()?;
+        }
         check_count(op, "vjp", vjps.len(), argnums.len())?;
         for (&i, v) in argnums.iter().zip(vjps) {
             accumulate(&mut cot, op.inputs[i].id(), v)?;

@@ -293,6 +293,28 @@ pub(crate) fn by_loop(
     apply: impl Fn(&[Array]) -> Result<Vec<Array>>,
 ) -> Result<Batched> {
     let n = batch_size(inputs, axes);
+    if n == 0 {
+        // No element to run: the primitive is built (never run) on one element of zeros
+        // for its output shapes and dtypes, and each output is empty along the batch.
+        let item = inputs
+            .iter()
+            .zip(axes)
+            .map(|(x, ax)| match ax {
+                Some(ax) => {
+                    let mut s = x.shape().to_vec();
+                    s.remove(*ax);
+                    ops::zeros(&s, Some(x.dtype()))
+                }
+                None => Ok(x.clone()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outs = apply(&item)?
+            .iter()
+            .map(|o| ops::zeros(&with_batch(o.shape(), 0, 0), Some(o.dtype())))
+            .collect::<Result<Vec<_>>>()?;
+        let k = outs.len();
+        return Ok((outs, vec![Some(0); k]));
+    }
     let mut per_output: Vec<Vec<Array>> = Vec::new();
     for b in 0..n {
         let item = inputs

@@ -192,9 +192,22 @@ pub fn eval(op: UnaryOp, shape: &[usize], in_dtype: Dtype, a: &Data, out: &Data)
         Exp => inexact_map!(in_dtype, shape, a, out, |x| x.exp()),
         Expm1 => float_map!(in_dtype, shape, a, out, |x| x.exp_m1()),
         Log => inexact_map!(in_dtype, shape, a, out, |x| x.ln()),
-        Log2 => float_map!(in_dtype, shape, a, out, |x| x.log2()),
-        Log10 => float_map!(in_dtype, shape, a, out, |x| x.log10()),
-        Log1p => float_map!(in_dtype, shape, a, out, |x| x.ln_1p()),
+        Log2 => match in_dtype {
+            Dtype::Complex64 => {
+                unary::<Complex32, Complex32>(shape, a, out, |x| x.ln() / std::f32::consts::LN_2)
+            }
+            _ => float_map!(in_dtype, shape, a, out, |x| x.log2()),
+        },
+        Log10 => match in_dtype {
+            Dtype::Complex64 => {
+                unary::<Complex32, Complex32>(shape, a, out, |x| x.ln() / std::f32::consts::LN_10)
+            }
+            _ => float_map!(in_dtype, shape, a, out, |x| x.log10()),
+        },
+        Log1p => match in_dtype {
+            Dtype::Complex64 => unary::<Complex32, Complex32>(shape, a, out, |x| (x + 1.0).ln()),
+            _ => float_map!(in_dtype, shape, a, out, |x| x.ln_1p()),
+        },
         Sin => inexact_map!(in_dtype, shape, a, out, |x| x.sin()),
         Cos => inexact_map!(in_dtype, shape, a, out, |x| x.cos()),
         Tan => inexact_map!(in_dtype, shape, a, out, |x| x.tan()),
@@ -214,7 +227,12 @@ pub fn eval(op: UnaryOp, shape: &[usize], in_dtype: Dtype, a: &Data, out: &Data)
         Floor => float_map!(in_dtype, shape, a, out, |x| x.floor()),
         Trunc => float_map!(in_dtype, shape, a, out, |x| x.trunc()),
         // Half to even, as NumPy and MLX round.
-        Round => float_map!(in_dtype, shape, a, out, |x| x.round_ties_even()),
+        Round => match in_dtype {
+            Dtype::Complex64 => unary::<Complex32, Complex32>(shape, a, out, |x| {
+                Complex32::new(x.re.round_ties_even(), x.im.round_ties_even())
+            }),
+            _ => float_map!(in_dtype, shape, a, out, |x| x.round_ties_even()),
+        },
         Real => unary::<Complex32, f32>(shape, a, out, |c| c.re),
         Imag => unary::<Complex32, f32>(shape, a, out, |c| c.im),
         Conj => unary::<Complex32, Complex32>(shape, a, out, |c| c.conj()),
