@@ -221,8 +221,57 @@ fn _custom_function(
     }
 }
 
+/// A compiled function of a flat list of arrays (what `_compile` returns). `key` stands
+/// for the call's other arguments: a new key traces anew.
+#[pyclass(name = "_CompiledFunction", module = "ferrox.core", frozen)]
+struct CompiledFunction {
+    f: transforms::Compiled,
+}
+
+#[pymethods]
+impl CompiledFunction {
+    fn __call__(&self, args: Vec<PyRef<'_, PyArray>>, key: u64) -> PyResult<Vec<PyArray>> {
+        let a = arrays(args);
+        Ok(py_arrays(run(|| self.f.call_keyed(&a, key))?))
+    }
+
+    /// How many input signatures have a traced program.
+    fn cached(&self) -> usize {
+        self.f.cached()
+    }
+
+    fn set_cache_size(&self, n: usize) -> PyResult<()> {
+        run(|| self.f.set_cache_size(n))
+    }
+}
+
+/// `_compile(fun)`: `fun` (a list of arrays to a list of arrays) traced once per
+/// signature and replayed after.
+#[pyfunction]
+fn _compile(fun: Py<PyAny>) -> CompiledFunction {
+    CompiledFunction {
+        f: transforms::compile(flat_fn(fun)),
+    }
+}
+
+/// Compiled functions trace and replay (the default).
+#[pyfunction]
+fn enable_compile() {
+    transforms::enable_compile()
+}
+
+/// Compiled functions call their function each time.
+#[pyfunction]
+fn disable_compile() {
+    transforms::disable_compile()
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FlatFunction>()?;
+    m.add_class::<CompiledFunction>()?;
+    m.add_function(wrap_pyfunction!(_compile, m)?)?;
+    m.add_function(wrap_pyfunction!(enable_compile, m)?)?;
+    m.add_function(wrap_pyfunction!(disable_compile, m)?)?;
     m.add_function(wrap_pyfunction!(_vjp, m)?)?;
     m.add_function(wrap_pyfunction!(_jvp, m)?)?;
     m.add_function(wrap_pyfunction!(_value_and_grad, m)?)?;

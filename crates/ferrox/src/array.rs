@@ -112,7 +112,7 @@ impl Data {
 
 /// A primitive applied to inputs, waiting to be evaluated. Shared by its output nodes.
 pub struct Op {
-    pub primitive: Box<dyn Primitive>,
+    pub primitive: Arc<dyn Primitive>,
     pub inputs: Vec<Array>,
     pub stream: Stream,
     /// Shape and dtype of each output.
@@ -199,7 +199,7 @@ impl Array {
         stream: Stream,
     ) -> Array {
         let tracer = inputs.iter().any(|a| a.0.tracer);
-        Array::build_one(shape, dtype, Box::new(primitive), inputs, stream, tracer)
+        Array::build_one(shape, dtype, Arc::new(primitive), inputs, stream, tracer)
     }
 
     /// The one-output case built directly: it is every op but a few, and the general
@@ -207,7 +207,7 @@ impl Array {
     fn build_one(
         shape: Shape,
         dtype: Dtype,
-        primitive: Box<dyn Primitive>,
+        primitive: Arc<dyn Primitive>,
         inputs: Vec<Array>,
         stream: Stream,
         tracer: bool,
@@ -234,6 +234,24 @@ impl Array {
         Array(node)
     }
 
+    /// Lazy arrays, one per output, of an op whose primitive is shared with other ops
+    /// (a compiled program replays its primitives this way).
+    pub(crate) fn from_shared_op(
+        outputs: Vec<(Shape, Dtype)>,
+        primitive: Arc<dyn Primitive>,
+        inputs: Vec<Array>,
+        stream: Stream,
+    ) -> Vec<Array> {
+        let tracer = inputs.iter().any(|a| a.0.tracer);
+        if outputs.len() == 1 {
+            let (shape, dtype) = outputs.into_iter().next().expect("one output");
+            return vec![Array::build_one(
+                shape, dtype, primitive, inputs, stream, tracer,
+            )];
+        }
+        Array::build_multi(outputs, primitive, inputs, stream, tracer)
+    }
+
     /// Lazy sibling arrays sharing one op with several outputs.
     pub fn from_multi_op(
         outputs: Vec<(Shape, Dtype)>,
@@ -242,8 +260,18 @@ impl Array {
         stream: Stream,
     ) -> Vec<Array> {
         let tracer = inputs.iter().any(|a| a.0.tracer);
+        Array::build_multi(outputs, Arc::new(primitive), inputs, stream, tracer)
+    }
+
+    fn build_multi(
+        outputs: Vec<(Shape, Dtype)>,
+        primitive: Arc<dyn Primitive>,
+        inputs: Vec<Array>,
+        stream: Stream,
+        tracer: bool,
+    ) -> Vec<Array> {
         let op = Arc::new(Op {
-            primitive: Box::new(primitive),
+            primitive,
             inputs,
             stream,
             outputs: outputs.clone(),
@@ -386,7 +414,7 @@ impl Array {
         Array::build_one(
             self.shape().to_vec(),
             self.dtype(),
-            Box::new(primitive),
+            Arc::new(primitive),
             vec![self.clone()],
             crate::device::current_stream(),
             true,
@@ -401,7 +429,7 @@ impl Array {
         primitive: impl Primitive + 'static,
     ) -> Array {
         let stream = crate::device::current_stream();
-        Array::build_one(shape, dtype, Box::new(primitive), vec![], stream, true)
+        Array::build_one(shape, dtype, Arc::new(primitive), vec![], stream, true)
     }
 
     pub(crate) fn pending_op(&self) -> Option<Arc<Op>> {

@@ -76,6 +76,13 @@ pub trait Primitive: Send + Sync + Debug {
         None
     }
 
+    /// A string equal for two instances exactly when they compute the same function of
+    /// their inputs (name and parameters), for `compile`'s common-subexpression merge.
+    /// `None` opts out: primitives holding closures, whose `Debug` cannot tell two apart.
+    fn cse_key(&self) -> Option<String> {
+        Some(format!("{}:{self:?}", self.name()))
+    }
+
     /// Whether `vjp` is a rule of this primitive's math, written for real arrays, to which
     /// the reverse walk applies MLX's convention for complex outputs (see
     /// `transforms::vjp::backward`). `false` for rules that are whole functions of their

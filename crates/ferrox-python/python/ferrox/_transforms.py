@@ -20,6 +20,7 @@ __all__ = [
     "vmap",
     "checkpoint",
     "custom_function",
+    "compile",
 ]
 
 _array = core.array
@@ -341,6 +342,80 @@ def checkpoint(fun):
         return _tree_unflatten(returned[0], iter(outs))
 
     return functools.wraps(fun)(wrapper) if callable(fun) else wrapper
+
+
+def _structure(tree):
+    """A hashable description of ``tree`` with its arrays left out: calls with equal
+    structures (and array signatures) replay one trace."""
+    if isinstance(tree, _array):
+        return "A"
+    if isinstance(tree, (list, tuple)):
+        return (type(tree).__name__,) + tuple(_structure(x) for x in tree)
+    if isinstance(tree, dict):
+        return ("dict",) + tuple((k, _structure(v)) for k, v in tree.items())
+    return (type(tree).__name__, repr(tree))
+
+
+def _tree_fill(tree, leaves):
+    """Puts the next of ``leaves`` in place of each array of ``tree``, in place (lists
+    and dicts, as captured state is: a model, an optimizer's state)."""
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for k, v in list(items):
+        if isinstance(v, _array):
+            tree[k] = next(leaves)
+        elif isinstance(v, (list, dict)):
+            _tree_fill(v, leaves)
+        elif isinstance(v, tuple):
+            tree[k] = _tree_unflatten(v, leaves)
+
+
+def compile(fun=None, inputs=None, outputs=None, shapeless=False):
+    """Returns a compiled ``fun``: traced once per signature of its arguments (array
+    shapes and dtypes, and the values of its other arguments), then replayed. ``inputs``
+    and ``outputs`` are state (pytrees of lists and dicts, e.g. a model and an
+    optimizer) that ``fun`` reads and writes besides its arguments. The cache of traces
+    is bounded (least recently used evicted). ``shapeless=True`` is accepted, and traces
+    once per shape."""
+    if fun is None:
+        return lambda f: compile(f, inputs, outputs, shapeless)
+    current = [None]
+    returned = {}
+
+    def flat(xs):
+        tree, n_state, key = current[0]
+        it = iter(xs)
+        a, kw = _tree_unflatten(tree, it)
+        if inputs is not None:
+            _tree_fill(inputs, it)
+        out = fun(*a, **kw)
+        returned[key] = out
+        state = _tree_flatten(outputs, strict=False) if outputs is not None else []
+        return _tree_flatten(out) + state
+
+    compiled = core._compile(flat)
+
+    def wrapper(*args, **kwargs):
+        tree = (args, kwargs)
+        leaves = _tree_flatten(tree, strict=False)
+        before = _tree_flatten(inputs, strict=False) if inputs is not None else []
+        key = hash((_structure(tree), len(before))) & 0xFFFF_FFFF_FFFF_FFFF
+        current[0] = (tree, len(before), key)
+        try:
+            outs = compiled(leaves + before, key)
+        finally:
+            current[0] = None
+            if inputs is not None:
+                # A trace left tracers in the state: the caller's arrays go back.
+                _tree_fill(inputs, iter(before))
+        n_state = len(_tree_flatten(outputs, strict=False)) if outputs is not None else 0
+        n_out = len(outs) - n_state
+        if outputs is not None:
+            _tree_fill(outputs, iter(outs[n_out:]))
+        return _tree_unflatten(returned[key], iter(outs[:n_out]))
+
+    wrapper.cached = compiled.cached
+    wrapper.set_cache_size = compiled.set_cache_size
+    return functools.wraps(fun)(wrapper)
 
 
 class custom_function:

@@ -140,6 +140,9 @@ impl Primitive for CustomTransforms {
     fn conjugates_complex_vjp(&self) -> bool {
         false
     }
+    fn cse_key(&self) -> Option<String> {
+        None
+    }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         inputs[self.n_args..].iter().map(Array::data).collect()
     }
@@ -234,6 +237,9 @@ impl Primitive for Depends {
     }
     fn conjugates_complex_vjp(&self) -> bool {
         false
+    }
+    fn cse_key(&self) -> Option<String> {
+        None
     }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         inputs[..self.n].iter().map(Array::data).collect()

@@ -23,6 +23,7 @@
 //! the tracing state and the walk that finds the ops between inputs and outputs.
 
 mod checkpoint;
+mod compile;
 mod custom;
 mod grad;
 mod jvp;
@@ -30,6 +31,9 @@ mod vjp;
 pub(crate) mod vmap;
 
 pub use checkpoint::checkpoint;
+pub use compile::{
+    compile, disable_compile, enable_compile, set_compile_cache_size, Compiled, Program,
+};
 pub use custom::{custom_function, CustomFunction};
 pub use grad::{grad, value_and_grad};
 pub use jvp::jvp;

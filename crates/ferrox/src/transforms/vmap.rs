@@ -16,6 +16,10 @@ impl Primitive for Placeholder {
     fn name(&self) -> &'static str {
         "Placeholder"
     }
+    /// Each stand-in is a distinct input, though they have no inputs of their own.
+    fn cse_key(&self) -> Option<String> {
+        None
+    }
     fn eval_cpu(&self, _: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         Err(Error::Invalid(
             "[vmap] Cannot evaluate an array that depends on a vmapped input inside the \

@@ -1,0 +1,347 @@
+//! `compile(f)`: trace `f` once per input signature (the shapes and dtypes of its
+//! arguments, plus a key the caller derives from its other arguments), keep the traced
+//! graph as a [`Program`], and replay it on later calls: building the nodes of a
+//! replay skips running `f` (and, from Python, the interpreter).
+//!
+//! Before it is kept, a program is simplified: ops are deduplicated (common
+//! sub-expressions: the same primitive with the same parameters on the same inputs) and
+//! equal scalar constants merged; ops no output reads were never traced into it.
+//!
+//! The cache of programs is bounded and evicts the least recently used signature (MLX's
+//! never evicts, which grows without bound with variable-length batches).
+//!
+//! A replay builds ordinary lazy nodes from the traced primitives, so a compiled
+//! function composes with `grad` and `vmap` like any other.
+
+use super::{output_ids, tape, trace, tracers};
+use crate::array::Array;
+use crate::device::Stream;
+use crate::dtype::Dtype;
+use crate::primitive::Primitive;
+use crate::{Error, Result};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Where a value of a program comes from.
+#[derive(Clone, Debug)]
+enum Ref {
+    /// Argument `k` of the call.
+    Arg(usize),
+    /// Output `o` of step `s`.
+    Step(usize, usize),
+    /// An array the function captured (weights, constants): the same array every call.
+    Const(Array),
+}
+
+/// One op of a program.
+struct Step {
+    primitive: Arc<dyn Primitive>,
+    inputs: Vec<Ref>,
+    outputs: Vec<(Vec<usize>, Dtype)>,
+    stream: Stream,
+}
+
+/// A traced function, ready to replay on arguments of its signature.
+pub struct Program {
+    steps: Vec<Step>,
+    outputs: Vec<Ref>,
+}
+
+impl Program {
+    /// Traces `f` on `args` and simplifies the graph.
+    fn trace(f: &dyn Fn(&[Array]) -> Result<Vec<Array>>, args: &[Array]) -> Result<Program> {
+        let traced = tracers(args);
+        let outputs = trace(f, &traced)?;
+        let (ops, _) = tape(&outputs, &traced, false);
+        let mut refs: HashMap<usize, Ref> = traced
+            .iter()
+            .enumerate()
+            .map(|(k, a)| (a.id(), Ref::Arg(k)))
+            .collect();
+        let lookup = |refs: &HashMap<usize, Ref>, a: &Array| {
+            refs.get(&a.id())
+                .cloned()
+                .unwrap_or_else(|| Ref::Const(a.clone()))
+        };
+        let mut steps = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let inputs = op.inputs.iter().map(|a| lookup(&refs, a)).collect();
+            for (o, id) in output_ids(op).into_iter().enumerate() {
+                if let Some(id) = id {
+                    refs.insert(id, Ref::Step(steps.len(), o));
+                }
+            }
+            steps.push(Step {
+                primitive: op.primitive.clone(),
+                inputs,
+                outputs: op.outputs.clone(),
+                stream: op.stream,
+            });
+        }
+        let outputs = outputs.iter().map(|a| lookup(&refs, a)).collect();
+        let mut program = Program { steps, outputs };
+        program.simplify();
+        Ok(program)
+    }
+
+    /// Common sub-expressions and equal scalar constants, merged in one forward pass:
+    /// a step whose primitive (name and parameters) and inputs equal an earlier one's
+    /// reads that one's outputs instead.
+    fn simplify(&mut self) {
+        let mut consts: HashMap<String, Array> = HashMap::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        // remap[s] = the step that step s's outputs come from.
+        let mut remap: Vec<usize> = Vec::with_capacity(self.steps.len());
+        let mut kept: Vec<Step> = Vec::with_capacity(self.steps.len());
+        let steps = std::mem::take(&mut self.steps);
+        for step in steps {
+            let inputs: Vec<Ref> = step
+                .inputs
+                .iter()
+                .map(|r| resolve(r, &remap, &mut consts))
+                .collect();
+            let key = step
+                .primitive
+                .cse_key()
+                .map(|k| format!("{k}|{:?}|{:?}", ref_keys(&inputs), step.outputs));
+            if let Some(&s) = key.as_ref().and_then(|k| seen.get(k)) {
+                remap.push(s);
+                continue;
+            }
+            let s = kept.len();
+            if let Some(k) = key {
+                seen.insert(k, s);
+            }
+            remap.push(s);
+            kept.push(Step { inputs, ..step });
+        }
+        self.outputs = self
+            .outputs
+            .iter()
+            .map(|r| resolve(r, &remap, &mut consts))
+            .collect();
+        self.steps = kept;
+    }
+
+    /// Builds the program's graph on `args` (of the traced signature).
+    fn replay(&self, args: &[Array]) -> Vec<Array> {
+        let mut values: Vec<Vec<Array>> = Vec::with_capacity(self.steps.len());
+        let get = |values: &Vec<Vec<Array>>, r: &Ref| match r {
+            Ref::Arg(k) => args[*k].clone(),
+            Ref::Step(s, o) => values[*s][*o].clone(),
+            Ref::Const(a) => a.clone(),
+        };
+        for step in &self.steps {
+            let inputs = step.inputs.iter().map(|r| get(&values, r)).collect();
+            values.push(Array::from_shared_op(
+                step.outputs.clone(),
+                step.primitive.clone(),
+                inputs,
+                step.stream,
+            ));
+        }
+        self.outputs.iter().map(|r| get(&values, r)).collect()
+    }
+
+    /// How many ops a replay builds.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Whether the program builds no op (returns arguments or constants).
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// A reference with earlier merges applied; constants that are the same value (equal
+/// evaluated scalars, or small lazy graphs of them, such as a broadcast scalar) are
+/// merged into one.
+fn resolve(r: &Ref, remap: &[usize], consts: &mut HashMap<String, Array>) -> Ref {
+    match r {
+        Ref::Step(s, o) => Ref::Step(remap[*s], *o),
+        Ref::Const(a) => match const_key(a, 4) {
+            Some(k) => Ref::Const(consts.entry(k).or_insert_with(|| a.clone()).clone()),
+            None => r.clone(),
+        },
+        _ => r.clone(),
+    }
+}
+
+/// A key equal for constants of equal value: an evaluated scalar by dtype and bits, a
+/// pending op by its primitive and its inputs' keys (at most `depth` ops deep); `None`
+/// for anything else (an array's identity then tells constants apart).
+fn const_key(a: &Array, depth: usize) -> Option<String> {
+    if a.is_evaluated() {
+        if a.ndim() != 0 {
+            return None;
+        }
+        let v = a.to_vec::<f64>().ok()?;
+        return Some(format!("{}:{}", a.dtype(), v.first()?.to_bits()));
+    }
+    if depth == 0 {
+        return None;
+    }
+    let (op, index) = a.graph_op()?;
+    let mut key = format!("{}#{index}{:?}(", op.primitive.cse_key()?, a.shape());
+    for x in &op.inputs {
+        key += &const_key(x, depth - 1)?;
+        key.push(',');
+    }
+    key.push(')');
+    Some(key)
+}
+
+fn ref_keys(inputs: &[Ref]) -> Vec<(u8, usize, usize)> {
+    inputs
+        .iter()
+        .map(|r| match r {
+            Ref::Arg(k) => (0, *k, 0),
+            Ref::Step(s, o) => (1, *s, *o),
+            Ref::Const(a) => (2, a.id(), 0),
+        })
+        .collect()
+}
+
+/// The signature a program is kept under.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct Signature {
+    args: Vec<(Vec<usize>, Dtype)>,
+    key: u64,
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static DEFAULT_CAPACITY: AtomicUsize = AtomicUsize::new(64);
+
+/// Turns compilation on (the default): compiled functions trace and replay.
+pub fn enable_compile() {
+    ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Turns compilation off: compiled functions just call the function.
+pub fn disable_compile() {
+    ENABLED.store(false, Ordering::Relaxed);
+}
+
+/// How many signatures a newly compiled function keeps (64 unless set).
+pub fn set_compile_cache_size(n: usize) {
+    DEFAULT_CAPACITY.store(n.max(1), Ordering::Relaxed);
+}
+
+/// A compiled function: call it with [`Compiled::call`] or [`Compiled::call_keyed`].
+///
+/// ```
+/// use ferrox::{ops, transforms::compile, Array};
+/// let f = compile(|x: &[Array]| Ok(vec![ops::exp(&ops::multiply(&x[0], 2.0)?)?]));
+/// let x = Array::from_slice(&[0.0f32, 1.0], &[2])?;
+/// let y = f.call(&[x.clone()])?;          // traced
+/// let z = f.call(&[ops::add(&x, 1.0)?])?; // replayed
+/// assert_eq!(y[0].to_vec::<f32>()?[0], 1.0);
+/// assert_eq!(f.cached(), 1);
+/// # Ok::<(), ferrox::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Compiled {
+    f: Arc<dyn Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync>,
+    cache: Arc<Mutex<Lru>>,
+}
+
+/// Programs by signature, most recently used last.
+struct Lru {
+    capacity: usize,
+    entries: Vec<(Signature, Arc<Program>)>,
+}
+
+/// Compiles `f` (see the module documentation).
+pub fn compile<F>(f: F) -> Compiled
+where
+    F: Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + 'static,
+{
+    Compiled {
+        f: Arc::new(f),
+        cache: Arc::new(Mutex::new(Lru {
+            capacity: DEFAULT_CAPACITY.load(Ordering::Relaxed),
+            entries: Vec::new(),
+        })),
+    }
+}
+
+impl Compiled {
+    /// Calls the function on `args`.
+    pub fn call(&self, args: &[Array]) -> Result<Vec<Array>> {
+        self.call_keyed(args, 0)
+    }
+
+    /// Calls the function on `args`, with `key` standing for whatever else the traced
+    /// graph depends on (a front end hashes the non-array arguments into it).
+    pub fn call_keyed(&self, args: &[Array], key: u64) -> Result<Vec<Array>> {
+        if !ENABLED.load(Ordering::Relaxed) {
+            return (self.f)(args);
+        }
+        let sig = Signature {
+            args: args
+                .iter()
+                .map(|a| (a.shape().to_vec(), a.dtype()))
+                .collect(),
+            key,
+        };
+        if let Some(p) = self.lookup(&sig) {
+            return Ok(p.replay(args));
+        }
+        let program = Arc::new(Program::trace(&*self.f, args)?);
+        let out = program.replay(args);
+        let mut lru = self.lock();
+        lru.entries.push((sig, program));
+        if lru.entries.len() > lru.capacity {
+            lru.entries.remove(0);
+        }
+        Ok(out)
+    }
+
+    /// How many signatures are cached.
+    pub fn cached(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Keeps at most `n` signatures (evicting the least recently used now if needed).
+    pub fn set_cache_size(&self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Err(Error::Invalid(
+                "[compile] The cache size must be at least 1.".into(),
+            ));
+        }
+        let mut lru = self.lock();
+        lru.capacity = n;
+        let excess = lru.entries.len().saturating_sub(n);
+        lru.entries.drain(..excess);
+        Ok(())
+    }
+
+    /// The ops a call with `args`' signature replays (traced now if it is not cached).
+    pub fn program(&self, args: &[Array]) -> Result<Arc<Program>> {
+        self.call(args)?;
+        let sig = Signature {
+            args: args
+                .iter()
+                .map(|a| (a.shape().to_vec(), a.dtype()))
+                .collect(),
+            key: 0,
+        };
+        self.lookup(&sig)
+            .ok_or_else(|| Error::Runtime("[compile] the program was evicted.".into()))
+    }
+
+    fn lookup(&self, sig: &Signature) -> Option<Arc<Program>> {
+        let mut lru = self.lock();
+        let i = lru.entries.iter().position(|(s, _)| s == sig)?;
+        let entry = lru.entries.remove(i);
+        let p = entry.1.clone();
+        lru.entries.push(entry);
+        Some(p)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,164 @@
+//! `compile`: replayed results equal uncompiled ones, programs are simplified, the cache
+//! is bounded, and compile composes with grad and vmap.
+
+use ferrox::transforms::{compile, disable_compile, enable_compile, grad, vmap};
+use ferrox::{memory, ops, Array, Result};
+use std::sync::{Mutex, MutexGuard};
+
+/// The tests run one at a time: one switches compilation off for the process, and one
+/// measures the process's active memory.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn rand(shape: &[usize], seed: u64) -> Array {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+        })
+        .collect();
+    Array::from_slice(&v, shape).unwrap()
+}
+
+fn values(a: &Array) -> Vec<f32> {
+    a.to_vec::<f32>().unwrap()
+}
+
+/// Elementwise ops with broadcasting, a reduction, a matmul, indexing and a captured
+/// constant: a graph that mixes what fusion will and will not take.
+fn mixed(w: Array) -> impl Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + Clone {
+    move |x: &[Array]| {
+        let h = ops::tanh(&ops::add(&ops::matmul(&x[0], &w)?, &x[1])?)?;
+        let g = ops::multiply(&ops::sigmoid(&h)?, &ops::exp(&ops::negative(&h)?)?)?;
+        let s = ops::sum(&g, &[-1], true)?;
+        let idx = Array::from_slice(&[1i32, 0], &[2]).unwrap();
+        let picked = ops::take(&g, &idx, Some(0))?;
+        Ok(vec![ops::divide(&g, &ops::add(&s, 1.0)?)?, picked])
+    }
+}
+
+#[test]
+fn compiled_equals_uncompiled_across_calls_and_shapes() {
+    let _serial = serial();
+    let w = rand(&[4, 3], 1);
+    let f = mixed(w);
+    let cf = compile(f.clone());
+    for (n, seed) in [(5, 2), (5, 3), (2, 4), (5, 5)] {
+        let args = [rand(&[n, 4], seed), rand(&[3], seed + 10)];
+        let want = f(&args).unwrap();
+        let got = cf.call(&args).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.shape(), w.shape());
+            assert_eq!(values(g), values(w), "n={n} seed={seed}");
+        }
+    }
+    // Two shapes of the first argument: two programs.
+    assert_eq!(cf.cached(), 2);
+}
+
+#[test]
+fn programs_merge_common_subexpressions_and_scalars() {
+    let _serial = serial();
+    // sin(x) twice, and x * 2 twice (two distinct scalar arrays of equal value).
+    let f = compile(|x: &[Array]| {
+        let a = ops::add(&ops::sin(&x[0])?, &ops::sin(&x[0])?)?;
+        let b = ops::add(
+            &ops::multiply(&x[0], 2.0f32)?,
+            &ops::multiply(&x[0], 2.0f32)?,
+        )?;
+        Ok(vec![ops::add(&a, &b)?])
+    });
+    let x = rand(&[3], 7);
+    let p = f.program(&[x.clone()]).unwrap();
+    // sin, add, multiply, add, add.
+    assert_eq!(p.len(), 5);
+    let got = values(&f.call(&[x.clone()]).unwrap()[0]);
+    let want: Vec<f32> = values(&x).iter().map(|v| 2.0 * v.sin() + 4.0 * v).collect();
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn the_cache_evicts_the_least_recently_used() {
+    let _serial = serial();
+    let f = compile(|x: &[Array]| Ok(vec![ops::exp(&ops::multiply(&x[0], 0.5)?)?]));
+    f.set_cache_size(8).unwrap();
+    assert!(f.set_cache_size(0).is_err());
+    let x = rand(&[3], 1);
+    f.call(&[x.clone()]).unwrap();
+    let before = memory::get_active_memory();
+    for n in 1..=1000 {
+        let y = f.call(&[ops::zeros(&[n], None).unwrap()]).unwrap();
+        y[0].eval().unwrap();
+        // Keep the first signature in use: it must survive every eviction.
+        f.call(&[x.clone()]).unwrap();
+    }
+    assert!(f.cached() <= 8);
+    let after = memory::get_active_memory();
+    assert!(
+        after <= before + (1 << 16),
+        "active memory grew from {before} to {after}"
+    );
+    // The first signature is still cached (used every round): calling it adds nothing.
+    let n = f.cached();
+    f.call(&[x]).unwrap();
+    assert_eq!(f.cached(), n);
+}
+
+#[test]
+fn compile_composes_with_grad_and_vmap() {
+    let _serial = serial();
+    let f = |x: &[Array]| {
+        Ok(vec![ops::sum(
+            &ops::multiply(&ops::sin(&x[0])?, &x[0])?,
+            &[],
+            false,
+        )?])
+    };
+    let cf = compile(f);
+    let x = rand(&[6], 3);
+    let want: Vec<f32> = values(&x).iter().map(|v| v.sin() + v * v.cos()).collect();
+    // grad of a compiled function.
+    let c1 = cf.clone();
+    let g = grad(move |a: &[Array]| c1.call(a), &[0])(&[x.clone()]).unwrap();
+    // a compiled grad.
+    let cg = compile(grad(f, &[0]));
+    let g2 = cg.call(&[x.clone()]).unwrap();
+    let g3 = cg.call(&[x.clone()]).unwrap();
+    for got in [&g[0], &g2[0], &g3[0]] {
+        for (a, b) in values(got).iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+    // vmap of a compiled function: one sum per row.
+    let c2 = cf.clone();
+    let rows = rand(&[4, 6], 9);
+    let v = vmap(move |a: &[Array]| c2.call(a), &[Some(0)], &[Some(0)])(&[rows.clone()]).unwrap();
+    let want: Vec<f32> = (0..4)
+        .map(|r| {
+            let row = ops::take(&rows, &Array::scalar(r as i32), Some(0)).unwrap();
+            values(&f(&[row]).unwrap()[0])[0]
+        })
+        .collect();
+    for (a, b) in values(&v[0]).iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5);
+    }
+}
+
+#[test]
+fn disabled_compile_calls_the_function() {
+    let _serial = serial();
+    let f = compile(|x: &[Array]| Ok(vec![ops::add(&x[0], 1.0)?]));
+    disable_compile();
+    let y = f.call(&[rand(&[2], 1)]);
+    enable_compile();
+    assert!(y.is_ok());
+    assert_eq!(f.cached(), 0);
+}
