@@ -5,6 +5,7 @@ pub mod arith;
 pub mod binary;
 pub mod copy;
 pub mod elementwise;
+pub mod fused;
 pub mod indexing;
 pub mod matmul;
 pub mod random;
@@ -13,6 +14,7 @@ pub mod scan;
 pub mod sort;
 pub mod strided;
 pub mod unary;
+pub mod vmath;
 
 /// Below this many elements an elementwise kernel stays on one thread: splitting costs
 /// more than it saves.
