@@ -61,7 +61,7 @@ def data(shape, seed):
 
 
 class NumpyFw:
-    name, label = "numpy", "NumPy"
+    name = "numpy"
     compile = None  # f -> compiled f
     grad = None  # f -> gradient function
     value_and_grad = None
@@ -124,9 +124,6 @@ class NumpyFw:
     def transpose_copy(self, x):
         return np.ascontiguousarray(x.T)
 
-    def logsumexp(self, x):
-        return None
-
     def take_last(self, x, idx):
         """x[i, idx[i]] for a 2-D x."""
         return self.m.take_along_axis(x, idx[:, None], axis=-1)[:, 0]
@@ -135,8 +132,8 @@ class NumpyFw:
 class MxFw(NumpyFw):
     """ferrox.core and mlx.core: the same API."""
 
-    def __init__(self, module, name, label):
-        self.m, self.name, self.label = module, name, label
+    def __init__(self, module, name):
+        self.m, self.name = module, name
         self.fast = getattr(module, "fast", None)
         self.fallback = {}
         if self.fast is None:
@@ -191,7 +188,7 @@ class MxFw(NumpyFw):
 
 
 class JaxFw(NumpyFw):
-    name, label = "jax", "JAX"
+    name = "jax"
 
     def __init__(self):
         import jax
@@ -239,7 +236,7 @@ class JaxFw(NumpyFw):
 
 
 class TorchFw(NumpyFw):
-    name, label = "torch", "torch"
+    name = "torch"
 
     def __init__(self, use_compile=False):
         import torch
@@ -307,12 +304,13 @@ class TorchFw(NumpyFw):
 
 
 COLUMNS = ["ferrox", "numpy", "mlx", "jax", "torch"]
+LABELS = {"ferrox": "ferrox", "numpy": "NumPy", "mlx": "MLX", "jax": "JAX", "torch": "torch"}
 
 
 def load_frameworks(wanted, torch_compile):
     fws, notes = {}, []
     loaders = {
-        "ferrox": lambda: MxFw(__import__("ferrox.core", fromlist=["core"]), "ferrox", "ferrox"),
+        "ferrox": lambda: MxFw(__import__("ferrox.core", fromlist=["core"]), "ferrox"),
         "numpy": NumpyFw,
         "mlx": lambda: _mlx(),
         "jax": JaxFw,
@@ -332,7 +330,7 @@ def _mlx():
     import mlx.core as mx
 
     mx.set_default_device(mx.cpu)
-    return MxFw(mx, "mlx", "MLX")
+    return MxFw(mx, "mlx")
 
 
 # ---------------------------------------------------------------------------------------
@@ -570,14 +568,14 @@ WORKLOADS = [
           target=vs(["numpy"], 1.0) if (op, ax) == ("sum", 1) else None)
         for op in ("sum", "max", "argmax") for ax in (0, 1)
     ],
-    W("softmax_4096_f32", "softmax over the last axis of 4096² f32", lambda fw: fw.jit_ops(fw.softmax),
+    W("softmax_4096_f32", "softmax over the last axis of 4096² f32", lambda fw: fw.softmax,
       lambda: norm_inputs()[:1], mode="jit_ops", target=vs(None, 1.5),
       note=lambda fw: fw.fallback.get("softmax")),
     W("layer_norm_4096_f32", "layer_norm (weight, bias) over the last axis of 4096² f32",
-      lambda fw: fw.jit_ops(lambda x, w, b: fw.layer_norm(x, w, b, 1e-5)), norm_inputs, mode="jit_ops",
+      lambda fw: lambda x, w, b: fw.layer_norm(x, w, b, 1e-5), norm_inputs, mode="jit_ops",
       target=vs(None, 1.5), note=lambda fw: fw.fallback.get("layer_norm")),
     W("rms_norm_4096_f32", "rms_norm (weight) over the last axis of 4096² f32",
-      lambda fw: fw.jit_ops(lambda x, w: fw.rms_norm(x, w, 1e-5)), lambda: norm_inputs()[:2], mode="jit_ops",
+      lambda fw: lambda x, w: fw.rms_norm(x, w, 1e-5), lambda: norm_inputs()[:2], mode="jit_ops",
       target=vs(None, 1.5), note=lambda fw: fw.fallback.get("rms_norm")),
     W("transpose_copy_4096_f32", "transpose + copy 4096² f32", lambda fw: fw.transpose_copy,
       matrix_4096, target=vs(None, 2.0)),
@@ -630,6 +628,8 @@ def build_run(w, fw, inputs):
             note = "; ".join(filter(None, ["eager", note]))
         else:
             f = fw.compile(f)
+    elif w.mode == "jit_ops":
+        f = fw.jit_ops(f)
     xs = [fw.arr(a) for a in inputs]
 
     def run():
@@ -803,7 +803,7 @@ def main():
     if unknown:
         ap.error(f"unknown frameworks {sorted(unknown)}; choose from {COLUMNS}")
     fws, notes = load_frameworks(wanted, args.torch_compile)
-    labels = {n: c for n, c in (("ferrox", "ferrox"), ("numpy", "NumPy"), ("mlx", "MLX"), ("jax", "JAX"), ("torch", "torch"))}
+    labels = LABELS
     pats = [p for p in args.only.split(",") if p]
     rows = [w for w in WORKLOADS if not pats or any(fnmatch.fnmatchcase(w.key, p) for p in pats)]
     if not rows:
