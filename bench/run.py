@@ -662,17 +662,21 @@ def flat(out, fw):
 
 def check(w, runs, fws):
     """Runs each framework's callable `check_calls` times (outside the timing) and compares
-    the last outputs with the reference framework's (NumPy where it takes part)."""
-    outs = {}
-    for name, (run, _) in runs.items():
+    the last outputs with the reference framework's (NumPy where it takes part). A
+    framework that raises is dropped from `runs`."""
+    outs, problems = {}, []
+    for name, (run, _) in list(runs.items()):
         if getattr(run, "self_timed", False):
             continue
-        for _ in range(w.check_calls):
-            out = run()
-        outs[name] = flat(out, fws[name])
+        try:
+            for _ in range(w.check_calls):
+                out = run()
+            outs[name] = flat(out, fws[name])
+        except Exception as e:
+            problems.append(f"{name} failed: {type(e).__name__}: {e}")
+            del runs[name]
     order = ["numpy", "torch", "jax", "mlx", "ferrox"]
     ref = next((n for n in order if n in outs), None)
-    problems = []
     for name, got in outs.items():
         if name == ref:
             continue
@@ -714,6 +718,26 @@ def target_met(target, times):
         return fx <= val
     ts = [t for n, t in times.items() if n != "ferrox" and (peers is None or n in peers)]
     return (min(ts) / fx >= val) if ts else None
+
+
+def build_check(fws):
+    """ferrox.core against the release `ferrox-bench` binary on one kernel-bound workload
+    (sum over the last axis of 4096²): a module built without `--release` (cargo's dev
+    profile) runs the kernels several times slower, which the table would not show."""
+    if "ferrox" not in fws or not os.path.exists(BINARY):
+        return None
+    out = subprocess.run([BINARY, "--only", "sum_last_4096_f32", "--reps", "5"], check=True,
+                         capture_output=True, text=True)
+    rust = json.loads(out.stdout)["sum_last_4096_f32"]["best_s"]
+    m = fws["ferrox"].m
+    a = m.array(data((4096, 4096), 6))
+    py = best_of(5, lambda: m.eval(m.sum(a, axis=-1)), 2.0)
+    msg = f"sum over the last axis of 4096² from Python {fmt_t(py)}, from the release `ferrox-bench` {fmt_t(rust)}"
+    if py > 2.5 * rust:
+        msg += (f": {py / rust:.1f}× slower from Python, so `ferrox.core` is probably not a release build "
+                "(`maturin develop` without `--release`?) and its numbers are too slow")
+        print("WARNING: " + msg, file=sys.stderr)
+    return msg
 
 
 def versions():
@@ -813,6 +837,7 @@ def main():
         rows = [w for w in rows if not w.peers_of]
 
     load_before = os.getloadavg()
+    build = build_check(fws)
     best, cell_notes, checks = {}, {}, {}
     for w in rows:
         inputs = w.inputs() if w.inputs else None
@@ -827,10 +852,7 @@ def main():
                 runs[name] = r
                 if r[1]:
                     cell_notes[(w.key, name)] = r[1]
-        try:
-            ref, problems = check(w, runs, fws)
-        except Exception as e:
-            ref, problems = None, [f"check failed: {type(e).__name__}: {e}"]
+        ref, problems = check(w, runs, fws)
         checks[w.key] = {"reference": ref, "problems": problems}
         for p in problems:
             print(f"CHECK {w.key}: {p}", file=sys.stderr)
@@ -877,6 +899,7 @@ def main():
         "load_before": load_before,
         "load_after": load_after,
         "versions": versions(),
+        "ferrox_build_check": build,
         "threads": thread_info(fws),
         "blas": blas_info(),
         "env_removed": ENV_REMOVED,
@@ -916,6 +939,7 @@ def main():
             f"{b.get('internal_api')} {b.get('version')} kernel {b.get('architecture')}, {b.get('num_threads')} threads"
             for b in result["blas"]
         ),
+        *([f"- ferrox.core build check: {build}"] if build else []),
         "- OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (removed for the benchmark process only, when set): "
         + (", ".join(f"{k}={x} removed" for k, x in sorted(ENV_REMOVED.items())) or "neither was set"),
         "",
