@@ -64,6 +64,24 @@ def test_new_shapes_trace_again_and_the_cache_is_bounded():
     assert len(traces) == 49
 
 
+def test_the_cache_is_bounded_for_non_array_arguments_and_structures_follow_shapes():
+    def f(x, k):
+        # The output's structure depends on the shape, and k is traced in.
+        return (x * k, x) if x.shape[0] > 2 else x * k
+
+    cf = mx.compile(f)
+    cf.set_cache_size(3)
+    for k in range(200):
+        for n in (2, 3):
+            out = cf(mx.ones((n,)), float(k))
+            got = out[0] if n > 2 else out
+            assert isinstance(out, tuple) == (n > 2)
+            np.testing.assert_array_equal(np.array(got), np.full(n, float(k)))
+    assert cf.cached() == 3
+    # The Python side keeps the output structure of the cached traces only.
+    assert len(cf.__wrapped_structures__) == 3
+
+
 @needs_mlx
 def test_captured_state_matches_mlx():
     res = []

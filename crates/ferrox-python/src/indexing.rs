@@ -393,14 +393,7 @@ pub fn get(a: &Array, key: &Bound<'_, PyAny>) -> PyResult<Array> {
     let sliced = guard(|| ops::slice(a, &start, &stop, &step))?;
     let axes: Vec<isize> = advanced.iter().map(|(ax, _)| *ax as isize).collect();
     let idx: Vec<Array> = advanced.iter().map(|(_, i)| i.clone()).collect();
-    let shapes: Vec<&[usize]> = idx.iter().map(|i| i.shape()).collect();
-    let index_shape = ops::broadcast_shapes(&shapes).map_err(|_| {
-        let s: Vec<String> = shapes.iter().map(|s| shape_str(s)).collect();
-        value_error(format!(
-            "[broadcast_shapes] Shapes {} cannot be broadcast.",
-            s.join(" and ")
-        ))
-    })?;
+    let index_shape = index_broadcast_shape(&idx)?;
     let mut sizes = sliced.shape().to_vec();
     for (ax, _) in &advanced {
         sizes[*ax] = 1;
@@ -684,14 +677,7 @@ fn scatter_args_of(a: &Array, entries: Vec<Entry>, v: &Array, op: &str) -> PyRes
             Entry::Ellipsis | Entry::Mask(_) | Entry::Bool(_) => return Err(cannot_index()),
         }
     }
-    let shapes: Vec<&[usize]> = indices.iter().map(|i| i.shape()).collect();
-    let index_shape = ops::broadcast_shapes(&shapes).map_err(|_| {
-        let s: Vec<String> = shapes.iter().map(|s| shape_str(s)).collect();
-        value_error(format!(
-            "[broadcast_shapes] Shapes {} cannot be broadcast.",
-            s.join(" and ")
-        ))
-    })?;
+    let index_shape = index_broadcast_shape(&indices)?;
     let indices = indices
         .iter()
         .map(|i| guard(|| ops::broadcast_to(i, &index_shape)))
@@ -863,4 +849,16 @@ pub fn set(a: &Array, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyRes
             axes,
         } => guard(|| ops::scatter(a, &indices, &updates, &axes)),
     }
+}
+
+/// The shape the index arrays broadcast to, or MLX's ValueError naming their shapes.
+fn index_broadcast_shape(indices: &[Array]) -> PyResult<Vec<usize>> {
+    let shapes: Vec<&[usize]> = indices.iter().map(|i| i.shape()).collect();
+    ops::broadcast_shapes(&shapes).map_err(|_| {
+        let s: Vec<String> = shapes.iter().map(|s| shape_str(s)).collect();
+        value_error(format!(
+            "[broadcast_shapes] Shapes {} cannot be broadcast.",
+            s.join(" and ")
+        ))
+    })
 }

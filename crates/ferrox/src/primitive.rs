@@ -16,6 +16,20 @@ pub fn not_implemented(name: &str, rule: &str) -> Error {
     Error::Invalid(format!("[{name}] {rule} is not implemented."))
 }
 
+/// In a `jvp` rule: the tangent of input `i` (`tangents[j]` for `argnums[j] == i`), or
+/// zeros like the primal when it has none.
+pub fn tangent_or_zeros(
+    primals: &[Array],
+    tangents: &[Array],
+    argnums: &[usize],
+    i: usize,
+) -> Result<Array> {
+    match argnums.iter().position(|&a| a == i) {
+        Some(j) => Ok(tangents[j].clone()),
+        None => crate::ops::zeros_like(&primals[i], None),
+    }
+}
+
 /// Outputs of a batched primitive and the batch axis of each (`None`: not batched).
 pub type Batched = (Vec<Array>, Vec<Option<usize>>);
 

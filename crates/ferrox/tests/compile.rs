@@ -1,6 +1,8 @@
 //! `compile`: replayed results equal uncompiled ones, programs are simplified, the cache
 //! is bounded, and compile composes with grad and vmap.
 
+mod common;
+
 use ferrox::transforms::{compile, disable_compile, enable_compile, grad, vmap};
 use ferrox::{memory, ops, Array, Result};
 use std::sync::{Mutex, MutexGuard};
@@ -13,17 +15,14 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn rand(shape: &[usize], seed: u64) -> Array {
-    let n: usize = shape.iter().product();
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let v: Vec<f32> = (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect();
-    Array::from_slice(&v, shape).unwrap()
+    common::random_array(
+        shape,
+        ferrox::Dtype::Float32,
+        -1.0,
+        1.0,
+        &mut common::Lcg(seed),
+    )
+    .0
 }
 
 fn values(a: &Array) -> Vec<f32> {

@@ -2,6 +2,8 @@
 //! <v, Jᵀ·u>`) and plain loops (`vmap`), for every differentiable op; higher
 //! derivatives against closed forms; composition; checkpoint memory; errors.
 
+mod common;
+
 use ferrox::transforms::{checkpoint, custom_function, grad, jvp, value_and_grad, vjp, vmap};
 use ferrox::{ops, Array, Dtype, Error, Result};
 
@@ -9,15 +11,7 @@ use ferrox::{ops, Array, Dtype, Error, Result};
 
 /// Deterministic values in `[lo, hi)`.
 fn values(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
-        })
-        .collect()
+    common::random_values(n, Dtype::Float64, lo, hi, &mut common::Lcg(seed))
 }
 
 fn rand(shape: &[usize], seed: u64, lo: f64, hi: f64) -> Array {

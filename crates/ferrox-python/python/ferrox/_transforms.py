@@ -8,6 +8,7 @@ differentiated ones (``argnums``/``argnames``), rebuilds the structures for the 
 function, and maps ``in_axes``/``out_axes`` onto the flat lists.
 """
 
+import collections
 import functools
 
 from . import core
@@ -379,16 +380,19 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
     if fun is None:
         return lambda f: compile(f, inputs, outputs, shapeless)
     current = [None]
-    returned = {}
+    # The output structure of each cached trace, by signature. Bounded like the
+    # compiled programs: both see the same calls, so the most recent `cached()`
+    # signatures are exactly the ones whose programs are kept.
+    returned = collections.OrderedDict()
 
     def flat(xs):
-        tree, n_state, key = current[0]
+        tree, sig = current[0]
         it = iter(xs)
         a, kw = _tree_unflatten(tree, it)
         if inputs is not None:
             _tree_fill(inputs, it)
         out = fun(*a, **kw)
-        returned[key] = out
+        returned[sig] = out
         state = _tree_flatten(outputs, strict=False) if outputs is not None else []
         return _tree_flatten(out) + state
 
@@ -399,7 +403,8 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
         leaves = _tree_flatten(tree, strict=False)
         before = _tree_flatten(inputs, strict=False) if inputs is not None else []
         key = hash((_structure(tree), len(before))) & 0xFFFF_FFFF_FFFF_FFFF
-        current[0] = (tree, len(before), key)
+        sig = (key, tuple((tuple(x.shape), x.dtype) for x in leaves + before))
+        current[0] = (tree, sig)
         try:
             outs = compiled(leaves + before, key)
         finally:
@@ -411,10 +416,15 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
         n_out = len(outs) - n_state
         if outputs is not None:
             _tree_fill(outputs, iter(outs[n_out:]))
-        return _tree_unflatten(returned[key], iter(outs[:n_out]))
+        structure = returned[sig]
+        returned.move_to_end(sig)
+        while len(returned) > max(compiled.cached(), 1):
+            returned.popitem(last=False)
+        return _tree_unflatten(structure, iter(outs[:n_out]))
 
     wrapper.cached = compiled.cached
     wrapper.set_cache_size = compiled.set_cache_size
+    wrapper.__wrapped_structures__ = returned  # for tests: bounded with the cache
     return functools.wraps(fun)(wrapper)
 
 

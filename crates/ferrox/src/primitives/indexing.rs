@@ -6,7 +6,7 @@
 use crate::array::{row_major_strides, Array, Data};
 use crate::backend::cpu::{self, indexing::ScatterReduce};
 use crate::dtype::Dtype;
-use crate::primitive::{not_implemented, Batched, EvalContext, Primitive};
+use crate::primitive::{not_implemented, tangent_or_zeros, Batched, EvalContext, Primitive};
 use crate::transforms::vmap::{all_to_front, batch_size, by_loop, to_front, with_batch};
 use crate::{ops, Error, Result};
 
@@ -621,10 +621,7 @@ impl Primitive for MaskedScatter {
         argnums: &[usize],
         out: &[Array],
     ) -> Result<Vec<Array>> {
-        let tangent = |i: usize| match argnums.iter().position(|&x| x == i) {
-            Some(j) => Ok(tan[j].clone()),
-            None => ops::zeros_like(&p[i], None),
-        };
+        let tangent = |i: usize| tangent_or_zeros(p, tan, argnums, i);
         let o = &out[0];
         let inputs = vec![tangent(0)?, p[1].clone(), tangent(2)?];
         Ok(vec![build(
@@ -737,10 +734,7 @@ impl Primitive for Scatter {
         out: &[Array],
     ) -> Result<Vec<Array>> {
         let (a, upd, idx, o) = (&p[0], &p[1], &p[2..], &out[0]);
-        let tangent = |i: usize| match argnums.iter().position(|&x| x == i) {
-            Some(j) => Ok(tan[j].clone()),
-            None => ops::zeros_like(&p[i], None),
-        };
+        let tangent = |i: usize| tangent_or_zeros(p, tan, argnums, i);
         let (ta, tu) = (tangent(0)?, tangent(1)?);
         let scatter = |reduce, base: Array, u: Array| {
             let mut inputs = vec![base, u];
@@ -862,10 +856,7 @@ impl Primitive for SliceUpdate {
         argnums: &[usize],
         out: &[Array],
     ) -> Result<Vec<Array>> {
-        let t = |i: usize| match argnums.iter().position(|&x| x == i) {
-            Some(j) => Ok(tan[j].clone()),
-            None => ops::zeros_like(&p[i], None),
-        };
+        let t = |i: usize| tangent_or_zeros(p, tan, argnums, i);
         let o = &out[0];
         Ok(vec![build(
             o.shape().to_vec(),
@@ -1061,10 +1052,7 @@ impl Primitive for DynamicSliceUpdate {
         argnums: &[usize],
         out: &[Array],
     ) -> Result<Vec<Array>> {
-        let t = |i: usize| match argnums.iter().position(|&x| x == i) {
-            Some(j) => Ok(tan[j].clone()),
-            None => ops::zeros_like(&p[i], None),
-        };
+        let t = |i: usize| tangent_or_zeros(p, tan, argnums, i);
         let o = &out[0];
         let prim = DynamicSliceUpdate {
             axes: self.axes.clone(),

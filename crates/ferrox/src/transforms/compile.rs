@@ -222,6 +222,18 @@ struct Signature {
     key: u64,
 }
 
+impl Signature {
+    fn of(args: &[Array], key: u64) -> Signature {
+        Signature {
+            args: args
+                .iter()
+                .map(|a| (a.shape().to_vec(), a.dtype()))
+                .collect(),
+            key,
+        }
+    }
+}
+
 static ENABLED: AtomicBool = AtomicBool::new(true);
 static DEFAULT_CAPACITY: AtomicUsize = AtomicUsize::new(64);
 
@@ -290,13 +302,7 @@ impl Compiled {
         if !ENABLED.load(Ordering::Relaxed) {
             return (self.f)(args);
         }
-        let sig = Signature {
-            args: args
-                .iter()
-                .map(|a| (a.shape().to_vec(), a.dtype()))
-                .collect(),
-            key,
-        };
+        let sig = Signature::of(args, key);
         if let Some(p) = self.lookup(&sig) {
             return Ok(p.replay(args));
         }
@@ -332,13 +338,7 @@ impl Compiled {
     /// The ops a call with `args`' signature replays (traced now if it is not cached).
     pub fn program(&self, args: &[Array]) -> Result<Arc<Program>> {
         self.call(args)?;
-        let sig = Signature {
-            args: args
-                .iter()
-                .map(|a| (a.shape().to_vec(), a.dtype()))
-                .collect(),
-            key: 0,
-        };
+        let sig = Signature::of(args, 0);
         self.lookup(&sig)
             .ok_or_else(|| Error::Runtime("[compile] the program was evicted.".into()))
     }

@@ -136,7 +136,9 @@ pub fn eval(
         FloorDivide => arith!(floor_div),
         Remainder => arith!(rem),
         Power => match scalar_f32(dtype, b).and_then(super::fused::small_integer_power) {
-            Some(e) => super::elementwise::unary::<f32, f32>(shape, a, out, |x| x.powi(e)),
+            Some(e) => super::fused::small_power!(e, |f| super::elementwise::unary::<f32, f32>(
+                shape, a, out, f
+            )),
             None => arith!(pow),
         },
         Maximum => arith!(max),

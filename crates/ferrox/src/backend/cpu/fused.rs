@@ -65,6 +65,32 @@ pub fn small_integer_power(y: f32) -> Option<i32> {
     (y == y.trunc() && y.abs() <= 4.0).then_some(y as i32)
 }
 
+/// Runs `$body` with `$f` bound to `x ↦ x^e` for an `e` from [`small_integer_power`],
+/// written out as products so that loops over it vectorise (`powi` with a run-time
+/// exponent is a library call per element).
+macro_rules! small_power {
+    ($e:expr, |$f:ident| $body:expr) => {{
+        macro_rules! run {
+            (|$x:ident| $v:expr) => {{
+                let $f = |$x: f32| -> f32 { $v };
+                $body
+            }};
+        }
+        match $e {
+            0 => run!(|_x| 1.0),
+            1 => run!(|x| x),
+            2 => run!(|x| x * x),
+            3 => run!(|x| x * x * x),
+            4 => run!(|x| (x * x) * (x * x)),
+            -1 => run!(|x| 1.0 / x),
+            -2 => run!(|x| 1.0 / (x * x)),
+            -3 => run!(|x| 1.0 / (x * x * x)),
+            _ => run!(|x| 1.0 / ((x * x) * (x * x))),
+        }
+    }};
+}
+pub(crate) use small_power;
+
 #[multiversion(targets = "simd")]
 fn map1(o: &mut [f32], x: &[f32], f: &impl Fn(f32) -> f32) {
     for (o, &x) in o.iter_mut().zip(x) {
@@ -225,7 +251,7 @@ pub fn eval(
                         Instr::Binary(op, a, b) => {
                             let (x, y) = (scalars[a], scalars[b]);
                             match (op, small_integer_power(y)) {
-                                (BinaryOp::Power, Some(e)) => x.powi(e),
+                                (BinaryOp::Power, Some(e)) => small_power!(e, |f| f(x)),
                                 _ => binary_f32!(op, |f| f(x, y)),
                             }
                         }
@@ -245,7 +271,7 @@ pub fn eval(
                     Instr::Binary(op, a, b) => match (val(&bufs[..], a), val(&bufs[..], b)) {
                         (Val::Tile(x), Val::Tile(y)) => binary_f32!(op, |f| map2(o, x, y, &f)),
                         (Val::Tile(x), Val::Scalar(y)) => match (op, small_integer_power(y)) {
-                            (BinaryOp::Power, Some(e)) => map1(o, x, &|x: f32| x.powi(e)),
+                            (BinaryOp::Power, Some(e)) => small_power!(e, |f| map1(o, x, &f)),
                             _ => binary_f32!(op, |f| map1(o, x, &|x| f(x, y))),
                         },
                         (Val::Scalar(x), Val::Tile(y)) => {
