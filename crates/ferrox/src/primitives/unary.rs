@@ -185,6 +185,9 @@ impl Primitive for Unary {
     fn name(&self) -> &'static str {
         "Unary"
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
         let a = inputs[0].data()?;
         let out = ctx.output(0, inputs, &[0])?;

@@ -116,6 +116,9 @@ impl Primitive for Broadcast {
     fn name(&self) -> &'static str {
         "Broadcast"
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
         let d = inputs[0].data()?;
         let strides =

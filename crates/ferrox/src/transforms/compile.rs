@@ -5,7 +5,8 @@
 //!
 //! Before it is kept, a program is simplified: ops are deduplicated (common
 //! sub-expressions: the same primitive with the same parameters on the same inputs) and
-//! equal scalar constants merged; ops no output reads were never traced into it.
+//! equal scalar constants merged; ops no output reads were never traced into it. Then
+//! regions of elementwise ops are fused into one primitive each (`fuse.rs`).
 //!
 //! The cache of programs is bounded and evicts the least recently used signature (MLX's
 //! never evicts, which grows without bound with variable-length batches).
@@ -25,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 /// Where a value of a program comes from.
 #[derive(Clone, Debug)]
-enum Ref {
+pub(super) enum Ref {
     /// Argument `k` of the call.
     Arg(usize),
     /// Output `o` of step `s`.
@@ -35,11 +36,11 @@ enum Ref {
 }
 
 /// One op of a program.
-struct Step {
-    primitive: Arc<dyn Primitive>,
-    inputs: Vec<Ref>,
-    outputs: Vec<(Vec<usize>, Dtype)>,
-    stream: Stream,
+pub(super) struct Step {
+    pub(super) primitive: Arc<dyn Primitive>,
+    pub(super) inputs: Vec<Ref>,
+    pub(super) outputs: Vec<(Vec<usize>, Dtype)>,
+    pub(super) stream: Stream,
 }
 
 /// A traced function, ready to replay on arguments of its signature.
@@ -82,6 +83,11 @@ impl Program {
         let outputs = outputs.iter().map(|a| lookup(&refs, a)).collect();
         let mut program = Program { steps, outputs };
         program.simplify();
+        let dtypes: Vec<Dtype> = args.iter().map(Array::dtype).collect();
+        if let Some((steps, outputs)) = super::fuse::fuse(&program.steps, &program.outputs, &dtypes)
+        {
+            program = Program { steps, outputs };
+        }
         Ok(program)
     }
 
@@ -142,6 +148,11 @@ impl Program {
             ));
         }
         self.outputs.iter().map(|r| get(&values, r)).collect()
+    }
+
+    /// The name of each op a replay builds, in order (`Compiled` for a fused region).
+    pub fn op_names(&self) -> Vec<&'static str> {
+        self.steps.iter().map(|s| s.primitive.name()).collect()
     }
 
     /// How many ops a replay builds.

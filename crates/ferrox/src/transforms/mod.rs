@@ -25,6 +25,7 @@
 mod checkpoint;
 mod compile;
 mod custom;
+mod fuse;
 mod grad;
 mod jvp;
 mod vjp;

@@ -101,6 +101,13 @@ fn right_fill(negative: bool) -> i64 {
     -(negative as i64)
 }
 
+/// The value of an f32 operand broadcast from one element (stride 0 everywhere).
+fn scalar_f32(dtype: Dtype, b: &Data) -> Option<f32> {
+    // SAFETY: a view handed to a kernel has its element 0.
+    (dtype == Dtype::Float32 && b.strides.iter().all(|&s| s == 0))
+        .then(|| unsafe { *b.ptr::<f32>() })
+}
+
 /// Computes `out = op(a, b)` for inputs of `dtype` broadcast to `shape`.
 pub fn eval(
     op: BinaryOp,
@@ -128,7 +135,10 @@ pub fn eval(
         Divide => arith!(div),
         FloorDivide => arith!(floor_div),
         Remainder => arith!(rem),
-        Power => arith!(pow),
+        Power => match scalar_f32(dtype, b).and_then(super::fused::small_integer_power) {
+            Some(e) => super::elementwise::unary::<f32, f32>(shape, a, out, |x| x.powi(e)),
+            None => arith!(pow),
+        },
         Maximum => arith!(max),
         Minimum => arith!(min),
         Arctan2 => float_binary!(dtype, shape, a, b, out, |y, x| y.atan2(x)),

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 /// Calls `f(offsets, len)` for each run of a flat row-major range `[start, end)` that lies
 /// along the innermost axis: `offsets[k]` is operand k's element offset at the run's
 /// start; its stride along the run is `strides[k][last]`.
-fn segments<const K: usize>(
+pub(super) fn segments<const K: usize>(
     shape: &[usize],
     strides: &[Vec<isize>],
     start: usize,

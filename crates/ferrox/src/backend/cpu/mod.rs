@@ -6,6 +6,7 @@ pub mod attention;
 pub mod binary;
 pub mod copy;
 pub mod elementwise;
+pub mod fused;
 pub mod indexing;
 pub mod matmul;
 pub mod norm;
@@ -17,6 +18,7 @@ pub mod softmax;
 pub mod sort;
 pub mod strided;
 pub mod unary;
+pub mod vmath;
 
 /// Below this many elements an elementwise kernel stays on one thread: splitting costs
 /// more than it saves.

@@ -86,33 +86,92 @@ fn erfinv64(x: f64) -> f64 {
     y
 }
 
-/// Applies `$f` (written for a float `x`) over a float view, in f32 for f16/bf16.
-macro_rules! float_map {
+/// Runs `$body` with `$f` bound to the function of a real-float unary op on the float
+/// type `$T` (f32 or f64), and gives `true`; gives `false` for ops with no such function
+/// (predicates, complex parts, integer-only ops). The one definition of each op's float
+/// math: the elementwise kernels below and fused regions (`fused.rs`) both use it.
+macro_rules! float_unary {
+    ($op:expr, $T:ty, |$f:ident| $body:expr) => {{
+        use $crate::backend::cpu::unary::Special;
+        use $crate::backend::cpu::vmath::VMath;
+        use $crate::primitives::unary::UnaryOp::*;
+        macro_rules! run {
+            (|$x:ident| $e:expr) => {{
+                let $f = |$x: $T| -> $T { $e };
+                $body;
+                true
+            }};
+        }
+        match $op {
+            Abs => run!(|x| x.abs()),
+            Negative => run!(|x| -x),
+            Sign => run!(|x| if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                x
+            }),
+            Square => run!(|x| x * x),
+            Sqrt => run!(|x| x.sqrt()),
+            Rsqrt => run!(|x| 1.0 / x.sqrt()),
+            Reciprocal => run!(|x| 1.0 / x),
+            Exp => run!(|x| x.vexp()),
+            Expm1 => run!(|x| x.exp_m1()),
+            Log => run!(|x| x.ln()),
+            Log2 => run!(|x| x.log2()),
+            Log10 => run!(|x| x.log10()),
+            Log1p => run!(|x| x.ln_1p()),
+            Sin => run!(|x| x.sin()),
+            Cos => run!(|x| x.cos()),
+            Tan => run!(|x| x.tan()),
+            Arcsin => run!(|x| x.asin()),
+            Arccos => run!(|x| x.acos()),
+            Arctan => run!(|x| x.atan()),
+            Sinh => run!(|x| x.sinh()),
+            Cosh => run!(|x| x.cosh()),
+            Tanh => run!(|x| x.vtanh()),
+            Arcsinh => run!(|x| x.asinh()),
+            Arccosh => run!(|x| x.acosh()),
+            Arctanh => run!(|x| x.atanh()),
+            Sigmoid => run!(|x| x.vsigmoid()),
+            Erf => run!(|x| Special::erf(x)),
+            Erfinv => run!(|x| Special::erfinv(x)),
+            Ceil => run!(|x| x.ceil()),
+            Floor => run!(|x| x.floor()),
+            Trunc => run!(|x| x.trunc()),
+            // Half to even, as NumPy and MLX round.
+            Round => run!(|x| x.round_ties_even()),
+            _ => false,
+        }
+    }};
+}
+pub(crate) use float_unary;
+
+/// Applies `$e` over a complex64 view; any other dtype is unsupported.
+macro_rules! complex_map {
     ($dtype:expr, $shape:expr, $a:expr, $out:expr, |$x:ident| $e:expr) => {
         match $dtype {
-            Dtype::Float32 => unary::<f32, f32>($shape, $a, $out, |$x: f32| $e),
-            Dtype::Float64 => unary::<f64, f64>($shape, $a, $out, |$x: f64| $e),
-            Dtype::Float16 => unary::<f16, f16>($shape, $a, $out, |h: f16| {
-                let $x = h.to_f32();
-                f16::from_f32($e)
-            }),
-            Dtype::Bfloat16 => unary::<bf16, bf16>($shape, $a, $out, |h: bf16| {
-                let $x = h.to_f32();
-                bf16::from_f32($e)
-            }),
+            Dtype::Complex64 => unary::<Complex32, Complex32>($shape, $a, $out, |$x: Complex32| $e),
             d => return Err(unsupported(d)),
         }
     };
 }
 
-/// Applies `$f` over a float or complex view.
-macro_rules! inexact_map {
-    ($dtype:expr, $shape:expr, $a:expr, $out:expr, |$x:ident| $e:expr) => {
-        match $dtype {
-            Dtype::Complex64 => unary::<Complex32, Complex32>($shape, $a, $out, |$x: Complex32| $e),
-            _ => float_map!($dtype, $shape, $a, $out, |$x| $e),
-        }
-    };
+/// `out = op(a)` for a real float dtype, through [`float_unary!`]; `false` if the op has
+/// no float function. f16 and bf16 compute in f32.
+fn float_eval(op: UnaryOp, shape: &[usize], dtype: Dtype, a: &Data, out: &Data) -> bool {
+    match dtype {
+        Dtype::Float32 => float_unary!(op, f32, |f| unary::<f32, f32>(shape, a, out, f)),
+        Dtype::Float64 => float_unary!(op, f64, |f| unary::<f64, f64>(shape, a, out, f)),
+        Dtype::Float16 => float_unary!(op, f32, |f| unary::<f16, f16>(shape, a, out, |h| {
+            f16::from_f32(f(h.to_f32()))
+        })),
+        Dtype::Bfloat16 => float_unary!(op, f32, |f| unary::<bf16, bf16>(shape, a, out, |h| {
+            bf16::from_f32(f(h.to_f32()))
+        })),
+        _ => false,
+    }
 }
 
 fn unsupported(d: Dtype) -> Error {
@@ -142,6 +201,10 @@ fn predicate(
 /// Computes `out = op(a)`. `in_dtype` is the input's dtype; the op layer has already cast
 /// integer inputs of float ops to float32.
 pub fn eval(op: UnaryOp, shape: &[usize], in_dtype: Dtype, a: &Data, out: &Data) -> Result<()> {
+    if float_eval(op, shape, in_dtype, a, out) {
+        return Ok(());
+    }
+    // Real floats are done; what is left: complex, integer and bool inputs, predicates.
     use UnaryOp::*;
     match op {
         Abs => match in_dtype {
@@ -154,7 +217,7 @@ pub fn eval(op: UnaryOp, shape: &[usize], in_dtype: Dtype, a: &Data, out: &Data)
             Dtype::Int16 => unary::<i16, i16>(shape, a, out, |x| x.wrapping_abs()),
             Dtype::Int32 => unary::<i32, i32>(shape, a, out, |x| x.wrapping_abs()),
             Dtype::Int64 => unary::<i64, i64>(shape, a, out, |x| x.wrapping_abs()),
-            _ => float_map!(in_dtype, shape, a, out, |x| x.abs()),
+            d => return Err(unsupported(d)),
         },
         Negative => crate::dispatch_dtype!(in_dtype, T => {
             unary::<T, T>(shape, a, out, |x| super::arith::Arith::sub(<T as super::arith::Arith>::zero(), x))
@@ -175,64 +238,37 @@ pub fn eval(op: UnaryOp, shape: &[usize], in_dtype: Dtype, a: &Data, out: &Data)
                     T::from_f64(if w > 0.0 { 1.0 } else if w < 0.0 { -1.0 } else { 0.0 })
                 }))
             }
-            _ => float_map!(in_dtype, shape, a, out, |x| if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                x
-            }),
+            d => return Err(unsupported(d)),
         },
         Square => crate::dispatch_dtype!(in_dtype, T => {
             unary::<T, T>(shape, a, out, |x| super::arith::Arith::mul(x, x))
         }),
-        Sqrt => inexact_map!(in_dtype, shape, a, out, |x| x.sqrt()),
-        Rsqrt => inexact_map!(in_dtype, shape, a, out, |x| x.sqrt().inv_()),
-        Reciprocal => inexact_map!(in_dtype, shape, a, out, |x| x.inv_()),
-        Exp => inexact_map!(in_dtype, shape, a, out, |x| x.exp()),
-        Expm1 => float_map!(in_dtype, shape, a, out, |x| x.exp_m1()),
-        Log => inexact_map!(in_dtype, shape, a, out, |x| x.ln()),
-        Log2 => match in_dtype {
-            Dtype::Complex64 => {
-                unary::<Complex32, Complex32>(shape, a, out, |x| x.ln() / std::f32::consts::LN_2)
-            }
-            _ => float_map!(in_dtype, shape, a, out, |x| x.log2()),
-        },
-        Log10 => match in_dtype {
-            Dtype::Complex64 => {
-                unary::<Complex32, Complex32>(shape, a, out, |x| x.ln() / std::f32::consts::LN_10)
-            }
-            _ => float_map!(in_dtype, shape, a, out, |x| x.log10()),
-        },
-        Log1p => match in_dtype {
-            Dtype::Complex64 => unary::<Complex32, Complex32>(shape, a, out, |x| (x + 1.0).ln()),
-            _ => float_map!(in_dtype, shape, a, out, |x| x.ln_1p()),
-        },
-        Sin => inexact_map!(in_dtype, shape, a, out, |x| x.sin()),
-        Cos => inexact_map!(in_dtype, shape, a, out, |x| x.cos()),
-        Tan => inexact_map!(in_dtype, shape, a, out, |x| x.tan()),
-        Arcsin => inexact_map!(in_dtype, shape, a, out, |x| x.asin()),
-        Arccos => inexact_map!(in_dtype, shape, a, out, |x| x.acos()),
-        Arctan => inexact_map!(in_dtype, shape, a, out, |x| x.atan()),
-        Sinh => inexact_map!(in_dtype, shape, a, out, |x| x.sinh()),
-        Cosh => inexact_map!(in_dtype, shape, a, out, |x| x.cosh()),
-        Tanh => inexact_map!(in_dtype, shape, a, out, |x| x.tanh()),
-        Arcsinh => inexact_map!(in_dtype, shape, a, out, |x| x.asinh()),
-        Arccosh => inexact_map!(in_dtype, shape, a, out, |x| x.acosh()),
-        Arctanh => inexact_map!(in_dtype, shape, a, out, |x| x.atanh()),
-        Sigmoid => float_map!(in_dtype, shape, a, out, |x| 1.0 / (1.0 + (-x).exp())),
-        Erf => float_map!(in_dtype, shape, a, out, |x| Special::erf(x)),
-        Erfinv => float_map!(in_dtype, shape, a, out, |x| Special::erfinv(x)),
-        Ceil => float_map!(in_dtype, shape, a, out, |x| x.ceil()),
-        Floor => float_map!(in_dtype, shape, a, out, |x| x.floor()),
-        Trunc => float_map!(in_dtype, shape, a, out, |x| x.trunc()),
-        // Half to even, as NumPy and MLX round.
-        Round => match in_dtype {
-            Dtype::Complex64 => unary::<Complex32, Complex32>(shape, a, out, |x| {
-                Complex32::new(x.re.round_ties_even(), x.im.round_ties_even())
-            }),
-            _ => float_map!(in_dtype, shape, a, out, |x| x.round_ties_even()),
-        },
+        Sqrt => complex_map!(in_dtype, shape, a, out, |x| x.sqrt()),
+        Rsqrt => complex_map!(in_dtype, shape, a, out, |x| x.sqrt().inv_()),
+        Reciprocal => complex_map!(in_dtype, shape, a, out, |x| x.inv_()),
+        Exp => complex_map!(in_dtype, shape, a, out, |x| x.exp()),
+        Log => complex_map!(in_dtype, shape, a, out, |x| x.ln()),
+        Log2 => complex_map!(in_dtype, shape, a, out, |x| x.ln() / std::f32::consts::LN_2),
+        Log10 => complex_map!(in_dtype, shape, a, out, |x| x.ln()
+            / std::f32::consts::LN_10),
+        Log1p => complex_map!(in_dtype, shape, a, out, |x| (x + 1.0).ln()),
+        Sin => complex_map!(in_dtype, shape, a, out, |x| x.sin()),
+        Cos => complex_map!(in_dtype, shape, a, out, |x| x.cos()),
+        Tan => complex_map!(in_dtype, shape, a, out, |x| x.tan()),
+        Arcsin => complex_map!(in_dtype, shape, a, out, |x| x.asin()),
+        Arccos => complex_map!(in_dtype, shape, a, out, |x| x.acos()),
+        Arctan => complex_map!(in_dtype, shape, a, out, |x| x.atan()),
+        Sinh => complex_map!(in_dtype, shape, a, out, |x| x.sinh()),
+        Cosh => complex_map!(in_dtype, shape, a, out, |x| x.cosh()),
+        Tanh => complex_map!(in_dtype, shape, a, out, |x| x.tanh()),
+        Arcsinh => complex_map!(in_dtype, shape, a, out, |x| x.asinh()),
+        Arccosh => complex_map!(in_dtype, shape, a, out, |x| x.acosh()),
+        Arctanh => complex_map!(in_dtype, shape, a, out, |x| x.atanh()),
+        Round => complex_map!(in_dtype, shape, a, out, |x| Complex32::new(
+            x.re.round_ties_even(),
+            x.im.round_ties_even()
+        )),
+        Expm1 | Sigmoid | Erf | Erfinv | Ceil | Floor | Trunc => return Err(unsupported(in_dtype)),
         Real => unary::<Complex32, f32>(shape, a, out, |c| c.re),
         Imag => unary::<Complex32, f32>(shape, a, out, |c| c.im),
         Conj => unary::<Complex32, Complex32>(shape, a, out, |c| c.conj()),

@@ -1,0 +1,278 @@
+//! The kernel of a fused elementwise region (`primitives::fused`): one pass over memory.
+//!
+//! The flat output range is split over threads; each thread walks its part a tile of
+//! [`TILE`] elements at a time and runs the region's instructions on the tile, each a
+//! vectorised loop over registers that stay in L1/L2, so intermediates never reach
+//! memory. Inputs are read in place when dense, gathered into a register when strided or
+//! broadcast along some axes, and kept as one value when broadcast everywhere (a scalar
+//! register: instructions on scalars alone compute once per tile, not per element).
+//!
+//! Float32 only: the op functions are the elementwise kernels' own (`float_unary!`,
+//! `Arith`), so a fused region gives exactly the values the unfused ops give.
+
+use super::arith::Arith;
+use super::elementwise::{parallel_ranges, segments};
+use super::strided::{broadcast_strides, collapse};
+use super::unary::float_unary;
+use crate::array::Data;
+use crate::primitives::binary::BinaryOp;
+use crate::primitives::fused::Instr;
+use crate::Result;
+use multiversion::multiversion;
+
+/// Elements per tile: 16 KB of f32 per register, so a region of a dozen registers stays
+/// in L2 while it runs.
+const TILE: usize = 4096;
+
+/// The binary ops a region may hold (those with an f32 -> f32 function in `Arith`).
+pub fn fusable_binary(op: BinaryOp) -> bool {
+    use BinaryOp::*;
+    matches!(
+        op,
+        Add | Subtract | Multiply | Divide | FloorDivide | Remainder | Power | Maximum | Minimum
+    )
+}
+
+/// Runs `$body` with `$f` bound to a fusable binary op's f32 function.
+macro_rules! binary_f32 {
+    ($op:expr, |$f:ident| $body:expr) => {{
+        use BinaryOp::*;
+        macro_rules! run {
+            ($m:ident) => {{
+                let $f = |x: f32, y: f32| -> f32 { Arith::$m(x, y) };
+                $body
+            }};
+        }
+        match $op {
+            Add => run!(add),
+            Subtract => run!(sub),
+            Multiply => run!(mul),
+            Divide => run!(div),
+            FloorDivide => run!(floor_div),
+            Remainder => run!(rem),
+            Power => run!(pow),
+            Maximum => run!(max),
+            Minimum => run!(min),
+            // `fusable_binary` admits nothing else into a region.
+            _ => unreachable!("{:?} is not fusable", $op),
+        }
+    }};
+}
+
+/// The small integer power `x^n` is a product: as exact as `powf` to an ulp and many
+/// times faster (GELU's `x**3`). `None` for other exponents.
+pub fn small_integer_power(y: f32) -> Option<i32> {
+    (y == y.trunc() && y.abs() <= 4.0).then_some(y as i32)
+}
+
+#[multiversion(targets = "simd")]
+fn map1(o: &mut [f32], x: &[f32], f: &impl Fn(f32) -> f32) {
+    for (o, &x) in o.iter_mut().zip(x) {
+        *o = f(x);
+    }
+}
+
+#[multiversion(targets = "simd")]
+fn map2(o: &mut [f32], a: &[f32], b: &[f32], f: &impl Fn(f32, f32) -> f32) {
+    for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+        *o = f(a, b);
+    }
+}
+
+/// A register's value on the current tile.
+#[derive(Clone, Copy)]
+enum Val<'a> {
+    Scalar(f32),
+    Tile(&'a [f32]),
+}
+
+/// Register `r`'s value on the tile `[t, t + len)`.
+fn value<'a>(
+    bufs: &'a [Vec<f32>],
+    sources: &[Source],
+    scalar: &[bool],
+    scalars: &[f32],
+    r: usize,
+    t: usize,
+    len: usize,
+) -> Val<'a> {
+    if scalar[r] {
+        Val::Scalar(scalars[r])
+    } else if let Some(Source::Dense(p)) = sources.get(r) {
+        // SAFETY: [t, t + len) lies inside the dense input, alive for the whole eval.
+        Val::Tile(unsafe { std::slice::from_raw_parts(p.add(t), len) })
+    } else {
+        Val::Tile(&bufs[r][..len])
+    }
+}
+
+/// How an input is read.
+enum Source {
+    /// One value everywhere.
+    Scalar(f32),
+    /// Row-major over the region: read in place.
+    Dense(*const f32),
+    /// Anything else: gathered per tile along its collapsed strides.
+    Strided(*const f32, Vec<usize>, Vec<isize>),
+}
+
+/// A pointer that crosses threads: each thread reads its own range.
+struct Shared<T>(T);
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+impl<T> Shared<T> {
+    /// (A method, so that closures capture the wrapper, not its field.)
+    fn get(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Evaluates a region over `shape`: `inputs[i]` (shape `in_shapes[i]`, broadcastable to
+/// `shape`) are registers `0..n`, instruction `k` defines register `n + k`, and
+/// `outputs[j]` (row-major over `shape`) receives register `out_regs[j]`.
+pub fn eval(
+    shape: &[usize],
+    inputs: &[(&[usize], Data)],
+    instrs: &[Instr],
+    out_regs: &[usize],
+    outputs: &[Data],
+) -> Result<()> {
+    let n: usize = shape.iter().product();
+    if n == 0 {
+        return Ok(());
+    }
+    let sources: Vec<Source> = inputs
+        .iter()
+        .map(|(in_shape, d)| {
+            let strides = broadcast_strides(in_shape, &d.strides, shape);
+            let view = Data {
+                strides: strides.clone(),
+                ..d.clone()
+            };
+            if strides.iter().all(|&s| s == 0) {
+                // SAFETY: a non-empty view has its element 0.
+                Source::Scalar(unsafe { *d.ptr::<f32>() })
+            } else if view.is_row_contiguous(shape) {
+                Source::Dense(d.ptr::<f32>())
+            } else {
+                let (cs, st) = collapse(shape, &[&strides]);
+                let st = st.into_iter().next().unwrap_or_default();
+                Source::Strided(d.ptr::<f32>(), cs, st)
+            }
+        })
+        .collect();
+    let n_in = sources.len();
+    let n_regs = n_in + instrs.len();
+    // Which registers hold one value for the whole region (known before any tile runs).
+    let mut scalar = vec![false; n_regs];
+    for (i, s) in sources.iter().enumerate() {
+        scalar[i] = matches!(s, Source::Scalar(_));
+    }
+    for (k, ins) in instrs.iter().enumerate() {
+        scalar[n_in + k] = match *ins {
+            Instr::Unary(_, a) => scalar[a],
+            Instr::Binary(_, a, b) => scalar[a] && scalar[b],
+        };
+    }
+    let sources = Shared(sources);
+    let out_ptrs = Shared(outputs.iter().map(|d| d.ptr::<f32>()).collect::<Vec<_>>());
+    parallel_ranges(n, |start, end| {
+        let (sources, out_ptrs) = (sources.get(), out_ptrs.get());
+        // A tile buffer per register that is neither dense nor scalar.
+        let mut bufs: Vec<Vec<f32>> = (0..n_regs)
+            .map(|r| {
+                let dense = r < n_in && matches!(sources[r], Source::Dense(_));
+                if scalar[r] || dense {
+                    Vec::new()
+                } else {
+                    vec![0.0; TILE.min(end - start)]
+                }
+            })
+            .collect();
+        let mut scalars = vec![0.0f32; n_regs];
+        let mut t = start;
+        while t < end {
+            let len = TILE.min(end - t);
+            for (r, s) in sources.iter().enumerate() {
+                match s {
+                    Source::Scalar(v) => scalars[r] = *v,
+                    Source::Dense(_) => {}
+                    Source::Strided(p, cs, st) => {
+                        let buf = &mut bufs[r];
+                        let mut at = 0;
+                        segments::<1>(cs, std::slice::from_ref(st), t, t + len, |off, l| {
+                            let step = st.last().copied().unwrap_or(0);
+                            for i in 0..l {
+                                // SAFETY: offsets come from the view's own strides.
+                                buf[at + i] = unsafe { *p.offset(off[0] + i as isize * step) };
+                            }
+                            at += l;
+                        });
+                    }
+                }
+            }
+            for (k, ins) in instrs.iter().enumerate() {
+                let dst = n_in + k;
+                let val = |bufs, r| value(bufs, sources, &scalar, &scalars, r, t, len);
+                if scalar[dst] {
+                    let v = match *ins {
+                        Instr::Unary(op, a) => {
+                            let x = scalars[a];
+                            let mut y = x;
+                            float_unary!(op, f32, |f| y = f(x));
+                            y
+                        }
+                        Instr::Binary(op, a, b) => {
+                            let (x, y) = (scalars[a], scalars[b]);
+                            match (op, small_integer_power(y)) {
+                                (BinaryOp::Power, Some(e)) => x.powi(e),
+                                _ => binary_f32!(op, |f| f(x, y)),
+                            }
+                        }
+                    };
+                    scalars[dst] = v;
+                    continue;
+                }
+                let mut out = std::mem::take(&mut bufs[dst]);
+                let o = &mut out[..len];
+                match *ins {
+                    Instr::Unary(op, a) => {
+                        let Val::Tile(x) = val(&bufs[..], a) else {
+                            unreachable!("a unary op of a scalar is a scalar")
+                        };
+                        float_unary!(op, f32, |f| map1(o, x, &f));
+                    }
+                    Instr::Binary(op, a, b) => match (val(&bufs[..], a), val(&bufs[..], b)) {
+                        (Val::Tile(x), Val::Tile(y)) => binary_f32!(op, |f| map2(o, x, y, &f)),
+                        (Val::Tile(x), Val::Scalar(y)) => match (op, small_integer_power(y)) {
+                            (BinaryOp::Power, Some(e)) => map1(o, x, &|x: f32| x.powi(e)),
+                            _ => binary_f32!(op, |f| map1(o, x, &|x| f(x, y))),
+                        },
+                        (Val::Scalar(x), Val::Tile(y)) => {
+                            binary_f32!(op, |f| map1(o, y, &|y| f(x, y)))
+                        }
+                        (Val::Scalar(_), Val::Scalar(_)) => {
+                            unreachable!("an op of scalars is a scalar")
+                        }
+                    },
+                }
+                bufs[dst] = out;
+            }
+            for (&r, &p) in out_regs.iter().zip(out_ptrs) {
+                // SAFETY: outputs are row-major over `shape`; [t, t + len) is this
+                // thread's. Inputs of this tile were all read above (in-place outputs).
+                let o = unsafe { std::slice::from_raw_parts_mut(p.add(t), len) };
+                if scalar[r] {
+                    o.fill(scalars[r]);
+                } else if let Some(Source::Dense(p)) = sources.get(r) {
+                    // SAFETY: as above, for the dense input.
+                    o.copy_from_slice(unsafe { std::slice::from_raw_parts(p.add(t), len) });
+                } else {
+                    o.copy_from_slice(&bufs[r][..len]);
+                }
+            }
+            t += len;
+        }
+    });
+    Ok(())
+}

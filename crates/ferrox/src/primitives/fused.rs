@@ -1,0 +1,122 @@
+//! `Compiled` (MLX's name): a region of float32 elementwise ops that `compile` fused
+//! (`transforms::fuse`) into one primitive, computed in one pass over memory
+//! (`backend::cpu::fused`).
+//!
+//! Its transform rules expand the region back into the ops it was made of and apply
+//! theirs, so a fused function differentiates and batches exactly as the unfused one.
+
+use crate::array::{Array, Data, Shape};
+use crate::backend::cpu;
+use crate::device::Stream;
+use crate::dtype::Dtype;
+use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitives::binary::{Binary, BinaryOp};
+use crate::primitives::unary::{Unary, UnaryOp};
+use crate::transforms::{jvp, vjp, vmap_with_out_axes};
+use crate::{ops, Result};
+
+/// One instruction: registers `0..n_inputs` are the inputs, instruction `k` defines
+/// register `n_inputs + k`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Instr {
+    Unary(UnaryOp, usize),
+    Binary(BinaryOp, usize, usize),
+}
+
+/// A fused region over `shape`: its inputs broadcast to `shape`; one output per entry of
+/// `outputs` (the registers read outside the region).
+#[derive(Debug)]
+pub struct FusedRegion {
+    pub shape: Shape,
+    pub instrs: Vec<Instr>,
+    pub outputs: Vec<usize>,
+    pub stream: Stream,
+}
+
+impl FusedRegion {
+    /// The region as the separate lazy ops it was fused from, on `inputs`.
+    fn expand(&self, inputs: &[Array]) -> Result<Vec<Array>> {
+        let mut regs: Vec<Array> = inputs
+            .iter()
+            .map(|x| ops::broadcast_to(x, &self.shape))
+            .collect::<Result<_>>()?;
+        for ins in &self.instrs {
+            let y = match *ins {
+                Instr::Unary(op, a) => self.node(Unary(op), vec![regs[a].clone()]),
+                Instr::Binary(op, a, b) => {
+                    self.node(Binary(op), vec![regs[a].clone(), regs[b].clone()])
+                }
+            };
+            regs.push(y);
+        }
+        Ok(self.outputs.iter().map(|&r| regs[r].clone()).collect())
+    }
+
+    fn node(&self, prim: impl Primitive + 'static, inputs: Vec<Array>) -> Array {
+        Array::from_op(
+            self.shape.clone(),
+            Dtype::Float32,
+            prim,
+            inputs,
+            self.stream,
+        )
+    }
+}
+
+impl Primitive for FusedRegion {
+    fn name(&self) -> &'static str {
+        "Compiled"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+        let views: Vec<(&[usize], Data)> = inputs
+            .iter()
+            .map(|x| Ok((x.shape(), x.data()?)))
+            .collect::<Result<_>>()?;
+        // An input of the region's full shape may give its buffer to an output.
+        let candidates: Vec<usize> = (0..inputs.len())
+            .filter(|&i| inputs[i].shape() == self.shape.as_slice())
+            .collect();
+        let outs: Vec<Data> = (0..self.outputs.len())
+            .map(|o| ctx.output(o, inputs, &candidates))
+            .collect::<Result<_>>()?;
+        cpu::fused::eval(&self.shape, &views, &self.instrs, &self.outputs, &outs)?;
+        Ok(outs)
+    }
+
+    fn vjp(
+        &self,
+        primals: &[Array],
+        cotangents: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (_, grads) = vjp(|x| self.expand(x), primals, cotangents)?;
+        Ok(argnums.iter().map(|&i| grads[i].clone()).collect())
+    }
+
+    fn jvp(
+        &self,
+        primals: &[Array],
+        tangents: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let mut all = primals
+            .iter()
+            .map(|p| ops::zeros_like(p, None))
+            .collect::<Result<Vec<_>>>()?;
+        for (&i, t) in argnums.iter().zip(tangents) {
+            all[i] = t.clone();
+        }
+        Ok(jvp(|x| self.expand(x), primals, &all)?.1)
+    }
+
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        // Unbatched inputs are broadcast against the batch inside `expand`'s ops.
+        let n = self.outputs.len();
+        let outs =
+            vmap_with_out_axes(&|x| self.expand(x), inputs, axes, &|_| Ok(vec![Some(0); n]))?;
+        Ok((outs, vec![Some(0); n]))
+    }
+}

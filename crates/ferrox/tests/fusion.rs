@@ -1,0 +1,234 @@
+//! Fusion under `compile`: every fusable op gives, fused, exactly the values it gives
+//! unfused (the fused kernel uses the same scalar functions), over random shapes,
+//! broadcasts, strided inputs and graphs that mix fused and unfused ops; and fused
+//! regions differentiate and batch as the ops they replace.
+
+mod common;
+
+use common::{random_array, Lcg};
+use ferrox::transforms::{compile, grad, vmap};
+use ferrox::{ops, Array, Dtype, Result};
+
+type Unary = fn(&Array) -> Result<Array>;
+
+/// Every unary op a region may hold, with an input range inside its domain.
+const UNARY: &[(&str, Unary, f64, f64)] = &[
+    ("abs", ops::abs, -2.0, 2.0),
+    ("negative", ops::negative, -2.0, 2.0),
+    ("sign", ops::sign, -2.0, 2.0),
+    ("square", ops::square, -2.0, 2.0),
+    ("sqrt", ops::sqrt, 0.1, 4.0),
+    ("rsqrt", ops::rsqrt, 0.1, 4.0),
+    ("reciprocal", ops::reciprocal, 0.5, 4.0),
+    ("exp", ops::exp, -20.0, 20.0),
+    ("expm1", ops::expm1, -2.0, 2.0),
+    ("log", ops::log, 0.1, 4.0),
+    ("log2", ops::log2, 0.1, 4.0),
+    ("log10", ops::log10, 0.1, 4.0),
+    ("log1p", ops::log1p, -0.5, 4.0),
+    ("sin", ops::sin, -4.0, 4.0),
+    ("cos", ops::cos, -4.0, 4.0),
+    ("tan", ops::tan, -1.0, 1.0),
+    ("arcsin", ops::arcsin, -0.9, 0.9),
+    ("arccos", ops::arccos, -0.9, 0.9),
+    ("arctan", ops::arctan, -3.0, 3.0),
+    ("sinh", ops::sinh, -3.0, 3.0),
+    ("cosh", ops::cosh, -3.0, 3.0),
+    ("tanh", ops::tanh, -6.0, 6.0),
+    ("arcsinh", ops::arcsinh, -3.0, 3.0),
+    ("arccosh", ops::arccosh, 1.1, 4.0),
+    ("arctanh", ops::arctanh, -0.9, 0.9),
+    ("sigmoid", ops::sigmoid, -8.0, 8.0),
+    ("erf", ops::erf, -2.0, 2.0),
+    ("erfinv", ops::erfinv, -0.9, 0.9),
+    ("ceil", ops::ceil, -3.0, 3.0),
+    ("floor", ops::floor, -3.0, 3.0),
+    ("trunc", ops::trunc, -3.0, 3.0),
+];
+
+type Binary = fn(&Array, &Array) -> Result<Array>;
+
+const BINARY: &[(&str, Binary)] = &[
+    ("add", |a, b| ops::add(a, b)),
+    ("subtract", |a, b| ops::subtract(a, b)),
+    ("multiply", |a, b| ops::multiply(a, b)),
+    ("divide", |a, b| ops::divide(a, b)),
+    ("floor_divide", |a, b| ops::floor_divide(a, b)),
+    ("remainder", |a, b| ops::remainder(a, b)),
+    ("power", |a, b| ops::power(a, b)),
+    ("maximum", |a, b| ops::maximum(a, b)),
+    ("minimum", |a, b| ops::minimum(a, b)),
+];
+
+/// Exact equality, NaN equal to NaN.
+fn assert_same(got: &Array, want: &Array, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}");
+    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    for (i, (g, w)) in g.iter().zip(&w).enumerate() {
+        assert!(
+            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+            "{what}: element {i}: fused {g} unfused {w}"
+        );
+    }
+}
+
+/// Calls `f` compiled and not, checks that the compiled program fused something, and
+/// that every output is bit-identical.
+fn check<F>(f: F, args: &[Array], what: &str)
+where
+    F: Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + Clone + 'static,
+{
+    let want = f(args).unwrap();
+    let cf = compile(f);
+    let names = cf.program(args).unwrap().op_names();
+    assert!(
+        names.contains(&"Compiled"),
+        "{what}: nothing fused in {names:?}"
+    );
+    let got = cf.call(args).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_same(g, w, what);
+    }
+}
+
+const SHAPES: &[&[usize]] = &[&[], &[7], &[3, 5], &[2, 3, 4], &[70_001]];
+
+#[test]
+fn every_unary_op_fused_equals_unfused() {
+    let mut rng = Lcg(1);
+    for &(name, op, lo, hi) in UNARY {
+        for shape in SHAPES {
+            let (x, _) = random_array(shape, Dtype::Float32, lo, hi, &mut rng);
+            // op between two other ops: a region of three.
+            let f =
+                move |a: &[Array]| Ok(vec![ops::multiply(&op(&ops::multiply(&a[0], 1.0)?)?, 0.5)?]);
+            check(f, &[x], &format!("{name} {shape:?}"));
+        }
+    }
+}
+
+#[test]
+fn every_binary_op_fused_equals_unfused_with_broadcasting() {
+    let mut rng = Lcg(2);
+    let pairs: &[(&[usize], &[usize])] = &[
+        (&[6], &[6]),
+        (&[4, 5], &[5]),
+        (&[4, 1, 5], &[3, 1]),
+        (&[], &[3, 2]),
+        (&[300, 257], &[257]),
+    ];
+    for &(name, op) in BINARY {
+        for &(sa, sb) in pairs {
+            let (a, _) = random_array(sa, Dtype::Float32, 0.5, 3.0, &mut rng);
+            let (b, _) = random_array(sb, Dtype::Float32, -2.0, 2.0, &mut rng);
+            let f = move |x: &[Array]| {
+                let y = op(&ops::exp(&x[0])?, &x[1])?;
+                Ok(vec![ops::subtract(&y, &x[1])?])
+            };
+            check(f, &[a, b], &format!("{name} {sa:?} {sb:?}"));
+            // A scalar second operand (small integer powers take their own path).
+            let g = move |x: &[Array]| {
+                let three = Array::from_slice(&[3.0f32], &[]).unwrap();
+                Ok(vec![ops::multiply(&op(&x[0], &three)?, 2.0)?])
+            };
+            let (c, _) = random_array(sa, Dtype::Float32, -2.0, 2.0, &mut rng);
+            check(g, &[c], &format!("{name} scalar {sa:?}"));
+        }
+    }
+}
+
+/// GELU (tanh form) on strided inputs, with a reduction and a matmul between two fused
+/// regions, and an intermediate returned too (a region with two outputs).
+fn gelu(x: &Array) -> Result<Array> {
+    let inner = ops::multiply(
+        &ops::add(x, &ops::multiply(&ops::power(x, 3.0)?, 0.044715)?)?,
+        (2.0f64 / std::f64::consts::PI).sqrt(),
+    )?;
+    ops::multiply(
+        &ops::multiply(x, 0.5)?,
+        &ops::add(&ops::tanh(&inner)?, 1.0)?,
+    )
+}
+
+fn mixed(x: &[Array]) -> Result<Vec<Array>> {
+    let h = gelu(&x[0])?;
+    let s = ops::sum(&h, &[-1], true)?;
+    let m = ops::matmul(&h, &x[1])?;
+    let out = ops::divide(
+        &ops::exp(&ops::negative(&m)?)?,
+        &ops::add(&ops::square(&s)?, 1.0)?,
+    )?;
+    Ok(vec![out, h])
+}
+
+#[test]
+fn mixed_graph_with_strided_inputs() {
+    let mut rng = Lcg(3);
+    for (n, k) in [(3, 4), (64, 65), (300, 129)] {
+        let (x, _) = random_array(&[k, n], Dtype::Float32, -3.0, 3.0, &mut rng);
+        let x = ops::transpose(&x, &[1, 0]).unwrap(); // a strided view
+        let (w, _) = random_array(&[k, 5], Dtype::Float32, -1.0, 1.0, &mut rng);
+        check(mixed, &[x, w], &format!("mixed {n}x{k}"));
+    }
+}
+
+#[test]
+fn fused_regions_differentiate_and_batch_as_unfused() {
+    let mut rng = Lcg(4);
+    let (x, _) = random_array(&[4, 6], Dtype::Float32, -2.0, 2.0, &mut rng);
+    let (w, _) = random_array(&[6, 5], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let loss = |a: &[Array]| Ok(vec![ops::sum(&mixed(a)?[0], &[], false)?]);
+    let want = grad(loss, &[0, 1])(&[x.clone(), w.clone()]).unwrap();
+    // grad of a compiled function (the fused primitive's vjp) ...
+    let cl = compile(loss);
+    let got = grad(move |a: &[Array]| cl.call(a), &[0, 1])(&[x.clone(), w.clone()]).unwrap();
+    // ... and a compiled gradient (the backward pass fused too).
+    let cg = compile(move |a: &[Array]| grad(loss, &[0, 1])(a));
+    let got2 = cg.call(&[x.clone(), w.clone()]).unwrap();
+    for ((g, g2), w) in got.iter().zip(&got2).zip(&want) {
+        let (g, g2, w) = (
+            g.to_vec::<f32>().unwrap(),
+            g2.to_vec::<f32>().unwrap(),
+            w.to_vec::<f32>().unwrap(),
+        );
+        for ((a, b), c) in g.iter().zip(&g2).zip(&w) {
+            assert!(
+                (a - c).abs() <= 1e-5 * (1.0 + c.abs()),
+                "grad(compile): {a} vs {c}"
+            );
+            assert!(
+                (b - c).abs() <= 1e-5 * (1.0 + c.abs()),
+                "compile(grad): {b} vs {c}"
+            );
+        }
+    }
+    let cm = compile(|a: &[Array]| Ok(vec![gelu(&a[0])?]));
+    let batched =
+        vmap(move |a: &[Array]| cm.call(a), &[Some(1)], &[Some(0)])(&[x.clone()]).unwrap();
+    let want = ops::transpose(&gelu(&x).unwrap(), &[1, 0]).unwrap();
+    assert_same(&batched[0], &want, "vmap(compile(gelu))");
+}
+
+#[test]
+fn chains_that_meet_fuse_into_one_region() {
+    // GELU is two chains from x (0.5·x, and the tanh of the cubic) that meet at the
+    // end; Adam's update reads two state chains. Each is one region, one pass.
+    let x = random_array(&[1000], Dtype::Float32, -3.0, 3.0, &mut Lcg(5)).0;
+    let f = compile(|a: &[Array]| Ok(vec![gelu(&a[0])?]));
+    assert_eq!(f.program(&[x.clone()]).unwrap().op_names(), ["Compiled"]);
+    let adam = compile(|a: &[Array]| {
+        let (p, g, m, v) = (&a[0], &a[1], &a[2], &a[3]);
+        let m = ops::add(&ops::multiply(m, 0.9)?, &ops::multiply(g, 0.1)?)?;
+        let v = ops::add(
+            &ops::multiply(v, 0.999)?,
+            &ops::multiply(&ops::square(g)?, 0.001)?,
+        )?;
+        let step = ops::divide(&ops::multiply(&m, 1e-3)?, &ops::add(&ops::sqrt(&v)?, 1e-8)?)?;
+        Ok(vec![ops::subtract(p, &step)?, m, v])
+    });
+    let args: Vec<Array> = (0..4)
+        .map(|k| random_array(&[300], Dtype::Float32, 0.0, 1.0, &mut Lcg(k)).0)
+        .collect();
+    assert_eq!(adam.program(&args).unwrap().op_names(), ["Compiled"]);
+}
