@@ -39,9 +39,10 @@ impl Acc for f32 {
     fn of(v: f64) -> f32 {
         v as f32
     }
+    /// Plain arithmetic (not libm), so that a row loop over it vectorises.
     #[inline(always)]
     fn exp(self) -> f32 {
-        f32::exp(self)
+        super::vmath::exp_f32(self)
     }
     #[inline(always)]
     fn sqrt(self) -> f32 {
