@@ -9,6 +9,7 @@ mod device;
 mod dlpack;
 mod dtype;
 mod errors;
+mod fast;
 mod indexing;
 mod memory;
 mod numpy;
@@ -37,6 +38,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan_ops::register(m)?;
     printopts::register(m)?;
     random::register(m)?;
+    fast::register(m)?;
     transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;

@@ -535,6 +535,56 @@ fn matmul_and_products() {
 }
 
 #[test]
+fn fast_ops() {
+    use ferrox::ops::fast::{self, AttentionMask};
+    let x = || rand(&[3, 5], 80, -2.0, 2.0);
+    let w = || rand(&[5], 81, 0.5, 1.5);
+    let b = || rand(&[5], 82, -1.0, 1.0);
+    let f = |a: &[Array]| fast::rms_norm(&a[0], Some(&a[1]), 1e-5);
+    check_all("rms_norm", &f, &[x(), w()]);
+    let f = |a: &[Array]| fast::rms_norm(&a[0], None, 1e-5);
+    check_all(
+        "rms_norm unweighted",
+        &f,
+        &[rand(&[2, 3, 4], 83, -2.0, 2.0)],
+    );
+    let f = |a: &[Array]| fast::layer_norm(&a[0], Some(&a[1]), Some(&a[2]), 1e-5);
+    check_all("layer_norm", &f, &[x(), w(), b()]);
+    let f = |a: &[Array]| fast::layer_norm(&a[0], None, Some(&a[1]), 1e-5);
+    check_all("layer_norm bias", &f, &[x(), b()]);
+    let f = |a: &[Array]| fast::layer_norm(&a[0], None, None, 1e-5);
+    check_all("layer_norm plain", &f, &[rand(&[4], 84, -2.0, 2.0)]);
+    let f = |a: &[Array]| ops::softmax(&a[0], &[0], false);
+    check_all("softmax axis 0", &f, &[x()]);
+
+    // Attention: grouped heads, a query count unlike the key count.
+    let q = || rand(&[2, 4, 3, 4], 85, -1.0, 1.0);
+    let k = || rand(&[2, 2, 5, 4], 86, -1.0, 1.0);
+    let v = || rand(&[2, 2, 5, 3], 87, -1.0, 1.0);
+    let f = |a: &[Array]| {
+        fast::scaled_dot_product_attention(&a[0], &a[1], &a[2], 0.5, AttentionMask::None, None)
+    };
+    check_all("sdpa", &f, &[q(), k(), v()]);
+    let f = |a: &[Array]| {
+        fast::scaled_dot_product_attention(&a[0], &a[1], &a[2], 0.5, AttentionMask::Causal, None)
+    };
+    check_all("sdpa causal", &f, &[q(), k(), v()]);
+    // An additive mask and sinks are differentiable inputs too.
+    let f = |a: &[Array]| {
+        let m = AttentionMask::Array(&a[3]);
+        fast::scaled_dot_product_attention(&a[0], &a[1], &a[2], 0.5, m, Some(&a[4]))
+    };
+    let (m, s) = (rand(&[3, 5], 88, -1.0, 1.0), rand(&[4], 89, -1.0, 1.0));
+    check_all("sdpa mask sinks", &f, &[q(), k(), v(), m, s]);
+    let keep = ops::greater(&rand(&[4, 3, 5], 90, 0.0, 1.0), 0.3).unwrap();
+    let f = move |a: &[Array]| {
+        let m = AttentionMask::Array(&keep);
+        fast::scaled_dot_product_attention(&a[0], &a[1], &a[2], 0.5, m, None)
+    };
+    check_all("sdpa bool mask", &f, &[q(), k(), v()]);
+}
+
+#[test]
 fn views_and_shapes() {
     type V = Box<dyn Fn(&Array) -> Result<Array>>;
     let cases: Vec<(&str, V)> = vec![

@@ -13,6 +13,7 @@
 
 mod binary;
 mod creation;
+pub mod fast;
 mod indexing;
 mod layout;
 mod linalg;

@@ -219,9 +219,27 @@ pub fn logsumexp(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
     }
 }
 
-/// `exp(a) / sum(exp(a))` over `axes`. With `precise`, f16/bf16 compute in float32.
+/// `exp(a) / sum(exp(a))` over `axes` (all when empty). With `precise`, f16/bf16
+/// compute in float32; the fused kernel (real floats, axes that can be brought last)
+/// always does.
 pub fn softmax(a: &Array, axes: &[isize], precise: bool) -> Result<Array> {
     let in_dtype = a.dtype().to_inexact();
+    if in_dtype.is_floating() {
+        let ax = resolve_axes(a, axes)?;
+        let x = astype(a, in_dtype)?;
+        let nd = a.ndim();
+        let trailing = ax.iter().enumerate().all(|(i, &v)| v == nd - ax.len() + i);
+        if trailing {
+            // The softmax axes are the last ones: one row each once they are merged.
+            let mut rows = a.shape()[..nd - ax.len()].to_vec();
+            rows.push(ax.iter().map(|&i| a.shape()[i]).product());
+            return fused_softmax(&x.reshape(&rows)?)?.reshape(a.shape());
+        }
+        if let [axis] = ax[..] {
+            let moved = super::moveaxis(&x, axis as isize, -1)?;
+            return super::moveaxis(&fused_softmax(&moved)?, -1, axis as isize);
+        }
+    }
     let x = if precise && matches!(in_dtype, Dtype::Float16 | Dtype::Bfloat16) {
         astype(a, Dtype::Float32)?
     } else {
@@ -231,4 +249,15 @@ pub fn softmax(a: &Array, axes: &[isize], precise: bool) -> Result<Array> {
     let e = super::exp(&super::subtract(&x, &m)?)?;
     let s = sum(&e, axes, true)?;
     astype(&super::divide(&e, &s)?, in_dtype)
+}
+
+/// The `Softmax` primitive over the last axis of a float array.
+fn fused_softmax(x: &Array) -> Result<Array> {
+    Ok(Array::from_op(
+        x.shape().to_vec(),
+        x.dtype(),
+        crate::primitives::softmax::Softmax,
+        vec![x.clone()],
+        stream(),
+    ))
 }

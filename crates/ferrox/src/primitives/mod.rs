@@ -2,14 +2,17 @@
 //! [`Primitive`](crate::primitive::Primitive); its CPU kernel is in `backend/cpu/`, and the
 //! ops that build it (checking shapes and dtypes) are in `ops/`.
 
+pub mod attention;
 pub mod binary;
 pub mod creation;
 pub mod fused;
 pub mod indexing;
 pub mod matmul;
+pub mod norm;
 pub mod random;
 pub mod reduce;
 pub mod scan;
+pub mod softmax;
 pub mod sort;
 pub mod unary;
 pub mod view;

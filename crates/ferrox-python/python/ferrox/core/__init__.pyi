@@ -16,6 +16,7 @@ DLPackCompatible = Any
 ArrayLike = Any
 StreamOrDevice = Stream | ThreadLocalStream | Device | DeviceType | None
 from . import cuda as cuda
+from . import fast as fast
 from . import metal as metal
 from . import random as random
 

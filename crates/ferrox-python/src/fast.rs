@@ -1,0 +1,113 @@
+//! `ferrox.core.fast`, a drop-in for `mlx.core.fast`: `rms_norm`, `layer_norm` and
+//! `scaled_dot_product_attention`, each one fused CPU kernel. As in MLX, the tensor
+//! arguments must be arrays (a list or NumPy array is a `TypeError`).
+
+use crate::array::PyArray;
+use crate::convert::type_name;
+use crate::device::on_stream;
+use crate::errors::value_error;
+use ferrox::ops::fast::{self, AttentionMask};
+use ferrox::Array;
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+type Arg<'a, 'py> = &'a Bound<'py, PyAny>;
+type Opt<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
+
+/// An `array` argument, strictly.
+fn array_only(func: &str, name: &str, a: Arg) -> PyResult<Array> {
+    match a.cast::<PyArray>() {
+        Ok(a) => Ok(a.borrow().inner.clone()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{func}(): incompatible function arguments: {name} must be an array, got {}.",
+            type_name(a)
+        ))),
+    }
+}
+
+/// An `array | None` argument.
+fn opt_array(func: &str, name: &str, a: Opt) -> PyResult<Option<Array>> {
+    match a {
+        None => Ok(None),
+        Some(a) if a.is_none() => Ok(None),
+        Some(a) => array_only(func, name, a).map(Some),
+    }
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, weight, eps, *, stream = None))]
+fn rms_norm(x: Arg, weight: Opt, eps: f32, stream: Opt) -> PyResult<PyArray> {
+    let x = array_only("rms_norm", "x", x)?;
+    let w = opt_array("rms_norm", "weight", weight)?;
+    on_stream(stream, || fast::rms_norm(&x, w.as_ref(), eps)).map(PyArray::from)
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, weight, bias, eps, *, stream = None))]
+fn layer_norm(x: Arg, weight: Opt, bias: Opt, eps: f32, stream: Opt) -> PyResult<PyArray> {
+    let x = array_only("layer_norm", "x", x)?;
+    let w = opt_array("layer_norm", "weight", weight)?;
+    let b = opt_array("layer_norm", "bias", bias)?;
+    on_stream(stream, || fast::layer_norm(&x, w.as_ref(), b.as_ref(), eps)).map(PyArray::from)
+}
+
+/// `force_fused` is accepted for MLX's signature; the CPU kernel is always fused here.
+#[pyfunction]
+#[pyo3(signature = (q, k, v, *, scale, mask = None, sinks = None, force_fused = false, stream = None))]
+#[allow(clippy::too_many_arguments)]
+fn scaled_dot_product_attention(
+    q: Arg,
+    k: Arg,
+    v: Arg,
+    scale: f32,
+    mask: Opt,
+    sinks: Opt,
+    force_fused: bool,
+    stream: Opt,
+) -> PyResult<PyArray> {
+    const F: &str = "scaled_dot_product_attention";
+    let _ = force_fused;
+    let (q, k, v) = (
+        array_only(F, "q", q)?,
+        array_only(F, "k", k)?,
+        array_only(F, "v", v)?,
+    );
+    let sinks = opt_array(F, "sinks", sinks)?;
+    let mask_arr;
+    let mask = match mask {
+        None => AttentionMask::None,
+        Some(m) if m.is_none() => AttentionMask::None,
+        Some(m) if m.is_instance_of::<PyString>() => {
+            let s: String = m.extract()?;
+            if s != "causal" {
+                return Err(value_error(format!(
+                    "[{F}] invalid mask option '{s}'. Must be 'causal', or an array."
+                )));
+            }
+            AttentionMask::Causal
+        }
+        Some(m) => {
+            mask_arr = array_only(F, "mask", m)?;
+            AttentionMask::Array(&mask_arr)
+        }
+    };
+    on_stream(stream, || {
+        fast::scaled_dot_product_attention(&q, &k, &v, scale, mask, sinks.as_ref())
+    })
+    .map(PyArray::from)
+}
+
+/// Adds `fast` to `m`, also importable as `ferrox.core.fast`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let f = PyModule::new(py, "ferrox.core.fast")?;
+    f.add_function(wrap_pyfunction!(rms_norm, &f)?)?;
+    f.add_function(wrap_pyfunction!(layer_norm, &f)?)?;
+    f.add_function(wrap_pyfunction!(scaled_dot_product_attention, &f)?)?;
+    m.add("fast", &f)?;
+    py.import("sys")?
+        .getattr("modules")?
+        .set_item("ferrox.core.fast", &f)?;
+    Ok(())
+}
