@@ -30,44 +30,46 @@ _array = core.array
 # ---- pytrees ------------------------------------------------------------------------
 
 
+# The tree walks are module-level recursions, not nested functions that call
+# themselves: such a closure is a reference cycle (function -> cell -> function) that
+# keeps the arrays it saw alive until the garbage collector runs, which made every
+# transformed call hold its outputs' memory for a while.
+
+
+def _flatten_into(t, out, strict):
+    if isinstance(t, _array):
+        out.append(t)
+    elif isinstance(t, (list, tuple)):
+        for x in t:
+            _flatten_into(x, out, strict)
+    elif isinstance(t, dict):
+        for x in t.values():
+            _flatten_into(x, out, strict)
+    elif strict:
+        raise ValueError("[tree_flatten] The argument should contain only arrays")
+
+
 def _tree_flatten(tree, strict=True):
     """The arrays of ``tree`` in order. With ``strict``, any other leaf is an error (as
     in MLX); otherwise other leaves are skipped."""
     out = []
-
-    def visit(t):
-        if isinstance(t, _array):
-            out.append(t)
-        elif isinstance(t, (list, tuple)):
-            for x in t:
-                visit(x)
-        elif isinstance(t, dict):
-            for x in t.values():
-                visit(x)
-        elif strict:
-            raise ValueError("[tree_flatten] The argument should contain only arrays")
-
-    visit(tree)
+    _flatten_into(tree, out, strict)
     return out
 
 
-def _tree_unflatten(tree, leaves):
-    """``tree`` with each array replaced by the next of the iterator ``leaves``; other
+def _tree_unflatten(t, leaves):
+    """``t`` with each array replaced by the next of the iterator ``leaves``; other
     leaves are kept."""
-
-    def visit(t):
-        if isinstance(t, _array):
-            return next(leaves)
-        if isinstance(t, list):
-            return [visit(x) for x in t]
-        if isinstance(t, tuple):
-            items = [visit(x) for x in t]
-            return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
-        if isinstance(t, dict):
-            return {k: visit(v) for k, v in t.items()}
-        return t
-
-    return visit(tree)
+    if isinstance(t, _array):
+        return next(leaves)
+    if isinstance(t, list):
+        return [_tree_unflatten(x, leaves) for x in t]
+    if isinstance(t, tuple):
+        items = [_tree_unflatten(x, leaves) for x in t]
+        return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
+    if isinstance(t, dict):
+        return {k: _tree_unflatten(v, leaves) for k, v in t.items()}
+    return t
 
 
 def _prefix_error():
