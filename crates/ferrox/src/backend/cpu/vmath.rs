@@ -46,9 +46,15 @@ impl VMath for f64 {
 }
 
 /// `2^n` for an integer-valued `n` in the normal exponent range [-126, 127].
+///
+/// The integer comes from the bits of `n + 1.5·2^23` (whose low mantissa bits are then
+/// `n`), not from `n as i32`: Rust's saturating float-to-int cast checks each lane for
+/// NaN and range, which scalarised every loop over `exp_f32`.
 #[inline(always)]
 fn pow2i(n: f32) -> f32 {
-    f32::from_bits(((n as i32 + 127) as u32) << 23)
+    const MAGIC: f32 = 12_582_912.0;
+    let i = (n + MAGIC).to_bits().wrapping_sub(MAGIC.to_bits());
+    f32::from_bits(i.wrapping_add(127) << 23)
 }
 
 /// e^x.
