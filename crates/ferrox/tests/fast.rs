@@ -330,6 +330,60 @@ fn norms_of_views_and_promotion() {
 }
 
 #[test]
+fn rows_split_across_threads() {
+    // Enough rows that the kernels split them into chunks (each chunk pipelines its
+    // rows), dense and strided.
+    let mut rng = Lcg(8);
+    let (x, xv) = random_array(&[300, 257], Dtype::Float32, -3.0, 3.0, &mut rng);
+    let (w, wv) = random_array(&[257], Dtype::Float32, 0.5, 1.5, &mut rng);
+    let (b, bv) = random_array(&[257], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let zeros = vec![0.0; 257];
+    check(
+        &ops::softmax(&x, &[-1], false).unwrap(),
+        &softmax_rows(&xv, 257),
+        Dtype::Float32,
+        "softmax",
+    );
+    let ln = fast::layer_norm(&x, Some(&w), Some(&b), 1e-5).unwrap();
+    check(
+        &ln,
+        &norm_rows(&xv, 257, true, &wv, &bv, 1e-5f32 as f64),
+        Dtype::Float32,
+        "ln",
+    );
+    let rms = fast::rms_norm(&x, Some(&w), 1e-5).unwrap();
+    check(
+        &rms,
+        &norm_rows(&xv, 257, false, &wv, &zeros, 1e-5f32 as f64),
+        Dtype::Float32,
+        "rms",
+    );
+    let t = ops::transpose(&x, &[1, 0]).unwrap();
+    let tv = t.to_vec::<f64>().unwrap();
+    check(
+        &ops::softmax(&t, &[-1], false).unwrap(),
+        &softmax_rows(&tv, 300),
+        Dtype::Float32,
+        "strided",
+    );
+    let ones = vec![1.0; 300];
+    let ln = fast::layer_norm(&t, None, None, 1e-5).unwrap();
+    check(
+        &ln,
+        &norm_rows(
+            &tv,
+            300,
+            true,
+            &ones,
+            &ones.iter().map(|_| 0.0).collect::<Vec<_>>(),
+            1e-5f32 as f64,
+        ),
+        Dtype::Float32,
+        "ln strided",
+    );
+}
+
+#[test]
 fn norm_errors_are_mlxs() {
     let x = ops::zeros(&[3, 4], None).unwrap();
     let msg = |r: ferrox::Result<Array>| r.err().map(|e| e.to_string()).unwrap_or_default();

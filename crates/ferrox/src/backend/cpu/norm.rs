@@ -1,6 +1,7 @@
-//! RMS and layer normalisation over the last axis, one row at a time: the row's
-//! statistics from a first read, then the normalised, scaled write from a second read
-//! that hits the cache. Weight and bias are widened once per call.
+//! RMS and layer normalisation over the last axis, one row at a time, pipelined: the
+//! loop that writes row `r` also sums row `r + 1` (read from memory while `r` is
+//! written), whose variance and write then read it from the cache. Weight and bias are
+//! widened once per call.
 
 use super::rows::{par_rows, sum_map, widened, Acc, OutPtr, RowElem, Rows};
 use crate::array::Data;
@@ -60,36 +61,81 @@ fn run<T: RowElem>(
     let b = widened::<T>(bias, n, T::A::ZERO);
     let po = OutPtr(out.ptr::<T>());
     par_rows(rows.count, n, |first, end| {
-        let mut gather = Vec::new();
-        for r in first..end {
-            // SAFETY: `r` is a row of `x`; each row of `out` is written by one thread.
-            let (xr, o) = unsafe { (rows.read(x, r, &mut gather), po.row(r, n)) };
-            match kind {
-                Norm::Rms(eps) => rms_row(xr, &w, T::A::of(eps), o),
-                Norm::Layer(eps) => layer_row(xr, &w, &b, T::A::of(eps), o),
-            }
+        let mut stats = None;
+        // SAFETY: rows of `x` in range; each row of `out` is written by one thread.
+        unsafe {
+            rows.pipeline::<T>(x, first, end, |row, next, r| {
+                let (mean, inv) = stats.unwrap_or_else(|| match kind {
+                    Norm::Rms(_) => row_stats(kind, row, sum_map(row, |v| v * v)),
+                    Norm::Layer(_) => row_stats(kind, row, sum_map(row, |v| v)),
+                });
+                let o = po.row(r, n);
+                stats = Some(match kind {
+                    Norm::Rms(_) => row_stats(
+                        kind,
+                        next,
+                        write_row::<T, true>(row, mean, inv, &w, &b, o, next),
+                    ),
+                    Norm::Layer(_) => row_stats(
+                        kind,
+                        next,
+                        write_row::<T, false>(row, mean, inv, &w, &b, o, next),
+                    ),
+                });
+            })
         }
     });
 }
 
-#[multiversion(targets = "simd")]
-fn rms_row<T: RowElem>(x: &[T], w: &[T::A], eps: T::A, out: &mut [T]) {
-    let n = T::A::of(x.len() as f64);
-    let inv = T::A::ONE / (sum_map(x, |v| v * v) / n + eps).sqrt();
-    for ((o, &v), &w) in out.iter_mut().zip(x).zip(w) {
-        *o = T::narrow(v.widen() * inv * w);
+/// `(mean, 1/σ)` of a row from its sum (of squares, for RMS). Layer norm's variance is
+/// a second read of the row, centred first (which keeps rows with a large mean
+/// accurate); the row is in cache by then.
+fn row_stats<T: RowElem>(kind: Norm, row: &[T], sum: T::A) -> (T::A, T::A) {
+    let n = T::A::of(row.len() as f64);
+    match kind {
+        Norm::Rms(eps) => (T::A::ZERO, T::A::ONE / (sum / n + T::A::of(eps)).sqrt()),
+        Norm::Layer(eps) => {
+            let mean = sum / n;
+            let var = centred_squares(row, mean) / n;
+            (mean, T::A::ONE / (var + T::A::of(eps)).sqrt())
+        }
     }
 }
 
 #[multiversion(targets = "simd")]
-fn layer_row<T: RowElem>(x: &[T], w: &[T::A], b: &[T::A], eps: T::A, out: &mut [T]) {
-    let n = T::A::of(x.len() as f64);
-    let mean = sum_map(x, |v| v) / n;
-    // Centred before squaring (a second read from the cache), which keeps the variance
-    // of rows with a large mean accurate.
-    let var = sum_map(x, |v| (v - mean) * (v - mean)) / n;
-    let inv = T::A::ONE / (var + eps).sqrt();
-    for (((o, &v), &w), &b) in out.iter_mut().zip(x).zip(w).zip(b) {
-        *o = T::narrow((v.widen() - mean) * inv * w + b);
+fn centred_squares<T: RowElem>(x: &[T], mean: T::A) -> T::A {
+    sum_map(x, |v| (v - mean) * (v - mean))
+}
+
+/// `out = (x - mean) · inv · w + b`, and in the same loop (so that the next row's read
+/// from memory overlaps this row's write) the sum of the next row, or of its squares.
+#[multiversion(targets = "simd")]
+#[allow(clippy::too_many_arguments)]
+fn write_row<T: RowElem, const SQUARES: bool>(
+    x: &[T],
+    mean: T::A,
+    inv: T::A,
+    w: &[T::A],
+    b: &[T::A],
+    out: &mut [T],
+    next: &[T],
+) -> T::A {
+    const L: usize = 16;
+    let mut acc = [T::A::ZERO; L];
+    let f = |v: T::A| if SQUARES { v * v } else { v };
+    let n = x.len() / L * L;
+    for j0 in (0..n).step_by(L) {
+        let (xc, oc, nc) = (&x[j0..j0 + L], &mut out[j0..j0 + L], &next[j0..j0 + L]);
+        let (wc, bc) = (&w[j0..j0 + L], &b[j0..j0 + L]);
+        for j in 0..L {
+            oc[j] = T::narrow((xc[j].widen() - mean) * inv * wc[j] + bc[j]);
+            acc[j] = acc[j] + f(nc[j].widen());
+        }
     }
+    let mut s = acc.iter().fold(T::A::ZERO, |s, &a| s + a);
+    for j in n..x.len() {
+        out[j] = T::narrow((x[j].widen() - mean) * inv * w[j] + b[j]);
+        s = s + f(next[j].widen());
+    }
+    s
 }

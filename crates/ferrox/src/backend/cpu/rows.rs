@@ -169,8 +169,11 @@ impl Rows {
     /// `scratch`.
     ///
     /// # Safety
-    /// `d` is the view these rows describe, of element type `T`, and `r < count`.
-    pub unsafe fn read<'s, T: Copy>(&self, d: &Data, r: usize, scratch: &'s mut Vec<T>) -> &'s [T] {
+    /// `d` is the view these rows describe, of element type `T`, and `r < count`. The
+    /// slice is valid while `d`'s buffer lives and `scratch` is not touched again (its
+    /// lifetime is the caller's to respect, so that a pipeline can hold two rows
+    /// gathered into two scratch vectors).
+    pub unsafe fn read<'a, T: Copy>(&self, d: &Data, r: usize, scratch: &mut Vec<T>) -> &'a [T] {
         let off = super::strided::offset_of(r, &self.outer_shape, &self.outer_strides);
         let p = d.ptr::<T>().offset(off);
         if self.stride == 1 {
@@ -178,7 +181,38 @@ impl Rows {
         }
         scratch.clear();
         scratch.extend((0..self.len as isize).map(|i| *p.offset(i * self.stride)));
-        scratch
+        std::slice::from_raw_parts(scratch.as_ptr(), self.len)
+    }
+
+    /// Calls `body(row, next, r)` for each row `r` of `[first, end)` with the row after it
+    /// (the row itself for the last one), so that a kernel can gather the next row's
+    /// statistics while it writes this one: the next row's read from memory then
+    /// overlaps this row's write, and the next step finds the row in cache.
+    ///
+    /// # Safety
+    /// `d` is the view these rows describe, of element type `T`, and `end <= count`.
+    pub unsafe fn pipeline<T: Copy>(
+        &self,
+        d: &Data,
+        first: usize,
+        end: usize,
+        mut body: impl FnMut(&[T], &[T], usize),
+    ) {
+        if first >= end {
+            return;
+        }
+        // Two scratch rows, alternating, so that a gathered row outlives the next gather.
+        let mut scratch = [Vec::new(), Vec::new()];
+        let mut row: &[T] = self.read(d, first, &mut scratch[0]);
+        for r in first..end {
+            let next: &[T] = if r + 1 < end {
+                self.read(d, r + 1, &mut scratch[(r + 1 - first) % 2])
+            } else {
+                row
+            };
+            body(row, next, r);
+            row = next;
+        }
     }
 }
 

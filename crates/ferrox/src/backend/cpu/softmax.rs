@@ -1,6 +1,7 @@
-//! Softmax over the last axis, one row at a time: the maximum, then `exp(x - max)` kept
-//! in a row-sized buffer while it is summed, then the scaled write. The input row is read
-//! from memory once (the second read hits the cache) and the output written once.
+//! Softmax over the last axis, one row at a time, pipelined: `exp(x - max)` of row `r`
+//! (in the cache) into a row-sized buffer while it is summed, then one loop that writes
+//! row `r` scaled and finds the maximum of row `r + 1` (read from memory while `r` is
+//! written). Each row crosses memory once each way.
 
 use super::rows::{max_of, par_rows, Acc, OutPtr, RowElem, Rows};
 use crate::array::Data;
@@ -33,28 +34,22 @@ fn run<T: RowElem>(shape: &[usize], x: &Data, out: &Data) {
     }
     let po = OutPtr(out.ptr::<T>());
     par_rows(rows.count, n, |first, end| {
-        let (mut gather, mut exps) = (Vec::new(), vec![T::A::ZERO; n]);
-        for r in first..end {
-            // SAFETY: `r` is a row of `x`; each row of `out` is written by one thread.
-            let (xr, o) = unsafe { (rows.read(x, r, &mut gather), po.row(r, n)) };
-            softmax_row(xr, o, &mut exps);
+        let mut exps = vec![T::A::ZERO; n];
+        let mut max = None;
+        // SAFETY: rows of `x` in range; each row of `out` is written by one thread.
+        unsafe {
+            rows.pipeline::<T>(x, first, end, |row, next, r| {
+                let m = max.unwrap_or_else(|| max_of(row));
+                let s = exp_row(row, m, &mut exps);
+                max = Some(write_row(&exps, T::A::ONE / s, po.row(r, n), next));
+            })
         }
     });
 }
 
+/// `exps = exp(x - m)`; returns their sum. Reads `x` from the cache: compute only.
 #[multiversion(targets = "simd")]
-fn softmax_row<T: RowElem>(x: &[T], out: &mut [T], exps: &mut [T::A]) {
-    let m = max_of(x);
-    let s = exp_sum(x, m, exps);
-    let inv = T::A::ONE / s;
-    for (o, &e) in out.iter_mut().zip(exps.iter()) {
-        *o = T::narrow(e * inv);
-    }
-}
-
-/// `exps = exp(x - m)` and their sum, in lanes so that the loop vectorises.
-#[inline(always)]
-fn exp_sum<T: RowElem>(x: &[T], m: T::A, exps: &mut [T::A]) -> T::A {
+fn exp_row<T: RowElem>(x: &[T], m: T::A, exps: &mut [T::A]) -> T::A {
     const L: usize = 16;
     let mut acc = [T::A::ZERO; L];
     let n = x.len() / L * L;
@@ -71,6 +66,32 @@ fn exp_sum<T: RowElem>(x: &[T], m: T::A, exps: &mut [T::A]) -> T::A {
         s = s + *ev;
     }
     s
+}
+
+/// `out = exps · inv`, and the maximum of the next row, read in the same loop so that
+/// the memory read of one row overlaps the write of the other.
+#[multiversion(targets = "simd")]
+fn write_row<T: RowElem>(exps: &[T::A], inv: T::A, out: &mut [T], next: &[T]) -> T::A {
+    const L: usize = 16;
+    let first = next[0].widen();
+    let mut acc = [first; L];
+    let pick = |m: T::A, v: T::A| if v > m { v } else { m };
+    let n = out.len() / L * L;
+    let chunks = exps[..n]
+        .chunks_exact(L)
+        .zip(out[..n].chunks_exact_mut(L))
+        .zip(next[..n].chunks_exact(L));
+    for ((ec, oc), nc) in chunks {
+        for j in 0..L {
+            oc[j] = T::narrow(ec[j] * inv);
+            acc[j] = pick(acc[j], nc[j].widen());
+        }
+    }
+    for ((&e, o), &v) in exps[n..].iter().zip(&mut out[n..]).zip(&next[n..]) {
+        *o = T::narrow(e * inv);
+        acc[0] = pick(acc[0], v.widen());
+    }
+    acc.iter().fold(first, |m, &v| pick(m, v))
 }
 
 /// Softmax of a row of scores in place, with an optional extra logit (an attention

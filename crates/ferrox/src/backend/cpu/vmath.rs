@@ -45,10 +45,16 @@ impl VMath for f64 {
     }
 }
 
-/// `2^n` for an integer `n` in the normal exponent range [-126, 127].
+/// `2^n` for an integer-valued `n` in the normal exponent range [-126, 127].
+///
+/// The integer comes from the bits of `n + 1.5·2^23` (whose low mantissa bits are then
+/// `n`), not from `n as i32`: Rust's saturating float-to-int cast checks each lane for
+/// NaN and range, which scalarised every loop over `exp_f32`.
 #[inline(always)]
-fn pow2i(n: i32) -> f32 {
-    f32::from_bits(((n + 127) as u32) << 23)
+fn pow2i(n: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    let i = (n + MAGIC).to_bits().wrapping_sub(MAGIC.to_bits());
+    f32::from_bits(i.wrapping_add(127) << 23)
 }
 
 /// e^x.
@@ -57,11 +63,8 @@ pub fn exp_f32(x: f32) -> f32 {
     // Past these, e^x is inf or below the smallest subnormal; clamping keeps the
     // exponent arithmetic below in range and still rounds to inf / 0.
     let xc = x.clamp(-104.0, 89.0);
-    // x = n ln2 + r, |r| <= ln2/2, with ln2 split in two so n ln2 is exact. n is rounded
-    // by adding and subtracting 1.5 * 2^23 (exact for |n| < 2^22): `f32::round` is a
-    // library call that would keep the loop from vectorising.
-    const ROUND: f32 = 12_582_912.0;
-    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    // x = n ln2 + r, |r| <= ln2/2, with ln2 split in two so n ln2 is exact.
+    let n = (xc * std::f32::consts::LOG2_E).round();
     let r = xc - n * 0.693_359_375 - n * -2.121_944_4e-4;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -72,9 +75,8 @@ pub fn exp_f32(x: f32) -> f32 {
     let er = p * r * r + r + 1.0;
     // 2^n in two halves, each a normal number, so that the product under- and overflows
     // gradually, as the true result does.
-    let ni = n as i32;
-    let h = ni >> 1;
-    let y = er * pow2i(h) * pow2i(ni - h);
+    let h = (n * 0.5).floor();
+    let y = er * pow2i(h) * pow2i(n - h);
     if x.is_nan() {
         x
     } else {
