@@ -173,6 +173,17 @@ fn mixed_graph_with_strided_inputs() {
     }
 }
 
+/// A region whose output is larger than the caches is written by streaming stores and
+/// reads its inputs a tile ahead: still the same bits, with a row-broadcast operand too.
+#[test]
+fn large_regions_stream_the_same_values() {
+    let mut rng = Lcg(5);
+    let (x, _) = random_array(&[1031, 2053], Dtype::Float32, -4.0, 4.0, &mut rng);
+    let (b, _) = random_array(&[2053], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let f = |a: &[Array]| Ok(vec![gelu(&ops::add(&a[0], &a[1])?)?]);
+    check(f, &[x, b], "gelu over 2.1M elements");
+}
+
 #[test]
 fn fused_regions_differentiate_and_batch_as_unfused() {
     let mut rng = Lcg(4);

@@ -7,7 +7,6 @@ use super::strided::collapse;
 use super::PARALLEL_THRESHOLD;
 use crate::array::Data;
 use crate::dtype::Element;
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 /// Calls `f(offsets, len)` for each run of a flat row-major range `[start, end)` that lies
@@ -112,97 +111,100 @@ fn flat_stride(shape: &[usize], d: &Data) -> Option<isize> {
     }
 }
 
-#[multiversion(targets = "simd")]
-fn row1<A: Element, O: Element>(n: usize, a: *const A, sa: isize, o: *mut O, f: &impl Fn(A) -> O) {
-    // SAFETY: the driver passes runs inside both views.
-    unsafe {
-        if sa == 1 {
-            let a = std::slice::from_raw_parts(a, n);
-            let o = std::slice::from_raw_parts_mut(o, n);
-            for (o, &a) in o.iter_mut().zip(a) {
-                *o = f(a);
-            }
-        } else {
-            for i in 0..n as isize {
-                *o.offset(i) = f(*a.offset(i * sa));
+simd_kernel! {
+    fn row1<A: Element, O: Element>(n: usize, a: *const A, sa: isize, o: *mut O, f: &impl Fn(A) -> O) {
+        // SAFETY: the driver passes runs inside both views.
+        unsafe {
+            if sa == 1 {
+                let a = std::slice::from_raw_parts(a, n);
+                let o = std::slice::from_raw_parts_mut(o, n);
+                for (o, &a) in o.iter_mut().zip(a) {
+                    *o = f(a);
+                }
+            } else {
+                for i in 0..n as isize {
+                    *o.offset(i) = f(*a.offset(i * sa));
+                }
             }
         }
     }
 }
 
-#[multiversion(targets = "simd")]
-#[allow(clippy::too_many_arguments)]
-fn row2<A: Element, B: Element, O: Element>(
-    n: usize,
-    a: *const A,
-    sa: isize,
-    b: *const B,
-    sb: isize,
-    o: *mut O,
-    f: &impl Fn(A, B) -> O,
-) {
-    // SAFETY: the driver passes runs inside all three views.
-    unsafe {
-        let o = std::slice::from_raw_parts_mut(o, n);
-        match (sa, sb) {
-            (1, 1) => {
+simd_kernel! {
+    #[allow(clippy::too_many_arguments)]
+    fn row2<A: Element, B: Element, O: Element>(
+        n: usize,
+        a: *const A,
+        sa: isize,
+        b: *const B,
+        sb: isize,
+        o: *mut O,
+        f: &impl Fn(A, B) -> O,
+    ) {
+        // SAFETY: the driver passes runs inside all three views.
+        unsafe {
+            let o = std::slice::from_raw_parts_mut(o, n);
+            match (sa, sb) {
+                (1, 1) => {
+                    let a = std::slice::from_raw_parts(a, n);
+                    let b = std::slice::from_raw_parts(b, n);
+                    for i in 0..n {
+                        o[i] = f(a[i], b[i]);
+                    }
+                }
+                (1, 0) => {
+                    let a = std::slice::from_raw_parts(a, n);
+                    let b = *b;
+                    for i in 0..n {
+                        o[i] = f(a[i], b);
+                    }
+                }
+                (0, 1) => {
+                    let a = *a;
+                    let b = std::slice::from_raw_parts(b, n);
+                    for i in 0..n {
+                        o[i] = f(a, b[i]);
+                    }
+                }
+                _ => {
+                    for (i, o) in o.iter_mut().enumerate() {
+                        let i = i as isize;
+                        *o = f(*a.offset(i * sa), *b.offset(i * sb));
+                    }
+                }
+            }
+        }
+    }
+}
+
+simd_kernel! {
+    #[allow(clippy::too_many_arguments)]
+    fn row3<A: Element, B: Element, C: Element, O: Element>(
+        n: usize,
+        a: *const A,
+        sa: isize,
+        b: *const B,
+        sb: isize,
+        c: *const C,
+        sc: isize,
+        o: *mut O,
+        f: &impl Fn(A, B, C) -> O,
+    ) {
+        // SAFETY: the driver passes runs inside all four views.
+        unsafe {
+            let o = std::slice::from_raw_parts_mut(o, n);
+            if sa == 1 && sb == 1 && sc == 1 {
                 let a = std::slice::from_raw_parts(a, n);
                 let b = std::slice::from_raw_parts(b, n);
+                let c = std::slice::from_raw_parts(c, n);
                 for i in 0..n {
-                    o[i] = f(a[i], b[i]);
+                    o[i] = f(a[i], b[i], c[i]);
                 }
-            }
-            (1, 0) => {
-                let a = std::slice::from_raw_parts(a, n);
-                let b = *b;
-                for i in 0..n {
-                    o[i] = f(a[i], b);
-                }
-            }
-            (0, 1) => {
-                let a = *a;
-                let b = std::slice::from_raw_parts(b, n);
-                for i in 0..n {
-                    o[i] = f(a, b[i]);
-                }
-            }
-            _ => {
+            } else {
                 for (i, o) in o.iter_mut().enumerate() {
                     let i = i as isize;
-                    *o = f(*a.offset(i * sa), *b.offset(i * sb));
+                    *o = f(*a.offset(i * sa), *b.offset(i * sb), *c.offset(i * sc));
                 }
-            }
-        }
-    }
-}
-
-#[multiversion(targets = "simd")]
-#[allow(clippy::too_many_arguments)]
-fn row3<A: Element, B: Element, C: Element, O: Element>(
-    n: usize,
-    a: *const A,
-    sa: isize,
-    b: *const B,
-    sb: isize,
-    c: *const C,
-    sc: isize,
-    o: *mut O,
-    f: &impl Fn(A, B, C) -> O,
-) {
-    // SAFETY: the driver passes runs inside all four views.
-    unsafe {
-        let o = std::slice::from_raw_parts_mut(o, n);
-        if sa == 1 && sb == 1 && sc == 1 {
-            let a = std::slice::from_raw_parts(a, n);
-            let b = std::slice::from_raw_parts(b, n);
-            let c = std::slice::from_raw_parts(c, n);
-            for i in 0..n {
-                o[i] = f(a[i], b[i], c[i]);
-            }
-        } else {
-            for (i, o) in o.iter_mut().enumerate() {
-                let i = i as isize;
-                *o = f(*a.offset(i * sa), *b.offset(i * sb), *c.offset(i * sc));
             }
         }
     }

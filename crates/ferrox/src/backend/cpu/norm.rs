@@ -8,7 +8,6 @@ use crate::array::Data;
 use crate::dtype::Dtype;
 use crate::{Error, Result};
 use half::{bf16, f16};
-use multiversion::multiversion;
 
 /// Which normalisation, and its `eps`.
 #[derive(Clone, Copy, Debug)]
@@ -102,40 +101,42 @@ fn row_stats<T: RowElem>(kind: Norm, row: &[T], sum: T::A) -> (T::A, T::A) {
     }
 }
 
-#[multiversion(targets = "simd")]
-fn centred_squares<T: RowElem>(x: &[T], mean: T::A) -> T::A {
-    sum_map(x, |v| (v - mean) * (v - mean))
+simd_kernel! {
+    fn centred_squares<T: RowElem>(x: &[T], mean: T::A) -> T::A {
+        sum_map(x, |v| (v - mean) * (v - mean))
+    }
 }
 
-/// `out = (x - mean) · inv · w + b`, and in the same loop (so that the next row's read
-/// from memory overlaps this row's write) the sum of the next row, or of its squares.
-#[multiversion(targets = "simd")]
-#[allow(clippy::too_many_arguments)]
-fn write_row<T: RowElem, const SQUARES: bool>(
-    x: &[T],
-    mean: T::A,
-    inv: T::A,
-    w: &[T::A],
-    b: &[T::A],
-    out: &mut [T],
-    next: &[T],
-) -> T::A {
-    const L: usize = 16;
-    let mut acc = [T::A::ZERO; L];
-    let f = |v: T::A| if SQUARES { v * v } else { v };
-    let n = x.len() / L * L;
-    for j0 in (0..n).step_by(L) {
-        let (xc, oc, nc) = (&x[j0..j0 + L], &mut out[j0..j0 + L], &next[j0..j0 + L]);
-        let (wc, bc) = (&w[j0..j0 + L], &b[j0..j0 + L]);
-        for j in 0..L {
-            oc[j] = T::narrow((xc[j].widen() - mean) * inv * wc[j] + bc[j]);
-            acc[j] = acc[j] + f(nc[j].widen());
+simd_kernel! {
+    /// `out = (x - mean) · inv · w + b`, and in the same loop (so that the next row's read
+    /// from memory overlaps this row's write) the sum of the next row, or of its squares.
+    #[allow(clippy::too_many_arguments)]
+    fn write_row<T: RowElem, const SQUARES: bool>(
+        x: &[T],
+        mean: T::A,
+        inv: T::A,
+        w: &[T::A],
+        b: &[T::A],
+        out: &mut [T],
+        next: &[T],
+    ) -> T::A {
+        const L: usize = 16;
+        let mut acc = [T::A::ZERO; L];
+        let f = |v: T::A| if SQUARES { v * v } else { v };
+        let n = x.len() / L * L;
+        for j0 in (0..n).step_by(L) {
+            let (xc, oc, nc) = (&x[j0..j0 + L], &mut out[j0..j0 + L], &next[j0..j0 + L]);
+            let (wc, bc) = (&w[j0..j0 + L], &b[j0..j0 + L]);
+            for j in 0..L {
+                oc[j] = T::narrow((xc[j].widen() - mean) * inv * wc[j] + bc[j]);
+                acc[j] = acc[j] + f(nc[j].widen());
+            }
         }
+        let mut s = acc.iter().fold(T::A::ZERO, |s, &a| s + a);
+        for j in n..x.len() {
+            out[j] = T::narrow((x[j].widen() - mean) * inv * w[j] + b[j]);
+            s = s + f(next[j].widen());
+        }
+        s
     }
-    let mut s = acc.iter().fold(T::A::ZERO, |s, &a| s + a);
-    for j in n..x.len() {
-        out[j] = T::narrow((x[j].widen() - mean) * inv * w[j] + b[j]);
-        s = s + f(next[j].widen());
-    }
-    s
 }

@@ -13,7 +13,6 @@ use crate::dtype::{Dtype, Element};
 use crate::primitives::reduce::{ArgReduceOp, ReduceOp};
 use crate::Result;
 use half::{bf16, f16};
-use multiversion::multiversion;
 
 /// Accumulation of one reduction: accumulator type `Acc` for elements `T`.
 ///
@@ -102,35 +101,37 @@ fold_widen!(bf16);
 /// registers of f32) and the loop vectorises into whole vectors.
 const LANES: usize = 64;
 
-#[multiversion(targets = "simd")]
-fn fold_run<T: Copy, F: Fold<T>>(x: &[T], f: F) -> F::Acc {
-    let mut acc = [f.init(); LANES];
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for j in 0..LANES {
-            acc[j] = f.combine(acc[j], f.load(c[j]));
+simd_kernel! {
+    fn fold_run<T: Copy, F: Fold<T>>(x: &[T], f: F) -> F::Acc {
+        let mut acc = [f.init(); LANES];
+        let chunks = x.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for j in 0..LANES {
+                acc[j] = f.combine(acc[j], f.load(c[j]));
+            }
         }
-    }
-    // Pairwise, which keeps the rounding error of the final combine small.
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for j in 0..width {
-            acc[j] = f.combine(acc[j], acc[j + width]);
+        // Pairwise, which keeps the rounding error of the final combine small.
+        let mut width = LANES;
+        while width > 1 {
+            width /= 2;
+            for j in 0..width {
+                acc[j] = f.combine(acc[j], acc[j + width]);
+            }
         }
+        let mut r = acc[0];
+        for &t in tail {
+            r = f.combine(r, f.load(t));
+        }
+        r
     }
-    let mut r = acc[0];
-    for &t in tail {
-        r = f.combine(r, f.load(t));
-    }
-    r
 }
 
-#[multiversion(targets = "simd")]
-fn fold_rows<T: Copy, F: Fold<T>>(acc: &mut [F::Acc], row: &[T], f: F) {
-    for (a, &x) in acc.iter_mut().zip(row) {
-        *a = f.combine(*a, f.load(x));
+simd_kernel! {
+    fn fold_rows<T: Copy, F: Fold<T>>(acc: &mut [F::Acc], row: &[T], f: F) {
+        for (a, &x) in acc.iter_mut().zip(row) {
+            *a = f.combine(*a, f.load(x));
+        }
     }
 }
 

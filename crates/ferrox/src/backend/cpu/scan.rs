@@ -15,7 +15,6 @@ use crate::dtype::{Dtype, Element};
 use crate::primitives::scan::{Scan, ScanOp};
 use crate::{Error, Result};
 use half::{bf16, f16};
-use multiversion::multiversion;
 use num_complex::Complex32;
 
 /// An element type and the type it accumulates in.
@@ -163,30 +162,31 @@ impl<A: LogAddExp> Combine<A> for LogAddExpC {
 #[derive(Clone, Copy)]
 struct Ptr(usize);
 
-/// One step of an outer-axis scan: combines input row `x` into `acc` and writes `y`.
-/// `x` and `y` may be the same memory (a donated input): each element is read before
-/// it is written.
-#[multiversion(targets = "simd")]
-fn step_rows<T: Accumulate, C: Combine<T::Acc>>(
-    acc: &mut [T::Acc],
-    x: *const T,
-    y: *mut T,
-    inclusive: bool,
-) {
-    // SAFETY (both loops): the caller passes rows of acc.len() elements.
-    if inclusive {
-        for (i, a) in acc.iter_mut().enumerate() {
-            unsafe {
-                *a = C::combine(*a, (*x.add(i)).load());
-                *y.add(i) = T::store(*a);
+simd_kernel! {
+    /// One step of an outer-axis scan: combines input row `x` into `acc` and writes `y`.
+    /// `x` and `y` may be the same memory (a donated input): each element is read before
+    /// it is written.
+    fn step_rows<T: Accumulate, C: Combine<T::Acc>>(
+        acc: &mut [T::Acc],
+        x: *const T,
+        y: *mut T,
+        inclusive: bool,
+    ) {
+        // SAFETY (both loops): the caller passes rows of acc.len() elements.
+        if inclusive {
+            for (i, a) in acc.iter_mut().enumerate() {
+                unsafe {
+                    *a = C::combine(*a, (*x.add(i)).load());
+                    *y.add(i) = T::store(*a);
+                }
             }
-        }
-    } else {
-        for (i, a) in acc.iter_mut().enumerate() {
-            unsafe {
-                let v = (*x.add(i)).load();
-                *y.add(i) = T::store(*a);
-                *a = C::combine(*a, v);
+        } else {
+            for (i, a) in acc.iter_mut().enumerate() {
+                unsafe {
+                    let v = (*x.add(i)).load();
+                    *y.add(i) = T::store(*a);
+                    *a = C::combine(*a, v);
+                }
             }
         }
     }

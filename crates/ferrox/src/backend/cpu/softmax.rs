@@ -8,7 +8,6 @@ use crate::array::Data;
 use crate::dtype::Dtype;
 use crate::{Error, Result};
 use half::{bf16, f16};
-use multiversion::multiversion;
 
 /// `out = softmax(x)` over the last axis of `shape`; `out` is row-major.
 pub fn softmax(shape: &[usize], dtype: Dtype, x: &Data, out: &Data) -> Result<()> {
@@ -47,84 +46,87 @@ fn run<T: RowElem>(shape: &[usize], x: &Data, out: &Data) {
     });
 }
 
-/// `exps = exp(x - m)`; returns their sum. Reads `x` from the cache: compute only.
-#[multiversion(targets = "simd")]
-fn exp_row<T: RowElem>(x: &[T], m: T::A, exps: &mut [T::A]) -> T::A {
-    const L: usize = 16;
-    let mut acc = [T::A::ZERO; L];
-    let n = x.len() / L * L;
-    for (xc, ec) in x[..n].chunks_exact(L).zip(exps[..n].chunks_exact_mut(L)) {
-        for j in 0..L {
-            let e = (xc[j].widen() - m).exp();
-            ec[j] = e;
-            acc[j] = acc[j] + e;
+simd_kernel! {
+    /// `exps = exp(x - m)`; returns their sum. Reads `x` from the cache: compute only.
+    fn exp_row<T: RowElem>(x: &[T], m: T::A, exps: &mut [T::A]) -> T::A {
+        const L: usize = 16;
+        let mut acc = [T::A::ZERO; L];
+        let n = x.len() / L * L;
+        for (xc, ec) in x[..n].chunks_exact(L).zip(exps[..n].chunks_exact_mut(L)) {
+            for j in 0..L {
+                let e = (xc[j].widen() - m).exp();
+                ec[j] = e;
+                acc[j] = acc[j] + e;
+            }
         }
+        let mut s = acc.iter().fold(T::A::ZERO, |s, &a| s + a);
+        for (xv, ev) in x[n..].iter().zip(exps[n..].iter_mut()) {
+            *ev = (xv.widen() - m).exp();
+            s = s + *ev;
+        }
+        s
     }
-    let mut s = acc.iter().fold(T::A::ZERO, |s, &a| s + a);
-    for (xv, ev) in x[n..].iter().zip(exps[n..].iter_mut()) {
-        *ev = (xv.widen() - m).exp();
-        s = s + *ev;
-    }
-    s
 }
 
-/// `out = exps · inv`, and the maximum of the next row, read in the same loop so that
-/// the memory read of one row overlaps the write of the other.
-#[multiversion(targets = "simd")]
-fn write_row<T: RowElem>(exps: &[T::A], inv: T::A, out: &mut [T], next: &[T]) -> T::A {
-    const L: usize = 16;
-    let first = next[0].widen();
-    let mut acc = [first; L];
-    let pick = |m: T::A, v: T::A| if v > m { v } else { m };
-    let n = out.len() / L * L;
-    let chunks = exps[..n]
-        .chunks_exact(L)
-        .zip(out[..n].chunks_exact_mut(L))
-        .zip(next[..n].chunks_exact(L));
-    for ((ec, oc), nc) in chunks {
-        for j in 0..L {
-            oc[j] = T::narrow(ec[j] * inv);
-            acc[j] = pick(acc[j], nc[j].widen());
+simd_kernel! {
+    /// `out = exps · inv`, and the maximum of the next row, read in the same loop so that
+    /// the memory read of one row overlaps the write of the other.
+    fn write_row<T: RowElem>(exps: &[T::A], inv: T::A, out: &mut [T], next: &[T]) -> T::A {
+        const L: usize = 16;
+        let first = next[0].widen();
+        let mut acc = [first; L];
+        let pick = |m: T::A, v: T::A| if v > m { v } else { m };
+        let n = out.len() / L * L;
+        let chunks = exps[..n]
+            .chunks_exact(L)
+            .zip(out[..n].chunks_exact_mut(L))
+            .zip(next[..n].chunks_exact(L));
+        for ((ec, oc), nc) in chunks {
+            for j in 0..L {
+                oc[j] = T::narrow(ec[j] * inv);
+                acc[j] = pick(acc[j], nc[j].widen());
+            }
         }
+        for ((&e, o), &v) in exps[n..].iter().zip(&mut out[n..]).zip(&next[n..]) {
+            *o = T::narrow(e * inv);
+            acc[0] = pick(acc[0], v.widen());
+        }
+        acc.iter().fold(first, |m, &v| pick(m, v))
     }
-    for ((&e, o), &v) in exps[n..].iter().zip(&mut out[n..]).zip(&next[n..]) {
-        *o = T::narrow(e * inv);
-        acc[0] = pick(acc[0], v.widen());
-    }
-    acc.iter().fold(first, |m, &v| pick(m, v))
 }
 
-/// Softmax of a row of scores in place, with an optional extra logit (an attention
-/// sink) that takes part in the normalisation but has no output.
-#[multiversion(targets = "simd")]
-pub fn softmax_in_place<A: Acc + RowElem<A = A>>(s: &mut [A], sink: Option<A>) {
-    if s.is_empty() {
-        return;
-    }
-    let mut m = max_of(s);
-    if let Some(k) = sink {
-        m = if k > m { k } else { m };
-    }
-    let mut total = A::ZERO;
-    const L: usize = 16;
-    let mut acc = [A::ZERO; L];
-    let n = s.len() / L * L;
-    for c in s[..n].chunks_exact_mut(L) {
-        for j in 0..L {
-            c[j] = (c[j] - m).exp();
-            acc[j] = acc[j] + c[j];
+simd_kernel! {
+    /// Softmax of a row of scores in place, with an optional extra logit (an attention
+    /// sink) that takes part in the normalisation but has no output.
+    pub fn softmax_in_place<A: Acc + RowElem<A = A>>(s: &mut [A], sink: Option<A>) {
+        if s.is_empty() {
+            return;
         }
-    }
-    for v in &mut s[n..] {
-        *v = (*v - m).exp();
-        total = total + *v;
-    }
-    total = acc.iter().fold(total, |t, &a| t + a);
-    if let Some(k) = sink {
-        total = total + (k - m).exp();
-    }
-    let inv = A::ONE / total;
-    for v in s.iter_mut() {
-        *v = *v * inv;
+        let mut m = max_of(s);
+        if let Some(k) = sink {
+            m = if k > m { k } else { m };
+        }
+        let mut total = A::ZERO;
+        const L: usize = 16;
+        let mut acc = [A::ZERO; L];
+        let n = s.len() / L * L;
+        for c in s[..n].chunks_exact_mut(L) {
+            for j in 0..L {
+                c[j] = (c[j] - m).exp();
+                acc[j] = acc[j] + c[j];
+            }
+        }
+        for v in &mut s[n..] {
+            *v = (*v - m).exp();
+            total = total + *v;
+        }
+        total = acc.iter().fold(total, |t, &a| t + a);
+        if let Some(k) = sink {
+            total = total + (k - m).exp();
+        }
+        let inv = A::ONE / total;
+        for v in s.iter_mut() {
+            *v = *v * inv;
+        }
     }
 }
