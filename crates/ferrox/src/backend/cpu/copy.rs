@@ -2,9 +2,9 @@
 
 use super::elementwise::unary;
 use super::strided::collapse;
+use super::transpose;
 use crate::array::{row_major_strides, Data};
 use crate::dtype::{Dtype, Element};
-use rayon::prelude::*;
 
 /// Copies the view `src` (of `src_dtype`) into the view `out` (of `dst_dtype`),
 /// converting each element with `astype`'s rules.
@@ -19,15 +19,10 @@ pub fn copy_cast(shape: &[usize], src: &Data, src_dtype: Dtype, out: &Data, dst_
     })
 }
 
-/// Side of the square blocks a transpose copies: a block's rows of source and
-/// destination (32 × 32 elements of up to 8 bytes) stay in L1 while it is copied.
-const BLOCK: usize = 32;
-
 /// Copies a (batch of) transposed matrices — collapsed to `[batch,] rows, cols` with
-/// source strides `[.., 1, ld]` — block by block, so that both sides are read and
-/// written along cache lines; walking it element by element instead reads one element
-/// per cache line and was several times slower. `false` (nothing done) for any other
-/// layout.
+/// source strides `[.., 1, ld]` — with [`transpose::transpose`]; walking it element by
+/// element instead reads one element per cache line and was several times slower.
+/// `false` (nothing done) for any other layout.
 fn transpose_copy(shape: &[usize], src: &Data, out: &Data, size: usize) -> bool {
     // (Callers also copy into views of a larger output, e.g. `concatenate`.)
     if !out.is_row_contiguous(shape) {
@@ -36,41 +31,18 @@ fn transpose_copy(shape: &[usize], src: &Data, out: &Data, size: usize) -> bool 
     let out_strides = row_major_strides(shape);
     let (cs, st) = collapse(shape, &[&src.strides, &out_strides]);
     let (s, nd) = (&st[0], cs.len());
-    if !(2..=3).contains(&nd) || s[nd - 2] != 1 || s[nd - 1] <= 1 || cs[nd - 1] < BLOCK {
+    if !(2..=3).contains(&nd) || s[nd - 2] != 1 || s[nd - 1] <= 1 || cs[nd - 1] < 8 {
         return false;
     }
-    let (rows, cols, ld) = (cs[nd - 2], cs[nd - 1], s[nd - 1]);
-    let (batch, batch_stride) = if nd == 3 { (cs[0], s[0]) } else { (1, 0) };
-    let (sp, op) = (src.byte_ptr(size) as usize, out.byte_ptr(size) as usize);
+    let dims = (if nd == 3 { cs[0] } else { 1 }, cs[nd - 2], cs[nd - 1]);
+    let (batch_stride, ld) = (if nd == 3 { s[0] } else { 0 }, s[nd - 1]);
+    let (sp, op) = (src.byte_ptr(size), out.byte_ptr(size));
     macro_rules! go {
-        ($t:ty) => {{
-            let (sp, op) = (sp as *const $t as usize, op as *mut $t as usize);
-            let row_blocks = rows.div_ceil(BLOCK);
-            let body = |job: usize| {
-                let (b, i0) = (job / row_blocks, (job % row_blocks) * BLOCK);
-                let i1 = (i0 + BLOCK).min(rows);
-                // SAFETY: every offset is inside the source view or this job's rows of
-                // the output (jobs write disjoint row blocks).
-                unsafe {
-                    let src = (sp as *const $t).offset(b as isize * batch_stride);
-                    let dst = (op as *mut $t).add(b * rows * cols);
-                    for j0 in (0..cols).step_by(BLOCK) {
-                        let j1 = (j0 + BLOCK).min(cols);
-                        for i in i0..i1 {
-                            for j in j0..j1 {
-                                *dst.add(i * cols + j) = *src.offset(i as isize + j as isize * ld);
-                            }
-                        }
-                    }
-                }
-            };
-            let jobs = batch * row_blocks;
-            if batch * rows * cols < super::PARALLEL_THRESHOLD {
-                (0..jobs).for_each(body);
-            } else {
-                (0..jobs).into_par_iter().for_each(body);
-            }
-        }};
+        // SAFETY: the strides are the source view's own; the output is row-major over
+        // `shape`.
+        ($t:ty) => {
+            unsafe { transpose::transpose(sp as *const $t, batch_stride, ld, op as *mut $t, dims) }
+        };
     }
     match size {
         1 => go!(u8),
@@ -88,7 +60,15 @@ mod tests {
 
     #[test]
     fn transposed_copies_match_element_by_element() {
-        for (r, c) in [(33, 70), (64, 64), (5, 100), (100, 5)] {
+        for (r, c) in [
+            (33, 70),
+            (64, 64),
+            (5, 100),
+            (100, 5),
+            (300, 517),
+            (8, 8),
+            (9, 17),
+        ] {
             let v: Vec<f32> = (0..r * c).map(|i| i as f32).collect();
             let a = Array::from_slice(&v, &[r, c]).unwrap();
             let t = ops::contiguous(&ops::transpose(&a, &[1, 0]).unwrap()).unwrap();
@@ -118,5 +98,34 @@ mod tests {
             .to_vec::<u8>()
             .unwrap();
         assert_eq!(got[5 * 64 + 7], v[7 * 48 + 5]);
+    }
+
+    /// Outputs past `stream::STREAM_BYTES` are written by streaming stores: 4- and
+    /// 8-byte elements, bit patterns that are NaNs as floats included.
+    #[test]
+    fn large_transposed_copies_stream_the_same_bits() {
+        let (r, c) = (1203, 1779);
+        let v: Vec<u32> = (0..r * c).map(|i| (i as u32).wrapping_mul(2_654_435_761)).collect();
+        let a = Array::from_slice(&v, &[r, c]).unwrap();
+        let got = ops::contiguous(&ops::transpose(&a, &[1, 0]).unwrap())
+            .unwrap()
+            .to_vec::<u32>()
+            .unwrap();
+        for i in 0..c {
+            for j in 0..r {
+                assert_eq!(got[i * r + j], v[j * c + i]);
+            }
+        }
+        let v: Vec<i64> = (0..r * c).map(|i| i as i64 * -3).collect();
+        let a = Array::from_slice(&v, &[c, r]).unwrap();
+        let got = ops::contiguous(&ops::transpose(&a, &[1, 0]).unwrap())
+            .unwrap()
+            .to_vec::<i64>()
+            .unwrap();
+        for i in 0..r {
+            for j in 0..c {
+                assert_eq!(got[i * c + j], v[j * r + i]);
+            }
+        }
     }
 }

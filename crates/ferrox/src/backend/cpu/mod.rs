@@ -34,6 +34,7 @@ pub mod softmax;
 pub mod sort;
 pub mod stream;
 pub mod strided;
+pub mod transpose;
 pub mod unary;
 pub mod vmath;
 
