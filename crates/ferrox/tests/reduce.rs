@@ -305,6 +305,56 @@ fn large_reductions_take_the_parallel_paths() {
     assert_eq!(mid, want);
 }
 
+/// Long contiguous rows (the chunk-skipping kernel) agree with the same rows read
+/// through a transposed view (the element-by-element loop) and with a plain scan:
+/// ties keep the first index, a NaN wins at its first position, in f32, f64 and int32.
+#[test]
+fn argmax_argmin_of_long_rows_match_a_scan() {
+    let (rows, n) = (6usize, 1000usize);
+    let mut v: Vec<f64> = (0..rows * n)
+        .map(|i| ((i * 7919) % 1009) as f64 - 500.0)
+        .collect();
+    v[n + 700] = 900.0; // row 1: a late maximum, also repeated later
+    v[n + 900] = 900.0;
+    v[2 * n + 300] = f64::NAN; // row 2: a NaN after the first chunk, then a larger value
+    v[2 * n + 301] = 1e9;
+    v[3 * n] = 1e9; // row 3: the first element is the maximum
+    let first = |row: &[f64], max: bool| {
+        let mut best = 0;
+        for j in 1..row.len() {
+            if row[best].is_nan() {
+                break;
+            }
+            let b = if max {
+                row[best] < row[j]
+            } else {
+                row[j] < row[best]
+            };
+            if b || row[j].is_nan() {
+                best = j;
+            }
+        }
+        best as u32
+    };
+    for dtype in [Dtype::Float32, Dtype::Float64, Dtype::Int32] {
+        let ints = dtype == Dtype::Int32;
+        let vals: Vec<f64> = v
+            .iter()
+            .map(|&x| if ints && x.is_nan() { 0.0 } else { x })
+            .collect();
+        let a = ops::astype(&Array::from_slice(&vals, &[rows, n]).unwrap(), dtype).unwrap();
+        let at = ops::contiguous(&ops::transpose(&a, &[1, 0]).unwrap()).unwrap();
+        for max in [true, false] {
+            let f = if max { ops::argmax } else { ops::argmin };
+            let got = f(&a, Some(1), false).unwrap().to_vec::<u32>().unwrap();
+            let strided = f(&at, Some(0), false).unwrap().to_vec::<u32>().unwrap();
+            let want: Vec<u32> = vals.chunks(n).map(|r| first(r, max)).collect();
+            assert_eq!(got, want, "{dtype} max={max}");
+            assert_eq!(strided, want, "{dtype} max={max}, strided");
+        }
+    }
+}
+
 #[test]
 fn argmax_of_an_offset_view() {
     // A view whose first element is not the buffer's (offset != 0), in a wide dtype.

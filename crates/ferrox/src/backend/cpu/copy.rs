@@ -105,7 +105,9 @@ mod tests {
     #[test]
     fn large_transposed_copies_stream_the_same_bits() {
         let (r, c) = (1203, 1779);
-        let v: Vec<u32> = (0..r * c).map(|i| (i as u32).wrapping_mul(2_654_435_761)).collect();
+        let v: Vec<u32> = (0..r * c)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761))
+            .collect();
         let a = Array::from_slice(&v, &[r, c]).unwrap();
         let got = ops::contiguous(&ops::transpose(&a, &[1, 0]).unwrap())
             .unwrap()

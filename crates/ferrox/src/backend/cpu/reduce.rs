@@ -310,32 +310,88 @@ pub fn arg_reduce(
     let n_out: usize = kshape.iter().product();
     let pa = Ptr(a.byte_ptr(dtype.size()) as usize);
     let po = Ptr(out.ptr::<u32>() as usize);
-    crate::dispatch_dtype!(dtype, T => {
-        par_items(n_out, n.max(1), |s, e| {
-            for i in s..e {
-                let base = super::strided::offset_of(i, &kshape, &kstrides);
-                let p = (pa.0 as *const T).wrapping_offset(base);
+    macro_rules! each_row {
+        ($t:ty, |$p:ident| $arg:expr) => {
+            par_items(n_out, n.max(1), |s, e| {
+                for i in s..e {
+                    let base = super::strided::offset_of(i, &kshape, &kstrides);
+                    let $p = (pa.0 as *const $t).wrapping_offset(base);
+                    let best: usize = if n == 0 { 0 } else { $arg };
+                    // SAFETY: one u32 per output.
+                    unsafe { *(po.0 as *mut u32).add(i) = best as u32 };
+                }
+            })
+        };
+    }
+    macro_rules! contiguous {
+        ($t:ty) => {
+            // SAFETY: a contiguous run of n elements inside the view.
+            each_row!($t, |p| arg_extreme_run(
+                unsafe { std::slice::from_raw_parts(p, n) },
+                op
+            ))
+        };
+    }
+    match (stride, dtype) {
+        (1, Dtype::Float32) => contiguous!(f32),
+        (1, Dtype::Float64) => contiguous!(f64),
+        (1, Dtype::Int32) => contiguous!(i32),
+        (1, Dtype::Int64) => contiguous!(i64),
+        _ => crate::dispatch_dtype!(dtype, T => {
+            each_row!(T, |p| {
+                // SAFETY: offsets along the axis inside the view.
+                let mut bv = unsafe { *p };
                 let mut best = 0usize;
-                if n > 0 {
-                    // SAFETY: offsets along the axis inside the view.
-                    let mut bv = unsafe { *p };
-                    for j in 1..n {
-                        let v = unsafe { *p.offset(j as isize * stride) };
-                        if bv.is_nan() {
-                            break;
-                        }
-                        let better = match op {
-                            ArgReduceOp::ArgMax => bv.lt(v) || v.is_nan(),
-                            ArgReduceOp::ArgMin => v.lt(bv) || v.is_nan(),
-                        };
-                        if better {
-                            bv = v;
-                            best = j;
-                        }
+                for j in 1..n {
+                    let v = unsafe { *p.offset(j as isize * stride) };
+                    if bv.is_nan() {
+                        break;
+                    }
+                    let better = match op {
+                        ArgReduceOp::ArgMax => bv.lt(v) || v.is_nan(),
+                        ArgReduceOp::ArgMin => v.lt(bv) || v.is_nan(),
+                    };
+                    if better {
+                        bv = v;
+                        best = j;
                     }
                 }
-                unsafe { *(po.0 as *mut u32).add(i) = best as u32 };
+                best
+            })
+        }),
+    }
+}
+
+/// The first extreme of a contiguous non-empty run, with the same rule as the strided
+/// loop above, but skipping chunks whose extreme (a vectorised fold, NaN-propagating)
+/// cannot beat the best so far: only chunks that hold a new best are scanned one
+/// element at a time. (The element-by-element loop never vectorises, as it stops at a
+/// NaN: argmax over rows of 4096² f32 took 16 ms, five times NumPy's.)
+fn arg_extreme_run<T: Arith + Send + Sync>(run: &[T], op: ArgReduceOp) -> usize {
+    const CHUNK: usize = 256;
+    let better = |bv: T, v: T| match op {
+        ArgReduceOp::ArgMax => Arith::lt(bv, v) || Arith::is_nan(v),
+        ArgReduceOp::ArgMin => Arith::lt(v, bv) || Arith::is_nan(v),
+    };
+    let (mut bv, mut best) = (run[0], 0);
+    let mut start = 1;
+    while start < run.len() && !Arith::is_nan(bv) {
+        let chunk = &run[start..(start + CHUNK).min(run.len())];
+        let extreme = match op {
+            ArgReduceOp::ArgMax => fold_run(chunk, Max),
+            ArgReduceOp::ArgMin => fold_run(chunk, Min),
+        };
+        if better(bv, extreme) {
+            for (k, &v) in chunk.iter().enumerate() {
+                if better(bv, v) {
+                    (bv, best) = (v, start + k);
+                    if Arith::is_nan(v) {
+                        break;
+                    }
+                }
             }
-        });
-    });
+        }
+        start += chunk.len();
+    }
+    best
 }
