@@ -236,11 +236,22 @@ pub fn eval(
                     Source::Strided(p, cs, st) => {
                         let buf = &mut bufs[r];
                         let mut at = 0;
+                        let step = st.last().copied().unwrap_or(0);
                         segments::<1>(cs, std::slice::from_ref(st), t, t + len, |off, l| {
-                            let step = st.last().copied().unwrap_or(0);
-                            for i in 0..l {
-                                // SAFETY: offsets come from the view's own strides.
-                                buf[at + i] = unsafe { *p.offset(off[0] + i as isize * step) };
+                            let dst = &mut buf[at..at + l];
+                            // SAFETY: offsets come from the view's own strides.
+                            let src = |i: usize| unsafe { p.offset(off[0] + i as isize * step) };
+                            match step {
+                                // A contiguous run (a row of a broadcast bias): one copy.
+                                1 => dst.copy_from_slice(unsafe {
+                                    std::slice::from_raw_parts(src(0), l)
+                                }),
+                                // One value repeated (a column broadcast along rows).
+                                0 => dst.fill(unsafe { *src(0) }),
+                                _ => dst
+                                    .iter_mut()
+                                    .enumerate()
+                                    .for_each(|(i, d)| *d = unsafe { *src(i) }),
                             }
                             at += l;
                         });
