@@ -184,6 +184,22 @@ fn large_regions_stream_the_same_values() {
     check(f, &[x, b], "gelu over 2.1M elements");
 }
 
+/// Outputs are computed straight into their buffers: a region that returns one value
+/// twice, an intermediate and its input, on several tiles and threads.
+#[test]
+fn regions_returning_a_value_twice_and_their_input() {
+    let mut rng = Lcg(6);
+    for shape in [&[5usize][..], &[300, 129]] {
+        let (x, _) = random_array(shape, Dtype::Float32, -3.0, 3.0, &mut rng);
+        let f = |a: &[Array]| {
+            let g = gelu(&a[0])?;
+            let h = ops::multiply(&g, 3.0)?;
+            Ok(vec![g.clone(), h, g, a[0].clone()])
+        };
+        check(f, &[x], &format!("repeated outputs {shape:?}"));
+    }
+}
+
 #[test]
 fn fused_regions_differentiate_and_batch_as_unfused() {
     let mut rng = Lcg(4);

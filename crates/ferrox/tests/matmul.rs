@@ -32,7 +32,11 @@ fn check(a: &Array, b: &Array, what: &str) {
         let s: Vec<usize> = batch.iter().copied().chain([rows, cols]).collect();
         values(&ops::broadcast_to(x, &s).unwrap())
     };
-    let want = reference(&full(a, m, k), &full(b, k, n), (batch.iter().product(), m, k, n));
+    let want = reference(
+        &full(a, m, k),
+        &full(b, k, n),
+        (batch.iter().product(), m, k, n),
+    );
     assert_close(&values(&got), &want, a.dtype(), what);
 }
 
@@ -43,16 +47,32 @@ fn batched_products_of_every_layout_match_float64() {
         let r = |shape: &[usize], rng: &mut Lcg| random_array(shape, dtype, -1.0, 1.0, rng).0;
         // A shared weight: the batch folds into rows (also of a 2-axis batch).
         check(&r(&[3, 4, 5, 6], &mut rng), &r(&[6, 7], &mut rng), "folded");
-        check(&r(&[8, 64, 96], &mut rng), &r(&[96, 80], &mut rng), "folded, split over threads");
+        check(
+            &r(&[8, 64, 96], &mut rng),
+            &r(&[96, 80], &mut rng),
+            "folded, split over threads",
+        );
         // A batch view whose axes do not step evenly over rows: not folded.
         let a = ops::swapaxes(&r(&[4, 3, 5, 6], &mut rng), 0, 1).unwrap();
         check(&a, &r(&[6, 7], &mut rng), "shared weight, transposed batch");
         // A transposed `a` matrix (column-major rows) with a shared weight.
         let a = ops::swapaxes(&r(&[3, 6, 5], &mut rng), 1, 2).unwrap();
-        check(&a, &r(&[6, 7], &mut rng), "shared weight, transposed matrices");
+        check(
+            &a,
+            &r(&[6, 7], &mut rng),
+            "shared weight, transposed matrices",
+        );
         // Many products: one per thread, with a broadcast `a`.
-        check(&r(&[6, 40, 50], &mut rng), &r(&[6, 50, 30], &mut rng), "batch parallel");
-        check(&r(&[40, 50], &mut rng), &r(&[6, 50, 30], &mut rng), "batch parallel, shared a");
+        check(
+            &r(&[6, 40, 50], &mut rng),
+            &r(&[6, 50, 30], &mut rng),
+            "batch parallel",
+        );
+        check(
+            &r(&[40, 50], &mut rng),
+            &r(&[6, 50, 30], &mut rng),
+            "batch parallel, shared a",
+        );
         // Attention-like: a transposed `b` per batch.
         let k = ops::swapaxes(&r(&[2, 4, 33, 16], &mut rng), -1, -2).unwrap();
         check(&r(&[2, 4, 33, 16], &mut rng), &k, "q @ k^T");

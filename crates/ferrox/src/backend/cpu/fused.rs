@@ -118,6 +118,7 @@ enum Val<'a> {
 /// Register `r`'s value on the tile `[t, t + len)`.
 fn value<'a>(
     bufs: &'a [Vec<f32>],
+    direct: &[Option<usize>],
     sources: &[Source],
     scalar: &[bool],
     scalars: &[f32],
@@ -130,6 +131,9 @@ fn value<'a>(
     } else if let Some(Source::Dense(p)) = sources.get(r) {
         // SAFETY: [t, t + len) lies inside the dense input, alive for the whole eval.
         Val::Tile(unsafe { std::slice::from_raw_parts(p.add(t), len) })
+    } else if let Some(p) = direct[r] {
+        // SAFETY: [t, t + len) of an output this thread computed the register into.
+        Val::Tile(unsafe { std::slice::from_raw_parts((p as *const f32).add(t), len) })
     } else {
         Val::Tile(&bufs[r][..len])
     }
@@ -206,6 +210,26 @@ pub fn eval(
     // Outputs too large for the caches go straight to memory; inputs are prefetched a
     // tile ahead, so their reads overlap the current tile's arithmetic.
     let streaming = n * std::mem::size_of::<f32>() >= stream::STREAM_BYTES;
+    // Unless they stream, registers that are outputs are computed straight into their
+    // output (no tile buffer, no copy), except into an output that took an input's
+    // buffer: later instructions of the tile may still read that input.
+    let mut direct: Vec<Option<usize>> = vec![None; n_regs];
+    if !streaming {
+        let input_ptrs: Vec<*const f32> = inputs
+            .iter()
+            .map(|(_, d)| d.ptr::<f32>() as *const f32)
+            .collect();
+        for (&r, d) in out_regs.iter().zip(outputs) {
+            let p = d.ptr::<f32>();
+            if r >= n_in
+                && !scalar[r]
+                && direct[r].is_none()
+                && !input_ptrs.contains(&(p as *const f32))
+            {
+                direct[r] = Some(p as usize);
+            }
+        }
+    }
     let sources = Shared(sources);
     let out_ptrs = Shared(outputs.iter().map(|d| d.ptr::<f32>()).collect::<Vec<_>>());
     parallel_ranges(n, |start, end| {
@@ -214,7 +238,7 @@ pub fn eval(
         let mut bufs: Vec<Vec<f32>> = (0..n_regs)
             .map(|r| {
                 let dense = r < n_in && matches!(sources[r], Source::Dense(_));
-                if scalar[r] || dense {
+                if scalar[r] || dense || direct[r].is_some() {
                     Vec::new()
                 } else {
                     vec![0.0; TILE.min(end - start)]
@@ -260,7 +284,7 @@ pub fn eval(
             }
             for (k, ins) in instrs.iter().enumerate() {
                 let dst = n_in + k;
-                let val = |bufs, r| value(bufs, sources, &scalar, &scalars, r, t, len);
+                let val = |bufs, r| value(bufs, &direct, sources, &scalar, &scalars, r, t, len);
                 if scalar[dst] {
                     let v = match *ins {
                         Instr::Unary(op, a) => {
@@ -281,7 +305,13 @@ pub fn eval(
                     continue;
                 }
                 let mut out = std::mem::take(&mut bufs[dst]);
-                let o = &mut out[..len];
+                let o = match direct[dst] {
+                    // SAFETY: this thread's [t, t + len) of an output no input shares.
+                    Some(p) => unsafe {
+                        std::slice::from_raw_parts_mut((p as *mut f32).add(t), len)
+                    },
+                    None => &mut out[..len],
+                };
                 match *ins {
                     Instr::Unary(op, a) => {
                         let Val::Tile(x) = val(&bufs[..], a) else {
@@ -306,17 +336,27 @@ pub fn eval(
                 bufs[dst] = out;
             }
             for (&r, &p) in out_regs.iter().zip(out_ptrs) {
+                if direct[r] == Some(p as usize) {
+                    continue; // computed in place above
+                }
                 // SAFETY: outputs are row-major over `shape`; [t, t + len) is this
                 // thread's. Inputs of this tile were all read above (in-place outputs).
                 let o = unsafe { std::slice::from_raw_parts_mut(p.add(t), len) };
-                if scalar[r] {
-                    o.fill(scalars[r]);
-                } else if let Some(Source::Dense(p)) = sources.get(r) {
-                    // SAFETY: as above, for the dense input.
-                    let x = unsafe { std::slice::from_raw_parts(p.add(t), len) };
-                    stream::store(o, x, streaming);
-                } else {
-                    stream::store(o, &bufs[r][..len], streaming);
+                match (scalar[r], sources.get(r), direct[r]) {
+                    (true, ..) => o.fill(scalars[r]),
+                    (_, Some(Source::Dense(p)), _) => {
+                        // SAFETY: as above, for the dense input.
+                        let x = unsafe { std::slice::from_raw_parts(p.add(t), len) };
+                        stream::store(o, x, streaming);
+                    }
+                    // A register returned twice: copied from its first output.
+                    (_, _, Some(q)) => {
+                        // SAFETY: as above, for that output.
+                        let x =
+                            unsafe { std::slice::from_raw_parts((q as *const f32).add(t), len) };
+                        o.copy_from_slice(x);
+                    }
+                    _ => stream::store(o, &bufs[r][..len], streaming),
                 }
             }
             t += len;
