@@ -46,7 +46,8 @@ impl RmsNorm {
 }
 
 impl LayerNorm {
-    fn affine(&self) -> Affine {
+    /// (The input count is implied by the flags; taken for symmetry with `RmsNorm`.)
+    fn affine(&self, _n_inputs: usize) -> Affine {
         Affine {
             centred: true,
             eps: self.eps,
@@ -238,62 +239,44 @@ fn eval(affine: Affine, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<D
     Ok(vec![out])
 }
 
-impl Primitive for RmsNorm {
-    fn name(&self) -> &'static str {
-        "RMSNorm"
-    }
-    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
-        eval(self.affine(inputs.len()), inputs, ctx)
-    }
-    fn vjp(
-        &self,
-        p: &[Array],
-        cot: &[Array],
-        argnums: &[usize],
-        _: &[Array],
-    ) -> Result<Vec<Array>> {
-        self.affine(p.len()).vjp(p, cot, argnums)
-    }
-    fn jvp(
-        &self,
-        p: &[Array],
-        tan: &[Array],
-        argnums: &[usize],
-        _: &[Array],
-    ) -> Result<Vec<Array>> {
-        Ok(vec![self.affine(p.len()).jvp(p, tan, argnums)?])
-    }
-    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
-        self.affine(inputs.len()).vmap(inputs, axes)
-    }
+/// Both norms are an [`Affine`] normalisation of their inputs: its kernel and rules.
+macro_rules! affine_primitive {
+    ($t:ty, $name:literal) => {
+        impl Primitive for $t {
+            fn name(&self) -> &'static str {
+                $name
+            }
+            fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+                eval(self.affine(inputs.len()), inputs, ctx)
+            }
+            fn vjp(
+                &self,
+                p: &[Array],
+                cot: &[Array],
+                argnums: &[usize],
+                _: &[Array],
+            ) -> Result<Vec<Array>> {
+                self.affine(p.len()).vjp(p, cot, argnums)
+            }
+            fn jvp(
+                &self,
+                p: &[Array],
+                tan: &[Array],
+                argnums: &[usize],
+                _: &[Array],
+            ) -> Result<Vec<Array>> {
+                Ok(vec![self.affine(p.len()).jvp(p, tan, argnums)?])
+            }
+            fn vmap(
+                &self,
+                inputs: &[Array],
+                axes: &[Option<usize>],
+                _: &[Array],
+            ) -> Result<Batched> {
+                self.affine(inputs.len()).vmap(inputs, axes)
+            }
+        }
+    };
 }
-
-impl Primitive for LayerNorm {
-    fn name(&self) -> &'static str {
-        "LayerNorm"
-    }
-    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
-        eval(self.affine(), inputs, ctx)
-    }
-    fn vjp(
-        &self,
-        p: &[Array],
-        cot: &[Array],
-        argnums: &[usize],
-        _: &[Array],
-    ) -> Result<Vec<Array>> {
-        self.affine().vjp(p, cot, argnums)
-    }
-    fn jvp(
-        &self,
-        p: &[Array],
-        tan: &[Array],
-        argnums: &[usize],
-        _: &[Array],
-    ) -> Result<Vec<Array>> {
-        Ok(vec![self.affine().jvp(p, tan, argnums)?])
-    }
-    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
-        self.affine().vmap(inputs, axes)
-    }
-}
+affine_primitive!(RmsNorm, "RMSNorm");
+affine_primitive!(LayerNorm, "LayerNorm");
