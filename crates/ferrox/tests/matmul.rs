@@ -1,6 +1,7 @@
 //! Batched matmul against float64 loops, over the kernel's three ways of running a
 //! batch: folded into the rows of one product (a shared `b`), one product per thread
-//! (many products), and one product at a time split over the threads.
+//! (many products), and one product at a time split over the threads (with a
+//! column-major `b` first copied row-major).
 
 mod common;
 
@@ -72,6 +73,15 @@ fn batched_products_of_every_layout_match_float64() {
             &r(&[40, 50], &mut rng),
             &r(&[6, 50, 30], &mut rng),
             "batch parallel, shared a",
+        );
+        // A column-major `b` (`x @ w.T`) large enough to split: copied row-major first,
+        // alone and with a batch folded into rows.
+        let wt = ops::transpose(&r(&[150, 140], &mut rng), &[1, 0]).unwrap();
+        check(&r(&[130, 140], &mut rng), &wt, "x @ w.T, packed");
+        check(
+            &r(&[2, 80, 140], &mut rng),
+            &wt,
+            "x @ w.T, folded and packed",
         );
         // Attention-like: a transposed `b` per batch.
         let k = ops::swapaxes(&r(&[2, 4, 33, 16], &mut rng), -1, -2).unwrap();
