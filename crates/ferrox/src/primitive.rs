@@ -85,7 +85,8 @@ pub trait Primitive: Send + Sync + Debug {
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>>;
 
     /// The concrete primitive, for the scheduler's few peephole rules (see
-    /// `scheduler::fusable_product`). `None` (the default) opts out of them.
+    /// `scheduler::fusable_product`) and `compile`'s fusion. `None` (the default) opts
+    /// out of them.
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }

@@ -259,3 +259,62 @@ fn chains_that_meet_fuse_into_one_region() {
         .collect();
     assert_eq!(adam.program(&args).unwrap().op_names(), ["Compiled"]);
 }
+
+#[test]
+fn comparisons_cast_to_float_fuse_and_keep_their_values() {
+    type Compare = fn(&Array, &Array) -> Result<Array>;
+    let compares: [(&str, Compare); 6] = [
+        ("equal", |a, b| ops::equal(a, b)),
+        ("not_equal", |a, b| ops::not_equal(a, b)),
+        ("greater", |a, b| ops::greater(a, b)),
+        ("greater_equal", |a, b| ops::greater_equal(a, b)),
+        ("less", |a, b| ops::less(a, b)),
+        ("less_equal", |a, b| ops::less_equal(a, b)),
+    ];
+    let mut rng = Lcg(9);
+    for (name, cmp) in compares {
+        for shape in [&[5, 7][..], &[1000]] {
+            // Rounded values so that ties occur, and a NaN (every comparison but != false).
+            let x = ops::round(
+                &random_array(shape, Dtype::Float32, -3.0, 3.0, &mut rng).0,
+                0,
+            )
+            .unwrap();
+            let nan = ops::divide(&ops::zeros(&[1], Some(Dtype::Float32)).unwrap(), 0.0).unwrap();
+            let x = ops::concatenate(&[nan, ops::reshape(&x, &[-1]).unwrap()], Some(0)).unwrap();
+            let y = random_array(x.shape(), Dtype::Float32, -3.0, 3.0, &mut rng).0;
+            // A relu's backward pass: cot * (x > 0), the mask a float32 cast; and a
+            // comparison that is also read as a boolean (by `where`) outside the region.
+            let f = move |a: &[Array]| {
+                let mask = cmp(&a[0], &ops::round(&a[1], 0)?)?;
+                let scaled = ops::multiply(&a[1], &ops::astype(&mask, Dtype::Float32)?)?;
+                let kept = ops::where_(&mask, &a[0], &a[1])?;
+                Ok(vec![ops::add(&scaled, 1.0)?, kept])
+            };
+            let what = format!("{name} {shape:?}");
+            check(f, &[x.clone(), y.clone()], &what);
+            let names = compile(f)
+                .program(&[x.clone(), y.clone()])
+                .unwrap()
+                .op_names();
+            assert!(
+                !names.contains(&"AsType"),
+                "{what}: cast not fused: {names:?}"
+            );
+        }
+    }
+    // Differentiated through the fused region (its rule expands the comparison again).
+    let x = random_array(&[40], Dtype::Float32, -2.0, 2.0, &mut rng).0;
+    let relu_like = |a: &[Array]| {
+        let mask = ops::astype(&ops::greater(&a[0], 0.0)?, Dtype::Float32)?;
+        Ok(vec![ops::sum(
+            &ops::multiply(&ops::square(&a[0])?, &mask)?,
+            &[],
+            false,
+        )?])
+    };
+    let want = grad(relu_like, &[0])(&[x.clone()]).unwrap();
+    let cl = compile(relu_like);
+    let got = grad(move |a: &[Array]| cl.call(a), &[0])(&[x.clone()]).unwrap();
+    assert_same(&got[0], &want[0], "grad(compile(x² · (x > 0)))");
+}

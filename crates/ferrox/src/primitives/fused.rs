@@ -11,12 +11,12 @@ use crate::device::Stream;
 use crate::dtype::Dtype;
 use crate::primitive::{Batched, EvalContext, Primitive};
 use crate::primitives::binary::{Binary, BinaryOp};
-use crate::primitives::unary::{Unary, UnaryOp};
+use crate::primitives::unary::{AsType, Unary, UnaryOp};
 use crate::transforms::{jvp, vjp, vmap_with_out_axes};
 use crate::{ops, Result};
 
 /// One instruction: registers `0..n_inputs` are the inputs, instruction `k` defines
-/// register `n_inputs + k`.
+/// register `n_inputs + k`. A comparison gives its result cast to float32 (1.0 or 0.0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Instr {
     Unary(UnaryOp, usize),
@@ -43,6 +43,16 @@ impl FusedRegion {
         for ins in &self.instrs {
             let y = match *ins {
                 Instr::Unary(op, a) => self.node(Unary(op), vec![regs[a].clone()]),
+                Instr::Binary(op, a, b) if cpu::fused::fusable_comparison(op) => {
+                    let mask = Array::from_op(
+                        self.shape.clone(),
+                        Dtype::Bool,
+                        Binary(op),
+                        vec![regs[a].clone(), regs[b].clone()],
+                        self.stream,
+                    );
+                    self.node(AsType(Dtype::Float32), vec![mask])
+                }
                 Instr::Binary(op, a, b) => {
                     self.node(Binary(op), vec![regs[a].clone(), regs[b].clone()])
                 }

@@ -227,6 +227,9 @@ impl Primitive for AsType {
     fn name(&self) -> &'static str {
         "AsType"
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
         let a = inputs[0].data()?;
         let out = ctx.output(0, inputs, &[0])?;

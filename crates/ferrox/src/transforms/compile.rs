@@ -36,6 +36,7 @@ pub(super) enum Ref {
 }
 
 /// One op of a program.
+#[derive(Clone)]
 pub(super) struct Step {
     pub(super) primitive: Arc<dyn Primitive>,
     pub(super) inputs: Vec<Ref>,

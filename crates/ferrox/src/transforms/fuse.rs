@@ -6,17 +6,18 @@
 //! inputs when that keeps the graph acyclic, i.e. none of its inputs from outside the
 //! region depends on the region (else the region would have to run both before and
 //! after that input). Inputs broadcast by a `Broadcast` step are read through it (the
-//! kernel broadcasts as it reads). A member read outside its region becomes one of the
+//! kernel broadcasts as it reads). A float32 cast of a comparison of float32s joins as
+//! the comparison itself (1.0 or 0.0 in the region). A member read outside its region becomes one of the
 //! region's outputs. Steps no one reads any more (those broadcasts) are dropped, and the
 //! steps are put back in an order that runs each after its inputs.
 
 use super::compile::{Ref, Step};
-use crate::backend::cpu::fused::fusable_binary;
+use crate::backend::cpu::fused::{fusable_binary, fusable_comparison};
 use crate::backend::cpu::unary::float_unary;
 use crate::dtype::Dtype;
 use crate::primitives::binary::Binary;
 use crate::primitives::fused::{FusedRegion, Instr};
-use crate::primitives::unary::Unary;
+use crate::primitives::unary::{AsType, Unary};
 use crate::primitives::view::Broadcast;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -33,9 +34,30 @@ fn as_instr(step: &Step, dtype_of: &dyn Fn(&Ref) -> Dtype) -> Option<Instr> {
         return (has_float_fn && f32_inputs).then_some(Instr::Unary(*op, 0));
     }
     if let Some(Binary(op)) = any.downcast_ref::<Binary>() {
-        return (fusable_binary(*op) && f32_inputs).then_some(Instr::Binary(*op, 0, 0));
+        // (A comparison with a float32 output is a rewritten cast: `compared_cast`.)
+        let fusable = fusable_binary(*op) || fusable_comparison(*op);
+        return (fusable && f32_inputs).then_some(Instr::Binary(*op, 0, 0));
     }
     None
+}
+
+/// For `astype(a <cmp> b, float32)` with `a` and `b` float32: a step computing the
+/// comparison of `a` and `b` as float32 (1.0 or 0.0), which a region can hold. A relu's
+/// backward pass is such a mask times the cotangent.
+fn compared_cast(step: &Step, steps: &[Step], dtype_of: &dyn Fn(&Ref) -> Dtype) -> Option<Step> {
+    let AsType(to) = step.primitive.as_any()?.downcast_ref::<AsType>()?;
+    let Ref::Step(c, 0) = step.inputs.first()? else {
+        return None;
+    };
+    let compare = &steps[*c];
+    let Binary(op) = compare.primitive.as_any()?.downcast_ref::<Binary>()?;
+    let f32_inputs = compare.inputs.iter().all(|r| dtype_of(r) == Dtype::Float32);
+    (*to == Dtype::Float32 && fusable_comparison(*op) && f32_inputs).then(|| Step {
+        primitive: compare.primitive.clone(),
+        inputs: compare.inputs.clone(),
+        outputs: step.outputs.clone(),
+        stream: step.stream,
+    })
 }
 
 /// Fuses `steps` (a program in order, reading `args` of the given dtypes) and returns
@@ -52,9 +74,16 @@ pub(super) fn fuse(
         Ref::Const(a) => a.dtype(),
     };
     let n = steps.len();
-    let instrs: Vec<Option<Instr>> = steps.iter().map(|s| as_instr(s, &dtype_of)).collect();
+    // Regions are grown over `fusing`: `steps` with each float32 cast of a comparison
+    // of float32s rewritten as that comparison of its inputs. A rewritten step left out
+    // of every region runs as it was (`actual`).
+    let fusing: Vec<Step> = steps
+        .iter()
+        .map(|s| compared_cast(s, steps, &dtype_of).unwrap_or_else(|| s.clone()))
+        .collect();
+    let instrs: Vec<Option<Instr>> = fusing.iter().map(|s| as_instr(s, &dtype_of)).collect();
 
-    let region = grow_regions(steps, &instrs);
+    let region = grow_regions(&fusing, &instrs);
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (s, g) in region.iter().enumerate() {
         if let Some(g) = g {
@@ -95,8 +124,15 @@ pub(super) fn fuse(
             }
         }
     };
+    let actual = |s: usize| {
+        if region[s].is_some() {
+            &fusing[s]
+        } else {
+            &steps[s]
+        }
+    };
     for s in 0..n {
-        for r in &steps[s].inputs {
+        for r in &actual(s).inputs {
             if let Ref::Step(p, _) = r {
                 export(*p, region[s]);
             }
@@ -129,7 +165,7 @@ pub(super) fn fuse(
             }
             Some(g) if members[g].last() == Some(&s) => {
                 let (inputs, region_step) =
-                    build_region(steps, &members[g], g, &region, &instrs, &exports[g]);
+                    build_region(&fusing, &members[g], g, &region, &instrs, &exports[g]);
                 nodes[node_of_region[g]] = Some(Step {
                     inputs: inputs.iter().map(&translate).collect(),
                     ..region_step

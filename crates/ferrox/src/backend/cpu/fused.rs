@@ -87,12 +87,23 @@ fn assign_slots(
     (slot, n_slots)
 }
 
-/// The binary ops a region may hold (those with an f32 -> f32 function in `Arith`).
+/// The binary ops a region may hold as f32 -> f32 (those with a function in `Arith`).
 pub fn fusable_binary(op: BinaryOp) -> bool {
     use BinaryOp::*;
     matches!(
         op,
         Add | Subtract | Multiply | Divide | FloorDivide | Remainder | Power | Maximum | Minimum
+    )
+}
+
+/// The comparisons a region may hold: inside a region a comparison of f32 registers is
+/// its boolean already cast to float32 (1.0 or 0.0), as `transforms::fuse` admits only
+/// comparisons that every reader casts so (a relu's mask in its backward pass).
+pub fn fusable_comparison(op: BinaryOp) -> bool {
+    use BinaryOp::*;
+    matches!(
+        op,
+        Equal | NotEqual | Greater | GreaterEqual | Less | LessEqual
     )
 }
 
@@ -106,6 +117,12 @@ macro_rules! binary_f32 {
                 $body
             }};
         }
+        macro_rules! cmp {
+            ($c:tt) => {{
+                let $f = |x: f32, y: f32| -> f32 { f32::from(u8::from(x $c y)) };
+                $body
+            }};
+        }
         match $op {
             Add => run!(add),
             Subtract => run!(sub),
@@ -116,7 +133,14 @@ macro_rules! binary_f32 {
             Power => run!(pow),
             Maximum => run!(max),
             Minimum => run!(min),
-            // `fusable_binary` admits nothing else into a region.
+            // Comparisons, cast to f32 (`fusable_comparison`).
+            Equal => cmp!(==),
+            NotEqual => cmp!(!=),
+            Greater => cmp!(>),
+            GreaterEqual => cmp!(>=),
+            Less => cmp!(<),
+            LessEqual => cmp!(<=),
+            // `fusable_binary` and `fusable_comparison` admit nothing else.
             _ => unreachable!("{:?} is not fusable", $op),
         }
     }};
