@@ -88,3 +88,39 @@ fn batched_products_of_every_layout_match_float64() {
         check(&r(&[2, 4, 33, 16], &mut rng), &k, "q @ k^T");
     }
 }
+
+#[test]
+fn matrix_vector_products_match_float64() {
+    let mut rng = Lcg(8);
+    let r = |shape: &[usize], rng: &mut Lcg| random_array(shape, Dtype::Float32, -1.0, 1.0, rng).0;
+    // One thread, split over threads, a batch folded into rows, k not a multiple of
+    // the dot product's 32 lanes.
+    check(&r(&[300, 700], &mut rng), &r(&[700, 1], &mut rng), "gemv");
+    check(
+        &r(&[3000, 801], &mut rng),
+        &r(&[801, 1], &mut rng),
+        "gemv, split",
+    );
+    check(
+        &r(&[2, 40, 65], &mut rng),
+        &r(&[65, 1], &mut rng),
+        "gemv, folded",
+    );
+    // A strided vector (a column of a wider matrix) and a row-strided `a` (a slice).
+    let wide = r(&[700, 3], &mut rng);
+    let col = ops::slice(&wide, &[0, 1], &[700, 2], &[1, 1]).unwrap();
+    let a = ops::slice(&r(&[50, 900], &mut rng), &[0, 100], &[50, 800], &[1, 1]).unwrap();
+    check(&a, &col, "gemv, strided");
+    // alpha and beta.
+    let (a, x, c) = (
+        r(&[64, 96], &mut rng),
+        r(&[96, 1], &mut rng),
+        r(&[64, 1], &mut rng),
+    );
+    let got = values(&ops::addmm(&c, &a, &x, 0.5, 2.0).unwrap());
+    let (av, xv, cv) = (values(&a), values(&x), values(&c));
+    let want: Vec<f64> = (0..64)
+        .map(|i| 0.5 * (0..96).map(|l| av[i * 96 + l] * xv[l]).sum::<f64>() + 2.0 * cv[i])
+        .collect();
+    assert_close(&got, &want, Dtype::Float32, "addmm gemv");
+}
