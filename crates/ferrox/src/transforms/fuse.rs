@@ -7,9 +7,9 @@
 //! region depends on the region (else the region would have to run both before and
 //! after that input). Inputs broadcast by a `Broadcast` step are read through it (the
 //! kernel broadcasts as it reads). A float32 cast of a comparison of float32s joins as
-//! the comparison itself (1.0 or 0.0 in the region). A member read outside its region becomes one of the
-//! region's outputs. Steps no one reads any more (those broadcasts) are dropped, and the
-//! steps are put back in an order that runs each after its inputs.
+//! the comparison itself (1.0 or 0.0 in the region). A member read outside its region
+//! becomes one of the region's outputs. Steps no one reads any more (those broadcasts)
+//! are dropped, and the steps are put back in an order that runs each after its inputs.
 
 use super::compile::{Ref, Step};
 use crate::backend::cpu::fused::{fusable_binary, fusable_comparison};
@@ -34,7 +34,7 @@ fn as_instr(step: &Step, dtype_of: &dyn Fn(&Ref) -> Dtype) -> Option<Instr> {
         return (has_float_fn && f32_inputs).then_some(Instr::Unary(*op, 0));
     }
     if let Some(Binary(op)) = any.downcast_ref::<Binary>() {
-        // (A comparison with a float32 output is a rewritten cast: `compared_cast`.)
+        // A comparison here has a float32 output: it is a rewritten cast (`compared_cast`).
         let fusable = fusable_binary(*op) || fusable_comparison(*op);
         return (fusable && f32_inputs).then_some(Instr::Binary(*op, 0, 0));
     }
