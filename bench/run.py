@@ -640,7 +640,13 @@ def build_run(w, fw, inputs):
     return run, note
 
 
+# Seconds to wait before timing a framework: OpenBLAS's (NumPy's) and OpenMP's (torch's)
+# worker threads spin for ~0.1 s after each call, taking a core from whatever runs next.
+SETTLE = 0.25
+
+
 def best_of(reps, fn, budget, per=1):
+    time.sleep(SETTLE)
     if getattr(fn, "self_timed", False):
         return fn(reps)
     fn()

@@ -25,6 +25,7 @@ use crate::primitives::binary::{Binary, BinaryOp};
 use crate::{Error, Result};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Hashes an op's address: a multiply and a shift, instead of SipHash, whose cost
@@ -90,8 +91,9 @@ fn donatable(op: &Op) -> Vec<bool> {
         .collect()
 }
 
-/// Stores the results of `op` in its output nodes.
-fn store(op: &Op, results: Vec<crate::array::Data>) {
+/// Stores the results of `op` in its output nodes. `tracing`: whether the thread that
+/// called `eval` is inside a traced function (the eval loop may run on another thread).
+fn store(op: &Op, results: Vec<crate::array::Data>, tracing: bool) {
     debug_assert_eq!(results.len(), op.outputs.len());
     if let Some(nodes) = op.nodes.get() {
         for (node, data) in nodes.iter().zip(results) {
@@ -100,7 +102,7 @@ fn store(op: &Op, results: Vec<crate::array::Data>) {
                 // A node a transform is tracing keeps its op (and so its inputs), so the
                 // transform can walk the graph through an `eval` inside the traced
                 // function, as MLX keeps the graph of tracer arrays.
-                if node.tracer && crate::transforms::is_tracing() {
+                if node.tracer && tracing {
                     if let State::Pending { op, index } = before {
                         let _ = node.traced.set((op, index));
                     }
@@ -120,14 +122,14 @@ fn check_cpu(op: &Op) -> Result<()> {
     Ok(())
 }
 
-fn run(op: &Op) -> Result<()> {
+fn run(op: &Op, tracing: bool) -> Result<()> {
     check_cpu(op)?;
     let mut ctx = EvalContext {
         outputs: &op.outputs,
         donatable: donatable(op),
     };
     let results = op.primitive.eval_cpu(&op.inputs, &mut ctx)?;
-    store(op, results);
+    store(op, results, tracing);
     Ok(())
 }
 
@@ -176,7 +178,7 @@ fn fusable_product(op: &Op) -> Option<(usize, Arc<Op>)> {
 }
 
 /// Runs `op` fused with its product input `j` (see [`fusable_product`]).
-fn run_fused(op: &Op, j: usize, product: &Op) -> Result<()> {
+fn run_fused(op: &Op, j: usize, product: &Op, tracing: bool) -> Result<()> {
     check_cpu(op)?;
     let mut ctx = EvalContext {
         outputs: &op.outputs,
@@ -189,13 +191,72 @@ fn run_fused(op: &Op, j: usize, product: &Op) -> Result<()> {
     let (shape, dtype) = &op.outputs[0];
     let kind = binary_op(op).unwrap_or(BinaryOp::Add);
     crate::backend::cpu::binary::multiply_then(kind, j == 0, shape, *dtype, &x, &y, &z, &out)?;
-    store(op, vec![out]);
+    store(op, vec![out], tracing);
     Ok(())
 }
 
+/// How many `eval`s are running, on any thread (see [`eval`]).
+static EVALS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one running eval in [`EVALS`] until dropped, panics included.
+struct Running;
+
+impl Running {
+    /// Counts an eval; true when no other was running.
+    fn start() -> (Running, bool) {
+        (Running, EVALS.fetch_add(1, Ordering::AcqRel) == 0)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        EVALS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Computes `outputs` and everything they depend on that is not yet computed.
+///
+/// Called from outside the thread pool, the loop moves onto a pool thread: every
+/// parallel kernel then starts with a work-stealing `join` on a running worker instead
+/// of a job the calling thread injects and sleeps on, which took ~10 % of an MLP
+/// training step in thread wake-ups (see docs/performance-notes.md).
+///
+/// Only an eval that starts while no other runs goes there. A worker that waits inside
+/// a kernel's `join` may pick up any pool job: were an eval such a job, it could block
+/// on an op (`Op::running`) held by another eval whose kernel waits for the very
+/// `join` beneath it on that worker's stack. An eval that starts alone finds no other
+/// eval's work in the pool and so runs at the bottom of its worker's stack; evals
+/// that start while it runs stay on their callers' threads, where blocking is safe.
+///
+/// A graph with fewer than two parallel kernels stays on the calling thread: the hop
+/// costs a thread wake-up (~5-30 µs), as much as a small eval itself.
 pub fn eval(outputs: &[Array]) -> Result<()> {
+    let tracing = crate::transforms::is_tracing();
+    let (_running, alone) = Running::start();
     let order = topological_order(outputs);
+    if alone
+        && rayon::current_num_threads() > 1
+        && rayon::current_thread_index().is_none()
+        && parallel_kernels(&order) >= 2
+    {
+        // (`scope` runs its closure on a pool thread when called from outside it.)
+        return rayon::scope(|_| eval_loop(order, tracing));
+    }
+    eval_loop(order, tracing)
+}
+
+/// How many ops of `order` write enough elements to split over threads (stopping at 2).
+fn parallel_kernels(order: &[Arc<Op>]) -> usize {
+    let big = |op: &&Arc<Op>| {
+        op.outputs
+            .iter()
+            .any(|(shape, _)| shape.iter().product::<usize>() >= crate::backend::cpu::PARALLEL_THRESHOLD)
+    };
+    order.iter().filter(big).take(2).count()
+}
+
+/// Runs the ops of `order` (dependencies first) on the current thread.
+fn eval_loop(order: Vec<Arc<Op>>, tracing: bool) -> Result<()> {
     // Products that a later op reads alone are computed inside that op (see
     // `fusable_product`); they are skipped in their own turn.
     let mut fused: Vec<Option<(usize, Arc<Op>)>> = Vec::new();
@@ -224,8 +285,8 @@ pub fn eval(outputs: &[Array]) -> Result<()> {
             continue;
         }
         match fused.get_mut(i).and_then(Option::take) {
-            Some((j, product)) => run_fused(&op, j, &product)?,
-            None => run(&op)?,
+            Some((j, product)) => run_fused(&op, j, &product, tracing)?,
+            None => run(&op, tracing)?,
         }
         // `op` drops here; when no node still points at it, its inputs go with it.
     }
@@ -236,7 +297,9 @@ pub fn eval(outputs: &[Array]) -> Result<()> {
 /// `eval` of the same arrays finds them computed, or computes what is still missing.
 pub fn async_eval(outputs: &[Array]) {
     let outputs: Vec<Array> = outputs.to_vec();
-    rayon::spawn(move || {
+    // A thread of its own, not a pool job: an eval must not run as a job that a
+    // worker picks up while it waits inside another eval's kernel (see `eval`).
+    std::thread::spawn(move || {
         let _ = eval(&outputs);
     });
 }
@@ -286,5 +349,46 @@ mod tests {
         let (xs, ys, zs) = (values(n, 1), values(n, 2), values(n, 3));
         let expect: Vec<f32> = (0..n).map(|i| xs[i] * ys[i] - zs[i]).collect();
         assert_eq!(s.to_vec::<f32>().unwrap(), expect);
+    }
+
+    /// Evals from several threads at once, sharing an unevaluated intermediate whose
+    /// kernels run in parallel, give the right values and do not block each other
+    /// (one runs its loop on the pool, the others on their own threads).
+    #[test]
+    fn concurrent_evals_share_a_graph() {
+        let n = 256;
+        let a = Array::from_slice(&values(n * n, 7), &[n, n]).unwrap();
+        let b = ops::full(&[n, n], 0.5f32, None).unwrap();
+        let shared = ops::matmul(&a, &b).unwrap();
+        let expect: Vec<f32> = a
+            .to_vec::<f32>()
+            .unwrap()
+            .chunks(n)
+            .map(|row| row.iter().sum::<f32>() * 0.5)
+            .collect();
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    let mine = ops::add(&shared, t as f32).unwrap();
+                    let first_col = ops::slice(&mine, &[0, 0], &[n as isize, 1], &[1, 1]).unwrap();
+                    first_col.eval().unwrap();
+                    first_col.to_vec::<f32>().unwrap()
+                })
+            })
+            .collect();
+        let pending = ops::multiply(&shared, 2.0f32).unwrap();
+        crate::async_eval(&[pending.clone()]);
+        for (t, h) in handles.into_iter().enumerate() {
+            let got = h.join().unwrap();
+            for (g, e) in got.iter().zip(&expect) {
+                assert!((g - (e + t as f32)).abs() <= 1e-3 * e.abs().max(1.0), "{g} vs {e} + {t}");
+            }
+        }
+        pending.eval().unwrap();
+        let doubled = pending.to_vec::<f32>().unwrap();
+        for (r, e) in expect.iter().enumerate() {
+            assert!((doubled[r * n] - 2.0 * e).abs() <= 2e-3 * e.abs().max(1.0));
+        }
     }
 }
