@@ -386,6 +386,15 @@ impl Array {
     }
 
     /// The data if already evaluated.
+    /// Whether this node is evaluated and its buffer has no other holder (no view, no
+    /// export, no other node): the scheduler's test for donating it.
+    pub(crate) fn owns_buffer_alone(&self) -> bool {
+        match &*self.0.lock() {
+            State::Ready(d) => Arc::strong_count(&d.buffer) == 1,
+            State::Pending { .. } => false,
+        }
+    }
+
     pub(crate) fn ready_data(&self) -> Option<Data> {
         match &*self.0.lock() {
             State::Ready(d) => Some(d.clone()),

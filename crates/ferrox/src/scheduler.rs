@@ -86,7 +86,11 @@ fn donatable(op: &Op) -> Vec<bool> {
         .iter()
         .map(|a| {
             // One reference: this op's input list. Anything more is a reader or a user.
-            Arc::strong_count(&a.0) == 1 && op.inputs.iter().filter(|b| b.same_node(a)).count() == 1
+            // Checked before the kernel runs: a kernel clones the data it reads, so the
+            // buffer's count can only be judged here.
+            Arc::strong_count(&a.0) == 1
+                && op.inputs.iter().filter(|b| b.same_node(a)).count() == 1
+                && a.owns_buffer_alone()
         })
         .collect()
 }
@@ -389,6 +393,42 @@ mod tests {
         let doubled = pending.to_vec::<f32>().unwrap();
         for (r, e) in expect.iter().enumerate() {
             assert!((doubled[r * n] - 2.0 * e).abs() <= 2e-3 * e.abs().max(1.0));
+        }
+    }
+
+    fn buffer_address(a: &Array) -> usize {
+        a.data().unwrap().buffer.as_ptr() as usize
+    }
+
+    /// An evaluated input that nothing else holds gives its buffer to the output (for
+    /// plain, fused-product and compiled-region kernels); one still held does not.
+    #[test]
+    fn an_unshared_input_is_donated() {
+        let n = 50_000;
+        let g = Array::from_slice(&values(n, 5), &[n]).unwrap();
+        let region = crate::transforms::compile(|x: &[Array]| {
+            Ok(vec![ops::exp(&ops::add(&x[0], &x[1])?)?])
+        });
+        let kinds: [Box<dyn Fn(&Array, &Array) -> Array>; 3] = [
+            Box::new(|t, _| ops::add(t, 1.0f32).unwrap()),
+            Box::new(|t, g| ops::add(t, &ops::multiply(g, 2.0f32).unwrap()).unwrap()),
+            Box::new(|t, g| region.call(&[t.clone(), g.clone()]).unwrap().remove(0)),
+        ];
+        for (k, kind) in kinds.into_iter().enumerate() {
+            let t = ops::multiply(&g, 0.5f32).unwrap();
+            t.eval().unwrap();
+            let before = buffer_address(&t);
+            let expect: Vec<f32> = {
+                let kept = kind(&t, &g);
+                kept.eval().unwrap();
+                assert_ne!(buffer_address(&kept), before, "kind {k}: a held input was donated");
+                kept.to_vec::<f32>().unwrap()
+            };
+            let out = kind(&t, &g);
+            drop(t);
+            out.eval().unwrap();
+            assert_eq!(buffer_address(&out), before, "kind {k}: not donated");
+            assert_eq!(out.to_vec::<f32>().unwrap(), expect);
         }
     }
 }
