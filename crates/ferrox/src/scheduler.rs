@@ -455,7 +455,8 @@ mod tests {
     }
 
     /// An evaluated input that nothing else holds gives its buffer to the output (for
-    /// plain, fused-product and compiled-region kernels); one still held does not.
+    /// unary, binary, fused-product and compiled-region kernels), with the same values;
+    /// one still held does not.
     #[test]
     fn an_unshared_input_is_donated() {
         let n = 50_000;
@@ -463,8 +464,10 @@ mod tests {
         let region = crate::transforms::compile(|x: &[Array]| {
             Ok(vec![ops::exp(&ops::add(&x[0], &x[1])?)?])
         });
-        let kinds: [Box<dyn Fn(&Array, &Array) -> Array>; 3] = [
+        let kinds: [Box<dyn Fn(&Array, &Array) -> Array>; 4] = [
             Box::new(|t, _| ops::add(t, 1.0f32).unwrap()),
+            // In place as a unary op's input, then as a binary op's second operand.
+            Box::new(|t, g| ops::subtract(g, &ops::exp(t).unwrap()).unwrap()),
             Box::new(|t, g| ops::add(t, &ops::multiply(g, 2.0f32).unwrap()).unwrap()),
             Box::new(|t, g| region.call(&[t.clone(), g.clone()]).unwrap().remove(0)),
         ];

@@ -111,11 +111,27 @@ fn flat_stride(shape: &[usize], d: &Data) -> Option<isize> {
     }
 }
 
+/// Whether `o` is `a`'s own memory (an output written into its donated input), with
+/// elements of one size.
+fn in_place<A, O>(a: *const A, o: *mut O) -> bool {
+    std::ptr::eq(a.cast::<u8>(), o.cast::<u8>().cast_const())
+        && std::mem::size_of::<A>() == std::mem::size_of::<O>()
+}
+
 simd_kernel! {
     fn row1<A: Element, O: Element>(n: usize, a: *const A, sa: isize, o: *mut O, f: &impl Fn(A) -> O) {
         // SAFETY: the driver passes runs inside both views.
         unsafe {
-            if sa == 1 {
+            if sa == 1 && in_place(a, o) {
+                // A donated input: read and write through one pointer. Overlapping
+                // slices would make the compiler guard its vector loop with an overlap
+                // check that sends this case to the scalar loop (exp and tanh of 16M
+                // floats in place ran 4x slower).
+                for i in 0..n {
+                    let p = o.add(i);
+                    *p = f(p.cast::<A>().read());
+                }
+            } else if sa == 1 {
                 let a = std::slice::from_raw_parts(a, n);
                 let o = std::slice::from_raw_parts_mut(o, n);
                 for (o, &a) in o.iter_mut().zip(a) {
@@ -143,6 +159,24 @@ simd_kernel! {
     ) {
         // SAFETY: the driver passes runs inside all three views.
         unsafe {
+            // A donated input (see `row1`): read it and write through one pointer.
+            match (sa, sb) {
+                (1, 1 | 0) if in_place(a, o) => {
+                    for i in 0..n {
+                        let p = o.add(i);
+                        *p = f(p.cast::<A>().read(), *b.offset(i as isize * sb));
+                    }
+                    return;
+                }
+                (1 | 0, 1) if in_place(b, o) => {
+                    for i in 0..n {
+                        let p = o.add(i);
+                        *p = f(*a.offset(i as isize * sa), p.cast::<B>().read());
+                    }
+                    return;
+                }
+                _ => {}
+            }
             let o = std::slice::from_raw_parts_mut(o, n);
             match (sa, sb) {
                 (1, 1) => {
