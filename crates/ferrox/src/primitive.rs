@@ -59,8 +59,7 @@ impl EvalContext<'_> {
             // (The scheduler found the buffer held by the input's node alone before the
             // kernel ran; the kernel's own clones of it are the reads it is allowed.)
             if let Some(d) = input.ready_data() {
-                if d.offset == 0 && d.buffer.len() == nbytes && d.is_row_contiguous(shape)
-                {
+                if d.offset == 0 && d.buffer.len() == nbytes && d.is_row_contiguous(shape) {
                     self.donatable[i] = false;
                     return Ok(Data {
                         buffer: d.buffer,

@@ -236,7 +236,7 @@ impl Drop for Running {
 /// While it runs, the pool's other workers spin, stealing the kernels' splits as they
 /// come, instead of sleeping between kernels: a sleeping worker takes ~25 µs to wake on
 /// this 2-core VM, and an MLP training step has ~20 parallel kernels (best of 300 steps
-/// 3.8-3.9 -> 3.5-3.6 ms). This is OpenMP's active wait, for one eval at most.
+/// 4.05-4.18 -> 3.82-3.83 ms). This is OpenMP's active wait, for one eval at most.
 ///
 /// A graph with fewer than two parallel kernels stays on the calling thread: the hop
 /// costs a thread wake-up (~5-30 µs), as much as a small eval itself.
@@ -306,9 +306,9 @@ fn keep_stealing(done: &AtomicBool) {
 /// How many ops of `order` write enough elements to split over threads (stopping at 2).
 fn parallel_kernels(order: &[Arc<Op>]) -> usize {
     let big = |op: &&Arc<Op>| {
-        op.outputs
-            .iter()
-            .any(|(shape, _)| shape.iter().product::<usize>() >= crate::backend::cpu::PARALLEL_THRESHOLD)
+        op.outputs.iter().any(|(shape, _)| {
+            shape.iter().product::<usize>() >= crate::backend::cpu::PARALLEL_THRESHOLD
+        })
     };
     order.iter().filter(big).take(2).count()
 }
@@ -440,7 +440,10 @@ mod tests {
         for (t, h) in handles.into_iter().enumerate() {
             let got = h.join().unwrap();
             for (g, e) in got.iter().zip(&expect) {
-                assert!((g - (e + t as f32)).abs() <= 1e-3 * e.abs().max(1.0), "{g} vs {e} + {t}");
+                assert!(
+                    (g - (e + t as f32)).abs() <= 1e-3 * e.abs().max(1.0),
+                    "{g} vs {e} + {t}"
+                );
             }
         }
         pending.eval().unwrap();
@@ -461,9 +464,8 @@ mod tests {
     fn an_unshared_input_is_donated() {
         let n = 50_000;
         let g = Array::from_slice(&values(n, 5), &[n]).unwrap();
-        let region = crate::transforms::compile(|x: &[Array]| {
-            Ok(vec![ops::exp(&ops::add(&x[0], &x[1])?)?])
-        });
+        let region =
+            crate::transforms::compile(|x: &[Array]| Ok(vec![ops::exp(&ops::add(&x[0], &x[1])?)?]));
         let kinds: [Box<dyn Fn(&Array, &Array) -> Array>; 4] = [
             Box::new(|t, _| ops::add(t, 1.0f32).unwrap()),
             // In place as a unary op's input, then as a binary op's second operand.
@@ -478,7 +480,11 @@ mod tests {
             let expect: Vec<f32> = {
                 let kept = kind(&t, &g);
                 kept.eval().unwrap();
-                assert_ne!(buffer_address(&kept), before, "kind {k}: a held input was donated");
+                assert_ne!(
+                    buffer_address(&kept),
+                    before,
+                    "kind {k}: a held input was donated"
+                );
                 kept.to_vec::<f32>().unwrap()
             };
             let out = kind(&t, &g);
