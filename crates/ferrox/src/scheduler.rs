@@ -466,8 +466,12 @@ mod tests {
         let g = Array::from_slice(&values(n, 5), &[n]).unwrap();
         let region =
             crate::transforms::compile(|x: &[Array]| Ok(vec![ops::exp(&ops::add(&x[0], &x[1])?)?]));
-        let kinds: [Box<dyn Fn(&Array, &Array) -> Array>; 4] = [
+        let kinds: [Box<dyn Fn(&Array, &Array) -> Array>; 5] = [
             Box::new(|t, _| ops::add(t, 1.0f32).unwrap()),
+            Box::new(|t, g| {
+                let c = ops::greater(g, 0.0f32).unwrap();
+                ops::where_(&c, t, g).unwrap()
+            }),
             // In place as a unary op's input, then as a binary op's second operand.
             Box::new(|t, g| ops::subtract(g, &ops::exp(t).unwrap()).unwrap()),
             Box::new(|t, g| ops::add(t, &ops::multiply(g, 2.0f32).unwrap()).unwrap()),
