@@ -168,3 +168,62 @@ def test_transformed_calls_free_their_outputs_without_the_garbage_collector():
             assert mx.get_active_memory() <= before
     finally:
         gc.enable()
+
+
+def mlp_block(m, x, w, b):
+    """A batch through a linear layer, softmax, layer norm, a mean and a flatten: every
+    op can infer its shapes, so one shapeless trace serves every batch."""
+    h = m.tanh(x @ w + b)
+    p = m.softmax(2.0 * h, axis=-1)
+    n = m.fast.layer_norm(p, None, None, 1e-5)
+    return n.mean(axis=-1) + 1.0, m.var(h, axis=0, keepdims=True, ddof=1), m.exp(h).reshape(-1)
+
+
+@needs_mlx
+def test_shapeless_compile_replays_one_trace_for_new_shapes_like_mlx(rng):
+    traces = []
+
+    def f(x, w, b):
+        traces.append(1)
+        return mlp_block(mx, x, w, b)
+
+    cf = mx.compile(f, shapeless=True)
+    mf = mlx.compile(lambda x, w, b: mlp_block(mlx, x, w, b), shapeless=True)
+    w0 = rng.standard_normal((4, 3)).astype(np.float32)
+    b0 = rng.standard_normal(3).astype(np.float32)
+    for n in (5, 2, 7, 5):
+        x0 = rng.standard_normal((n, 4)).astype(np.float32)
+        got = cf(mx.array(x0), mx.array(w0), mx.array(b0))
+        want = mf(mlx.array(x0), mlx.array(w0), mlx.array(b0))
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_allclose(np.array(g), np.array(w), rtol=1e-5, atol=1e-6)
+    assert len(traces) == 1 and cf.cached() == 1
+    # Without shapeless, each shape is traced.
+    traces.clear()
+    cf = mx.compile(f)
+    for n in (5, 2, 7):
+        cf(mx.array(rng.standard_normal((n, 4)).astype(np.float32)), mx.array(w0), mx.array(b0))
+    assert len(traces) == 3
+
+
+def test_shapeless_compile_traces_again_where_mlx_cannot_infer_shapes(rng):
+    # MLX raises "Slice cannot infer output shapes" for this; ferrox traces the new
+    # length of the sliced axis and replays new lengths of the whole one.
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return {"y": mx.exp(x[:, 1:3]) * 2.0}
+
+    cf = mx.compile(f, shapeless=True)
+    for shape, n_traces in (((4, 5), 1), ((6, 5), 1), ((6, 7), 2), ((9, 7), 2)):
+        x = mx.array(rng.standard_normal(shape).astype(np.float32))
+        got = cf(x)["y"]
+        np.testing.assert_allclose(np.array(got), np.exp(np.array(x)[:, 1:3]) * 2.0, rtol=1e-6)
+        assert len(traces) == n_traces, shape
+    # A gradient under a shapeless compile is right for every shape.
+    g = mx.compile(mx.grad(lambda x: (mx.sin(x) * x).sum()), shapeless=True)
+    for n in (3, 6, 2):
+        x = rng.standard_normal((n, 2)).astype(np.float32)
+        np.testing.assert_allclose(np.array(g(mx.array(x))), np.sin(x) + x * np.cos(x), rtol=1e-5)

@@ -245,12 +245,13 @@ impl CompiledFunction {
     }
 }
 
-/// `_compile(fun)`: `fun` (a list of arrays to a list of arrays) traced once per
-/// signature and replayed after.
+/// `_compile(fun, shapeless)`: `fun` (a list of arrays to a list of arrays) traced once
+/// per signature and replayed after (see `Compiled::shapeless`).
 #[pyfunction]
-fn _compile(fun: Py<PyAny>) -> CompiledFunction {
+#[pyo3(signature = (fun, shapeless = false))]
+fn _compile(fun: Py<PyAny>, shapeless: bool) -> CompiledFunction {
     CompiledFunction {
-        f: transforms::compile(flat_fn(fun)),
+        f: transforms::compile(flat_fn(fun)).shapeless(shapeless),
     }
 }
 

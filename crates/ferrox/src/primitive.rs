@@ -145,4 +145,30 @@ pub trait Primitive: Send + Sync + Debug {
     fn is_stop_gradient(&self) -> bool {
         false
     }
+
+    /// For `compile(shapeless)`: the output shapes on `inputs` of new shapes (same
+    /// ndims and dtypes as the node was built with), given the shapes it was built with
+    /// (`traced`: its inputs', then its outputs'). `None` when they cannot be inferred
+    /// (the default: most shape parameters are fixed when an op is built) or the inputs
+    /// do not fit; the compiled function then traces again for the new shapes.
+    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
+        let _ = (inputs, traced);
+        None
+    }
+}
+
+/// The shapes a node was traced with, for [`Primitive::output_shapes`].
+pub struct TracedShapes<'a> {
+    pub inputs: &'a [&'a [usize]],
+    pub outputs: &'a [&'a [usize]],
+}
+
+/// [`Primitive::output_shapes`] of an elementwise primitive: its inputs (broadcast to
+/// one shape when it was built) still share one shape, which its outputs have.
+pub fn same_shape(inputs: &[&[usize]], n_outputs: usize) -> Option<Vec<Shape>> {
+    let first = inputs.first()?;
+    inputs
+        .iter()
+        .all(|s| s == first)
+        .then(|| vec![first.to_vec(); n_outputs])
 }

@@ -76,8 +76,11 @@ fn programs_merge_common_subexpressions_and_scalars() {
     // In float64, which fusion leaves alone (float32 would fuse it all into one op).
     let x64 = ops::astype(&rand(&[3], 7), ferrox::Dtype::Float64).unwrap();
     let p = f.program(&[x64.clone()]).unwrap();
-    // sin, add, multiply, add, add.
-    assert_eq!(p.len(), 5);
+    // sin, add, the 2.0 spread to x's shape, multiply, add, add.
+    assert_eq!(
+        p.op_names(),
+        ["Unary", "Binary", "Broadcast", "Binary", "Binary", "Binary"]
+    );
     let x = rand(&[3], 7);
     assert_eq!(f.program(&[x.clone()]).unwrap().op_names(), ["Compiled"]);
     let got = values(&f.call(&[x.clone()]).unwrap()[0]);
@@ -163,4 +166,131 @@ fn disabled_compile_calls_the_function() {
     enable_compile();
     assert!(y.is_ok());
     assert_eq!(f.cached(), 0);
+}
+
+/// How many times `f` ran (traced), counted by the closure itself.
+fn counted(
+    f: impl Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + 'static,
+) -> (
+    impl Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + 'static,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = std::sync::Arc::new(AtomicUsize::new(0));
+    let m = n.clone();
+    let g = move |x: &[Array]| {
+        m.fetch_add(1, Ordering::SeqCst);
+        f(x)
+    };
+    (g, n)
+}
+
+fn assert_close(got: &[Array], want: &[Array], what: &str) {
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(g.shape(), w.shape(), "{what}");
+        let w64 = w.to_vec::<f64>().unwrap();
+        for (a, b) in g.to_vec::<f64>().unwrap().iter().zip(&w64) {
+            let same = (a - b).abs() <= 1e-5 * (1.0 + b.abs()) || a.is_nan() && b.is_nan();
+            assert!(same, "{what}: {a} vs {b}");
+        }
+    }
+}
+
+/// Elementwise ops, a bias broadcast, a matmul, softmax, layer_norm, a mean and a
+/// flatten: every op can infer its shapes, so one trace serves every batch and length.
+fn shape_polymorphic(w: Array) -> impl Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + Clone {
+    move |x: &[Array]| {
+        let h = ops::tanh(&ops::add(&ops::matmul(&x[0], &w)?, &x[1])?)?;
+        let p = ops::softmax(&ops::multiply(&h, 2.0)?, &[-1], false)?;
+        let n = ops::fast::layer_norm(&p, None, None, 1e-5)?;
+        let m = ops::mean(&n, &[-1], false)?;
+        let v = ops::var(&h, &[0], true, 1)?;
+        let flat = ops::reshape(&ops::exp(&h)?, &[-1])?;
+        Ok(vec![ops::add(&m, 1.0)?, v, flat])
+    }
+}
+
+#[test]
+fn shapeless_compile_replays_one_trace_for_new_shapes() {
+    let _serial = serial();
+    let f = shape_polymorphic(rand(&[4, 3], 1));
+    let (g, traces) = counted(f.clone());
+    let cf = compile(g).shapeless(true);
+    for (i, n) in [5usize, 2, 7, 5, 1].into_iter().enumerate() {
+        let args = [rand(&[n, 4], i as u64 + 2), rand(&[3], i as u64 + 20)];
+        assert_close(
+            &cf.call(&args).unwrap(),
+            &f(&args).unwrap(),
+            &format!("n={n}"),
+        );
+    }
+    assert_eq!(traces.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(cf.cached(), 1);
+    assert!(cf
+        .program(&[rand(&[3, 4], 1), rand(&[3], 1)])
+        .unwrap()
+        .is_shapeless());
+    // A new ndim or dtype is a new signature.
+    let args = [rand(&[2, 5, 4], 3), rand(&[3], 4)];
+    assert_close(&cf.call(&args).unwrap(), &f(&args).unwrap(), "ndim 3");
+    assert_eq!(traces.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Without `shapeless`, each shape is traced.
+    let (g, traces) = counted(f);
+    let cf = compile(g);
+    for n in [5, 2, 7] {
+        cf.call(&[rand(&[n, 4], 1), rand(&[3], 2)]).unwrap();
+    }
+    assert_eq!(traces.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[test]
+fn shapeless_compile_traces_again_where_shapes_cannot_be_inferred() {
+    let _serial = serial();
+    use std::sync::atomic::Ordering::SeqCst;
+    // `x[:, 1:3]`: a new length on the sliced axis is traced (its bounds were resolved
+    // against the traced length; MLX raises instead); one on the whole axis replays.
+    let f = |x: &[Array]| {
+        let s = ops::slice(&x[0], &[0, 1], &[isize::MAX, 3], &[1, 1])?;
+        Ok(vec![ops::exp(&s)?])
+    };
+    let (g, traces) = counted(f);
+    let cf = compile(g).shapeless(true);
+    let shapes = [
+        ([4, 5], 1),
+        ([6, 5], 1),
+        ([6, 7], 2),
+        ([9, 7], 2),
+        ([9, 5], 3),
+    ];
+    for (shape, want_traces) in shapes {
+        let x = rand(&shape, 5);
+        assert_close(&cf.call(&[x.clone()]).unwrap(), &f(&[x]).unwrap(), "slice");
+        assert_eq!(traces.load(SeqCst), want_traces, "{shape:?}");
+    }
+    // float64 is not fused: the bias's broadcast keeps its traced batch, the add then
+    // sees two shapes and the new batch is traced; the result is right either way.
+    let f = |x: &[Array]| Ok(vec![ops::add(&ops::sin(&x[0])?, &x[1])?]);
+    let (g, traces) = counted(f);
+    let cf = compile(g).shapeless(true);
+    let f64s = |s: &[usize], seed| ops::astype(&rand(s, seed), ferrox::Dtype::Float64).unwrap();
+    for n in [3, 5, 5] {
+        let args = [f64s(&[n, 4], n as u64), f64s(&[4], 9)];
+        assert_close(&cf.call(&args).unwrap(), &f(&args).unwrap(), "bias f64");
+    }
+    assert_eq!(traces.load(SeqCst), 2);
+    // A gradient under a shapeless compile: right for every shape.
+    let loss = |x: &[Array]| {
+        Ok(vec![ops::sum(
+            &ops::multiply(&ops::sin(&x[0])?, &x[0])?,
+            &[],
+            false,
+        )?])
+    };
+    let cg = compile(grad(loss, &[0])).shapeless(true);
+    for n in [3, 6, 2] {
+        let x = rand(&[n, 2], n as u64);
+        let want = grad(loss, &[0])(&[x.clone()]).unwrap();
+        assert_close(&cg.call(&[x]).unwrap(), &want, "grad");
+    }
 }

@@ -377,8 +377,11 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
     shapes and dtypes, and the values of its other arguments), then replayed. ``inputs``
     and ``outputs`` are state (pytrees of lists and dicts, e.g. a model and an
     optimizer) that ``fun`` reads and writes besides its arguments. The cache of traces
-    is bounded (least recently used evicted). ``shapeless=True`` is accepted, and traces
-    once per shape."""
+    is bounded (least recently used evicted). With ``shapeless=True`` a trace is
+    replayed for arrays of new shapes (same ndims and dtypes), each op's output shapes
+    inferred from its inputs'; shapes ``fun`` reads while traced (``x.shape[0]``) stay
+    as traced, as in MLX. Where an op cannot infer them (a slice whose bounds depended
+    on a length that changed), ferrox traces again instead of raising as MLX does."""
     if fun is None:
         return lambda f: compile(f, inputs, outputs, shapeless)
     current = [None]
@@ -398,14 +401,16 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
         state = _tree_flatten(outputs, strict=False) if outputs is not None else []
         return _tree_flatten(out) + state
 
-    compiled = core._compile(flat)
+    compiled = core._compile(flat, shapeless)
 
     def wrapper(*args, **kwargs):
         tree = (args, kwargs)
         leaves = _tree_flatten(tree, strict=False)
         before = _tree_flatten(inputs, strict=False) if inputs is not None else []
         key = hash((_structure(tree), len(before))) & 0xFFFF_FFFF_FFFF_FFFF
-        sig = (key, tuple((tuple(x.shape), x.dtype) for x in leaves + before))
+        # (For a shapeless function, calls of other shapes share a trace's structure.)
+        shape = (lambda x: x.ndim) if shapeless else (lambda x: tuple(x.shape))
+        sig = (key, tuple((shape(x), x.dtype) for x in leaves + before))
         current[0] = (tree, sig)
         try:
             outs = compiled(leaves + before, key)

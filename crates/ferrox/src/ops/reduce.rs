@@ -6,7 +6,7 @@
 use super::{astype, stream};
 use crate::array::Array;
 use crate::dtype::Dtype;
-use crate::primitives::reduce::{ArgReduce, ArgReduceOp, Reduce, ReduceOp};
+use crate::primitives::reduce::{ArgReduce, ArgReduceOp, NumberOfElements, Reduce, ReduceOp};
 use crate::shape::{normalize_axes, normalize_axis};
 use crate::{Error, Result};
 
@@ -105,30 +105,30 @@ pub fn any(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
     build(ReduceOp::Or, a, axes, keepdims, Dtype::Bool)
 }
 
-/// Number of elements reduced over `axes`.
-fn count(a: &Array, axes: &[isize]) -> Result<usize> {
-    Ok(resolve_axes(a, axes)?
-        .iter()
-        .map(|&i| a.shape()[i])
-        .product())
+/// The number of elements of `a` over `axes`, less `ddof` (NaN at or below zero), as a
+/// scalar of `dtype` computed from `a`'s shape when evaluated (see [`NumberOfElements`]).
+fn number_of_elements(a: &Array, axes: &[isize], ddof: usize, dtype: Dtype) -> Result<Array> {
+    let axes = resolve_axes(a, axes)?;
+    Ok(Array::from_op(
+        vec![],
+        dtype,
+        NumberOfElements { axes, ddof },
+        vec![a.clone()],
+        stream(),
+    ))
 }
 
 /// Mean over `axes`; integers average in float32.
 pub fn mean(a: &Array, axes: &[isize], keepdims: bool) -> Result<Array> {
     let dtype = a.dtype().to_inexact();
-    let n = count(a, axes)?;
     let s = sum(&astype(a, dtype)?, axes, keepdims)?;
-    super::divide(
-        &s,
-        &Array::scalar_of(crate::dtype::Scalar::Float(n as f64), dtype),
-    )
+    super::divide(&s, &number_of_elements(a, axes, 0, dtype)?)
 }
 
 /// Variance over `axes` with `ddof` delta degrees of freedom.
 pub fn var(a: &Array, axes: &[isize], keepdims: bool, ddof: usize) -> Result<Array> {
     let dtype = a.dtype().to_inexact();
     let a = astype(a, dtype)?;
-    let n = count(&a, axes)?;
     let mu = mean(&a, axes, true)?;
     let d = super::subtract(&a, &mu)?;
     let sq = if dtype.is_complex() {
@@ -137,12 +137,7 @@ pub fn var(a: &Array, axes: &[isize], keepdims: bool, ddof: usize) -> Result<Arr
         super::square(&d)?
     };
     let s = sum(&sq, axes, keepdims)?;
-    let denom = n.saturating_sub(ddof) as f64;
-    let denom = if denom == 0.0 { f64::NAN } else { denom };
-    super::divide(
-        &s,
-        &Array::scalar_of(crate::dtype::Scalar::Float(denom), s.dtype()),
-    )
+    super::divide(&s, &number_of_elements(&a, axes, ddof, s.dtype())?)
 }
 
 /// Standard deviation over `axes`.

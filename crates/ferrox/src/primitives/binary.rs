@@ -1,9 +1,9 @@
 //! Binary elementwise primitives and `where` (select). Inputs arrive broadcast to the
 //! output's shape (as stride-0 views) and, except for shifts, of one dtype.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::transforms::vmap::align_elementwise;
 use crate::{ops, Result};
 
@@ -167,6 +167,9 @@ impl Binary {
 }
 
 impl Primitive for Binary {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Binary"
     }
@@ -212,6 +215,9 @@ impl Primitive for Binary {
 pub struct Select;
 
 impl Primitive for Select {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Select"
     }

@@ -9,7 +9,7 @@ use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
 use crate::device::Stream;
 use crate::dtype::Dtype;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
 use crate::primitives::binary::{Binary, BinaryOp};
 use crate::primitives::unary::{AsType, Unary, UnaryOp};
 use crate::transforms::{jvp, vjp, vmap_with_out_axes};
@@ -23,38 +23,37 @@ pub enum Instr {
     Binary(BinaryOp, usize, usize),
 }
 
-/// A fused region over `shape`: its inputs broadcast to `shape`; one output per entry of
-/// `outputs` (the registers read outside the region).
+/// A fused region: its inputs broadcast to the shape of its outputs (all one shape); one
+/// output per entry of `outputs` (the registers read outside the region).
 #[derive(Debug)]
 pub struct FusedRegion {
-    pub shape: Shape,
     pub instrs: Vec<Instr>,
     pub outputs: Vec<usize>,
     pub stream: Stream,
 }
 
 impl FusedRegion {
-    /// The region as the separate lazy ops it was fused from, on `inputs`.
-    fn expand(&self, inputs: &[Array]) -> Result<Vec<Array>> {
+    /// The region as the separate lazy ops it was fused from, on `inputs`, over `shape`.
+    fn expand(&self, inputs: &[Array], shape: &[usize]) -> Result<Vec<Array>> {
         let mut regs: Vec<Array> = inputs
             .iter()
-            .map(|x| ops::broadcast_to(x, &self.shape))
+            .map(|x| ops::broadcast_to(x, shape))
             .collect::<Result<_>>()?;
         for ins in &self.instrs {
             let y = match *ins {
-                Instr::Unary(op, a) => self.node(Unary(op), vec![regs[a].clone()]),
+                Instr::Unary(op, a) => self.node(shape, Unary(op), vec![regs[a].clone()]),
                 Instr::Binary(op, a, b) if cpu::fused::fusable_comparison(op) => {
                     let mask = Array::from_op(
-                        self.shape.clone(),
+                        shape.to_vec(),
                         Dtype::Bool,
                         Binary(op),
                         vec![regs[a].clone(), regs[b].clone()],
                         self.stream,
                     );
-                    self.node(AsType(Dtype::Float32), vec![mask])
+                    self.node(shape, AsType(Dtype::Float32), vec![mask])
                 }
                 Instr::Binary(op, a, b) => {
-                    self.node(Binary(op), vec![regs[a].clone(), regs[b].clone()])
+                    self.node(shape, Binary(op), vec![regs[a].clone(), regs[b].clone()])
                 }
             };
             regs.push(y);
@@ -62,18 +61,32 @@ impl FusedRegion {
         Ok(self.outputs.iter().map(|&r| regs[r].clone()).collect())
     }
 
-    fn node(&self, prim: impl Primitive + 'static, inputs: Vec<Array>) -> Array {
-        Array::from_op(
-            self.shape.clone(),
-            Dtype::Float32,
-            prim,
-            inputs,
-            self.stream,
-        )
+    fn node(&self, shape: &[usize], prim: impl Primitive + 'static, inputs: Vec<Array>) -> Array {
+        Array::from_op(shape.to_vec(), Dtype::Float32, prim, inputs, self.stream)
     }
 }
 
 impl Primitive for FusedRegion {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        // Each register's shape as the unfused ops would have it: the region is right
+        // for the new shapes when every output's is the broadcast of all the inputs.
+        let mut regs: Vec<Shape> = inputs.iter().map(|s| s.to_vec()).collect();
+        for ins in &self.instrs {
+            let s = match *ins {
+                Instr::Unary(_, a) => regs[a].clone(),
+                Instr::Binary(_, a, b) => {
+                    crate::shape::broadcast_shapes(&regs[a], &regs[b]).ok()?
+                }
+            };
+            regs.push(s);
+        }
+        let mut shape: Shape = vec![];
+        for s in inputs {
+            shape = crate::shape::broadcast_shapes(&shape, s).ok()?;
+        }
+        let outs: Vec<Shape> = self.outputs.iter().map(|&r| regs[r].clone()).collect();
+        outs.iter().all(|s| *s == shape).then_some(outs)
+    }
     fn name(&self) -> &'static str {
         "Compiled"
     }
@@ -84,13 +97,14 @@ impl Primitive for FusedRegion {
             .map(|x| Ok((x.shape(), x.data()?)))
             .collect::<Result<_>>()?;
         // An input of the region's full shape may give its buffer to an output.
+        let shape = &ctx.outputs[0].0;
         let candidates: Vec<usize> = (0..inputs.len())
-            .filter(|&i| inputs[i].shape() == self.shape.as_slice())
+            .filter(|&i| inputs[i].shape() == shape.as_slice())
             .collect();
         let outs: Vec<Data> = (0..self.outputs.len())
             .map(|o| ctx.output(o, inputs, &candidates))
             .collect::<Result<_>>()?;
-        cpu::fused::eval(&self.shape, &views, &self.instrs, &self.outputs, &outs)?;
+        cpu::fused::eval(&shape.clone(), &views, &self.instrs, &self.outputs, &outs)?;
         Ok(outs)
     }
 
@@ -99,9 +113,10 @@ impl Primitive for FusedRegion {
         primals: &[Array],
         cotangents: &[Array],
         argnums: &[usize],
-        _: &[Array],
+        outputs: &[Array],
     ) -> Result<Vec<Array>> {
-        let (_, grads) = vjp(|x| self.expand(x), primals, cotangents)?;
+        let shape = outputs[0].shape();
+        let (_, grads) = vjp(|x| self.expand(x, shape), primals, cotangents)?;
         Ok(argnums.iter().map(|&i| grads[i].clone()).collect())
     }
 
@@ -110,8 +125,9 @@ impl Primitive for FusedRegion {
         primals: &[Array],
         tangents: &[Array],
         argnums: &[usize],
-        _: &[Array],
+        outputs: &[Array],
     ) -> Result<Vec<Array>> {
+        let shape = outputs[0].shape();
         let mut all = primals
             .iter()
             .map(|p| ops::zeros_like(p, None))
@@ -119,14 +135,14 @@ impl Primitive for FusedRegion {
         for (&i, t) in argnums.iter().zip(tangents) {
             all[i] = t.clone();
         }
-        Ok(jvp(|x| self.expand(x), primals, &all)?.1)
+        Ok(jvp(|x| self.expand(x, shape), primals, &all)?.1)
     }
 
-    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
         // Unbatched inputs are broadcast against the batch inside `expand`'s ops.
-        let n = self.outputs.len();
-        let outs =
-            vmap_with_out_axes(&|x| self.expand(x), inputs, axes, &|_| Ok(vec![Some(0); n]))?;
+        let (n, shape) = (self.outputs.len(), out[0].shape());
+        let expand = |x: &[Array]| self.expand(x, shape);
+        let outs = vmap_with_out_axes(&expand, inputs, axes, &|_| Ok(vec![Some(0); n]))?;
         Ok((outs, vec![Some(0); n]))
     }
 }

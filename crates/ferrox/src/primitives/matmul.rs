@@ -2,9 +2,9 @@
 //! their batch axes broadcast to the output's; transposed operands are strided views, not
 //! copies.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
 use crate::transforms::vmap::{all_to_front, batch_size, with_batch};
 use crate::{ops, Result};
 
@@ -25,6 +25,21 @@ pub struct Matmul {
 }
 
 impl Primitive for Matmul {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        // a: [.., m, k], b: [.., k, n] with equal batch axes; c (if any) of the product's
+        // shape.
+        let (a, b) = (inputs[0], inputs[1]);
+        let n = a.len();
+        if b.len() != n || n < 2 || a[..n - 2] != b[..n - 2] || a[n - 1] != b[n - 2] {
+            return None;
+        }
+        let mut out = a.to_vec();
+        out[n - 1] = b[n - 1];
+        inputs
+            .get(2)
+            .is_none_or(|c| *c == out.as_slice())
+            .then_some(vec![out])
+    }
     fn name(&self) -> &'static str {
         "Matmul"
     }

@@ -3,10 +3,10 @@
 //! dtype (the op casts them). The derivative rules are built from ops, in f32 for
 //! f16/bf16, so they differentiate again.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu::norm::{norm, Norm};
 use crate::dtype::Dtype;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
 use crate::transforms::vmap::{batch_size, to_front};
 use crate::{ops, Result};
 
@@ -245,6 +245,16 @@ macro_rules! affine_primitive {
         impl Primitive for $t {
             fn name(&self) -> &'static str {
                 $name
+            }
+            fn output_shapes(
+                &self,
+                inputs: &[&[usize]],
+                traced: &TracedShapes,
+            ) -> Option<Vec<Shape>> {
+                // Over the last axis: it and the weight and bias keep their lengths.
+                let (x, was) = (inputs[0], traced.inputs[0]);
+                let same = x.last() == was.last() && inputs[1..] == traced.inputs[1..];
+                same.then(|| vec![x.to_vec()])
             }
             fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
                 eval(self.affine(inputs.len()), inputs, ctx)

@@ -2,9 +2,9 @@
 //! (`argmax`, `argmin`). Outputs keep the reduced axes with extent 1; the ops squeeze
 //! them unless `keepdims`.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
 use crate::transforms::vmap::with_batch;
 use crate::{ops, Result};
 
@@ -67,6 +67,13 @@ impl Reduce {
 }
 
 impl Primitive for Reduce {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        let mut out = inputs[0].to_vec();
+        for &a in &self.axes {
+            out[a] = 1;
+        }
+        Some(vec![out])
+    }
     fn name(&self) -> &'static str {
         "Reduce"
     }
@@ -143,6 +150,15 @@ pub struct ArgReduce {
 }
 
 impl Primitive for ArgReduce {
+    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
+        let mut out = inputs[0].to_vec();
+        if traced.outputs[0].len() == out.len() {
+            out[self.axis] = 1;
+        } else {
+            out.remove(self.axis);
+        }
+        Some(vec![out])
+    }
     fn name(&self) -> &'static str {
         "ArgReduce"
     }
@@ -177,5 +193,56 @@ impl Primitive for ArgReduce {
         let shape = with_batch(out[0].shape(), b, x.shape()[b]);
         let o = Array::from_op(shape, out[0].dtype(), prim, vec![x.clone()], ops::stream());
         Ok((vec![o], vec![Some(b)]))
+    }
+}
+
+/// The count `mean` and `var` divide by: the product of the input's lengths over `axes`,
+/// less `ddof` (NaN at or below zero), as a scalar. A node rather than a constant so that
+/// `compile(shapeless)` counts again for new shapes (MLX's `NumberOfElements`); it reads
+/// only its input's shape.
+#[derive(Debug)]
+pub struct NumberOfElements {
+    pub axes: Vec<usize>,
+    pub ddof: usize,
+}
+
+impl NumberOfElements {
+    fn count(&self, shape: &[usize]) -> f64 {
+        let n = self.axes.iter().map(|&a| shape[a]).product::<usize>();
+        match n.checked_sub(self.ddof) {
+            Some(k) if k > 0 => k as f64,
+            _ => f64::NAN,
+        }
+    }
+}
+
+impl Primitive for NumberOfElements {
+    fn name(&self) -> &'static str {
+        "NumberOfElements"
+    }
+    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+        let n = crate::dtype::Scalar::Float(self.count(inputs[0].shape()));
+        Ok(vec![Array::scalar_of(n, ctx.outputs[0].1).data()?])
+    }
+    fn output_shapes(&self, _: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        Some(vec![vec![]])
+    }
+    fn vjp(&self, p: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&p[0], None)?])
+    }
+    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(&out[0], None)?])
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
+        // Every member of the batch has the same count, known now: a constant (a node
+        // on the batched input would tie it to the vmapped tracer).
+        let axes = shift_axes(&self.axes, axes[0].unwrap_or(0));
+        let n = NumberOfElements {
+            axes,
+            ddof: self.ddof,
+        }
+        .count(inputs[0].shape());
+        let c = Array::scalar_of(crate::dtype::Scalar::Float(n), out[0].dtype());
+        Ok((vec![c], vec![None]))
     }
 }

@@ -2,10 +2,10 @@
 //! `logcumsumexp`). The output has the input's shape and dtype: the ops cast beforehand
 //! (`cumsum` of bool to int32, `logcumsumexp` of integers to float32).
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
 use crate::dtype::Dtype;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::{ops, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -30,6 +30,9 @@ pub struct Scan {
 }
 
 impl Primitive for Scan {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Scan"
     }

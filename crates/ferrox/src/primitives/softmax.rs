@@ -2,9 +2,9 @@
 //! softmax axes last). Rules from ops, using the output `y`: the derivative applied to
 //! `c` is `y · (c - sum(c · y))`.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::{ops, Result};
 
 /// `exp(x - max) / sum(exp(x - max))` over the last axis, of a float `x`.
@@ -18,6 +18,9 @@ fn through(y: &Array, c: &Array) -> Result<Array> {
 }
 
 impl Primitive for Softmax {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Softmax"
     }

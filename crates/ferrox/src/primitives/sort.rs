@@ -2,10 +2,10 @@
 //! imaginary part, as in MLX. `ArgSort` gives the sorting permutation, which the
 //! derivative of `Sort` uses.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
 use crate::dtype::Dtype;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::{ops, Result};
 
 /// Sorts each line along `axis` in ascending order.
@@ -35,6 +35,9 @@ fn shifted(axis: usize, b: usize) -> usize {
 }
 
 impl Primitive for Sort {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Sort"
     }
@@ -88,6 +91,9 @@ pub struct ArgSort {
 }
 
 impl Primitive for ArgSort {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "ArgSort"
     }

@@ -1,9 +1,9 @@
 //! Unary elementwise primitives and `astype`.
 
-use crate::array::{Array, Data};
+use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
 use crate::dtype::{Dtype, Scalar};
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::transforms::vmap::align_elementwise;
 use crate::{ops, Result};
 
@@ -182,6 +182,9 @@ impl Unary {
 }
 
 impl Primitive for Unary {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Unary"
     }
@@ -224,6 +227,9 @@ impl Primitive for Unary {
 pub struct AsType(pub Dtype);
 
 impl Primitive for AsType {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "AsType"
     }

@@ -2,9 +2,9 @@
 //! row-contiguous data, transpose, broadcast, strided slices, `as_strided`; and `Copy`,
 //! which makes any view row-contiguous.
 
-use crate::array::{row_major_strides, Array, Data};
+use crate::array::{row_major_strides, Array, Data, Shape};
 use crate::backend::cpu;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::transforms::vmap::{batch_size, to_front, with_batch};
 use crate::{ops, Result};
 
@@ -50,7 +50,72 @@ fn contiguous(input: &Array) -> Result<Data> {
 #[derive(Debug)]
 pub struct Reshape;
 
+/// For `compile(shapeless)`: the shape a reshape traced from `from` to `to` gives an input
+/// of shape `now`, each axis keeping its role. The axes are split into groups whose
+/// lengths multiply to the same number on both sides; a group of input axes that became
+/// one axis (a flatten, a dropped unit axis) gives that axis their new product, one input
+/// axis that became several of which all but one have length 1 (an added unit axis)
+/// gives that one its new length, and any other group must keep its traced lengths.
+/// `None` when the roles are ambiguous (or a length is 0).
+pub(crate) fn reshaped(from: &[usize], to: &[usize], now: &[usize]) -> Option<Shape> {
+    if from.contains(&0) || to.contains(&0) {
+        return (from == now).then(|| to.to_vec());
+    }
+    let mut out = to.to_vec();
+    let (mut i, mut j) = (0, 0);
+    while i < from.len() || j < to.len() {
+        // The next group: each side takes an axis (while it has one), then the side of
+        // the smaller product takes more until the products agree.
+        let (i0, j0) = (i, j);
+        let (mut pf, mut pt) = (1usize, 1usize);
+        if i < from.len() {
+            pf *= from[i];
+            i += 1;
+        }
+        if j < to.len() {
+            pt *= to[j];
+            j += 1;
+        }
+        while pf != pt {
+            if pf < pt && i < from.len() {
+                pf *= from[i];
+                i += 1;
+            } else if pt < pf && j < to.len() {
+                pt *= to[j];
+                j += 1;
+            } else {
+                return None;
+            }
+        }
+        // Unit axes left at the end of both sides belong to the last group.
+        if from[i..].iter().all(|&d| d == 1) && to[j..].iter().all(|&d| d == 1) {
+            i = from.len();
+            j = to.len();
+        }
+        let (f, t, n) = (&from[i0..i], &to[j0..j], &now[i0..i]);
+        if f == n {
+            continue;
+        }
+        if t.len() == 1 {
+            out[j0] = n.iter().product();
+        } else if f.len() == 1 && t.iter().filter(|&&d| d != 1).count() <= 1 {
+            let k = t.iter().position(|&d| d != 1).unwrap_or(0);
+            out[j0 + k] = n[0];
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
 impl Primitive for Reshape {
+    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
+        Some(vec![reshaped(
+            traced.inputs[0],
+            traced.outputs[0],
+            inputs[0],
+        )?])
+    }
     fn name(&self) -> &'static str {
         "Reshape"
     }
@@ -81,6 +146,9 @@ impl Primitive for Reshape {
 pub struct Transpose(pub Vec<usize>);
 
 impl Primitive for Transpose {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        Some(vec![self.0.iter().map(|&a| inputs[0][a]).collect()])
+    }
     fn name(&self) -> &'static str {
         "Transpose"
     }
@@ -113,6 +181,22 @@ impl Primitive for Transpose {
 pub struct Broadcast;
 
 impl Primitive for Broadcast {
+    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
+        // An axis the input had whole keeps following it; a broadcast axis keeps its
+        // traced length (where the other operand's length came from is not recorded:
+        // an op that reads the result with that operand sees any mismatch).
+        let (from, to, now) = (traced.inputs[0], traced.outputs[0], inputs[0]);
+        let lead = to.len() - from.len();
+        let mut out = to.to_vec();
+        for (d, (&f, &n)) in from.iter().zip(now).enumerate() {
+            if f == to[lead + d] {
+                out[lead + d] = n;
+            } else if n != 1 {
+                return None;
+            }
+        }
+        Some(vec![out])
+    }
     fn name(&self) -> &'static str {
         "Broadcast"
     }
@@ -156,6 +240,21 @@ pub struct Slice {
 }
 
 impl Primitive for Slice {
+    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
+        // An axis taken whole keeps following the input; a sliced one needs the input's
+        // traced length (its bounds were resolved against it).
+        let (from, to, now) = (traced.inputs[0], traced.outputs[0], inputs[0]);
+        let mut out = to.to_vec();
+        for d in 0..from.len() {
+            let whole = self.start[d] == 0 && self.step[d] == 1 && to[d] == from[d];
+            if whole {
+                out[d] = now[d];
+            } else if now[d] != from[d] {
+                return None;
+            }
+        }
+        Some(vec![out])
+    }
     fn name(&self) -> &'static str {
         "Slice"
     }
@@ -297,6 +396,9 @@ impl Primitive for AsStrided {
 pub struct Copy;
 
 impl Primitive for Copy {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "Copy"
     }
@@ -331,6 +433,9 @@ impl Primitive for Copy {
 pub struct StopGradient;
 
 impl Primitive for StopGradient {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        same_shape(inputs, 1)
+    }
     fn name(&self) -> &'static str {
         "StopGradient"
     }
@@ -348,5 +453,32 @@ impl Primitive for StopGradient {
     }
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
         Ok((vec![ops::stop_gradient(&inputs[0])?], axes.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reshaped;
+
+    #[test]
+    fn a_reshape_keeps_each_axis_role_for_new_shapes() {
+        // Flatten, squeeze and unsqueeze follow the new lengths.
+        assert_eq!(reshaped(&[2, 3, 4], &[6, 4], &[5, 3, 4]), Some(vec![15, 4]));
+        assert_eq!(reshaped(&[3, 1], &[3], &[7, 1]), Some(vec![7]));
+        assert_eq!(reshaped(&[1, 4], &[4], &[1, 9]), Some(vec![9]));
+        assert_eq!(reshaped(&[3, 4], &[1, 3, 4], &[5, 4]), Some(vec![1, 5, 4]));
+        assert_eq!(reshaped(&[3, 4], &[3, 4, 1], &[3, 8]), Some(vec![3, 8, 1]));
+        assert_eq!(reshaped(&[3, 1, 4], &[3, 4], &[2, 1, 4]), Some(vec![2, 4]));
+        assert_eq!(reshaped(&[], &[1, 1], &[]), Some(vec![1, 1]));
+        // A split of an axis that kept its length (attention heads) follows the others.
+        assert_eq!(
+            reshaped(&[2, 5, 8], &[2, 5, 2, 4], &[3, 7, 8]),
+            Some(vec![3, 7, 2, 4])
+        );
+        // A split of an axis whose length changed, or a regrouping, is ambiguous.
+        assert_eq!(reshaped(&[2, 5, 8], &[2, 5, 2, 4], &[2, 5, 6]), None);
+        assert_eq!(reshaped(&[2, 3], &[3, 2], &[4, 3]), None);
+        assert_eq!(reshaped(&[2, 3], &[3, 2], &[2, 3]), Some(vec![3, 2]));
+        assert_eq!(reshaped(&[0, 3], &[3, 0], &[2, 3]), None);
     }
 }

@@ -8,6 +8,11 @@
 //! equal scalar constants merged; ops no output reads were never traced into it. Then
 //! regions of elementwise ops are fused into one primitive each (`fuse.rs`).
 //!
+//! A shapeless compiled function keeps a program under the ndims (not the shapes) of its
+//! arguments when every step can infer its output shapes from its inputs'
+//! ([`Primitive::output_shapes`]), and replays it for new shapes; where a step cannot,
+//! the new shapes are traced as usual.
+//!
 //! The cache of programs is bounded and evicts the least recently used signature (MLX's
 //! never evicts, which grows without bound with variable-length batches).
 //!
@@ -16,9 +21,11 @@
 
 use super::{output_ids, tape, trace, tracers};
 use crate::array::Array;
+use crate::array::Shape;
 use crate::device::Stream;
 use crate::dtype::Dtype;
-use crate::primitive::Primitive;
+use crate::primitive::{Primitive, TracedShapes};
+use crate::primitives::view::Broadcast;
 use crate::{Error, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -48,6 +55,11 @@ pub(super) struct Step {
 pub struct Program {
     steps: Vec<Step>,
     outputs: Vec<Ref>,
+    /// The shapes of the arguments it was traced with.
+    arg_shapes: Vec<Shape>,
+    /// Whether every step can infer its output shapes for arguments of new shapes
+    /// ([`Primitive::output_shapes`]): a shapeless function then replays it for them.
+    shapeless: bool,
 }
 
 impl Program {
@@ -61,14 +73,13 @@ impl Program {
             .enumerate()
             .map(|(k, a)| (a.id(), Ref::Arg(k)))
             .collect();
-        let lookup = |refs: &HashMap<usize, Ref>, a: &Array| {
-            refs.get(&a.id())
-                .cloned()
-                .unwrap_or_else(|| Ref::Const(a.clone()))
-        };
         let mut steps = Vec::with_capacity(ops.len());
         for op in &ops {
-            let inputs = op.inputs.iter().map(|a| lookup(&refs, a)).collect();
+            let inputs = op
+                .inputs
+                .iter()
+                .map(|a| operand(&mut refs, &mut steps, a))
+                .collect();
             for (o, id) in output_ids(op).into_iter().enumerate() {
                 if let Some(id) = id {
                     refs.insert(id, Ref::Step(steps.len(), o));
@@ -81,15 +92,50 @@ impl Program {
                 stream: op.stream,
             });
         }
-        let outputs = outputs.iter().map(|a| lookup(&refs, a)).collect();
-        let mut program = Program { steps, outputs };
+        let outputs = outputs
+            .iter()
+            .map(|a| operand(&mut refs, &mut steps, a))
+            .collect();
+        let mut program = Program {
+            steps,
+            outputs,
+            arg_shapes: args.iter().map(|a| a.shape().to_vec()).collect(),
+            shapeless: false,
+        };
         program.simplify();
         let dtypes: Vec<Dtype> = args.iter().map(Array::dtype).collect();
         if let Some((steps, outputs)) = super::fuse::fuse(&program.steps, &program.outputs, &dtypes)
         {
-            program = Program { steps, outputs };
+            program.steps = steps;
+            program.outputs = outputs;
         }
+        // Shapeless when every step infers its traced output shapes from its traced
+        // input shapes.
+        program.shapeless = program.steps.iter().all(|step| {
+            let inputs: Vec<&[usize]> = step
+                .inputs
+                .iter()
+                .map(|r| program.traced_shape(r))
+                .collect();
+            let outputs: Vec<&[usize]> = step.outputs.iter().map(|(s, _)| s.as_slice()).collect();
+            let traced = TracedShapes {
+                inputs: &inputs,
+                outputs: &outputs,
+            };
+            step.primitive
+                .output_shapes(&inputs, &traced)
+                .is_some_and(|shapes| shapes.iter().map(Vec::as_slice).eq(outputs.iter().copied()))
+        });
         Ok(program)
+    }
+
+    /// The shape `r` had when the program was traced.
+    fn traced_shape<'a>(&'a self, r: &'a Ref) -> &'a [usize] {
+        match r {
+            Ref::Arg(k) => &self.arg_shapes[*k],
+            Ref::Step(s, o) => &self.steps[*s].outputs[*o].0,
+            Ref::Const(a) => a.shape(),
+        }
     }
 
     /// Common sub-expressions and equal scalar constants, merged in one forward pass:
@@ -151,6 +197,46 @@ impl Program {
         self.outputs.iter().map(|r| get(&values, r)).collect()
     }
 
+    /// Builds the program's graph on `args` of new shapes (same ndims and dtypes), each
+    /// step's output shapes inferred from its inputs'; `None` when a step cannot infer
+    /// them (the function must be traced for these shapes).
+    fn replay_reshaped(&self, args: &[Array]) -> Option<Vec<Array>> {
+        let mut values: Vec<Vec<Array>> = Vec::with_capacity(self.steps.len());
+        let get = |values: &Vec<Vec<Array>>, r: &Ref| match r {
+            Ref::Arg(k) => args[*k].clone(),
+            Ref::Step(s, o) => values[*s][*o].clone(),
+            Ref::Const(a) => a.clone(),
+        };
+        for step in &self.steps {
+            let inputs: Vec<Array> = step.inputs.iter().map(|r| get(&values, r)).collect();
+            let shapes: Vec<&[usize]> = inputs.iter().map(Array::shape).collect();
+            let was: Vec<&[usize]> = step.inputs.iter().map(|r| self.traced_shape(r)).collect();
+            let outputs: Vec<&[usize]> = step.outputs.iter().map(|(s, _)| s.as_slice()).collect();
+            let traced = TracedShapes {
+                inputs: &was,
+                outputs: &outputs,
+            };
+            let new = step.primitive.output_shapes(&shapes, &traced)?;
+            let outputs = new
+                .into_iter()
+                .zip(&step.outputs)
+                .map(|(s, (_, d))| (s, *d))
+                .collect();
+            values.push(Array::from_shared_op(
+                outputs,
+                step.primitive.clone(),
+                inputs,
+                step.stream,
+            ));
+        }
+        Some(self.outputs.iter().map(|r| get(&values, r)).collect())
+    }
+
+    /// Whether a shapeless function replays this program for arguments of other shapes.
+    pub fn is_shapeless(&self) -> bool {
+        self.shapeless
+    }
+
     /// The name of each op a replay builds, in order (`Compiled` for a fused region).
     pub fn op_names(&self) -> Vec<&'static str> {
         self.steps.iter().map(|s| s.primitive.name()).collect()
@@ -165,6 +251,36 @@ impl Program {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+}
+
+/// What a traced array is to the program: an argument, a step's output, or a constant.
+/// A constant that is a pending broadcast (a scalar operand spread to a traced shape)
+/// becomes a broadcast step of its source, so that fusion reads the source and a
+/// shapeless replay spreads it to new shapes.
+fn operand(refs: &mut HashMap<usize, Ref>, steps: &mut Vec<Step>, a: &Array) -> Ref {
+    if let Some(r) = refs.get(&a.id()) {
+        return r.clone();
+    }
+    let broadcast = match a.is_evaluated() {
+        true => None,
+        false => a.graph_op().filter(|(op, _)| {
+            op.primitive
+                .as_any()
+                .is_some_and(|p| p.downcast_ref::<Broadcast>().is_some())
+        }),
+    };
+    let Some((op, _)) = broadcast else {
+        return Ref::Const(a.clone());
+    };
+    steps.push(Step {
+        primitive: op.primitive.clone(),
+        inputs: vec![Ref::Const(op.inputs[0].clone())],
+        outputs: op.outputs.clone(),
+        stream: op.stream,
+    });
+    let r = Ref::Step(steps.len() - 1, 0);
+    refs.insert(a.id(), r.clone());
+    r
 }
 
 /// A reference with earlier merges applied; constants that are the same value (equal
@@ -216,20 +332,24 @@ fn ref_keys(inputs: &[Ref]) -> Vec<(u8, usize, usize)> {
         .collect()
 }
 
-/// The signature a program is kept under.
+/// The signature a program is kept under: the arguments' shapes (or only their ndims,
+/// for a shapeless program) and dtypes, and the caller's key.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 struct Signature {
     args: Vec<(Vec<usize>, Dtype)>,
+    shapeless: bool,
     key: u64,
 }
 
 impl Signature {
-    fn of(args: &[Array], key: u64) -> Signature {
+    fn of(args: &[Array], key: u64, shapeless: bool) -> Signature {
+        let shape = |a: &Array| match shapeless {
+            true => vec![0; a.ndim()],
+            false => a.shape().to_vec(),
+        };
         Signature {
-            args: args
-                .iter()
-                .map(|a| (a.shape().to_vec(), a.dtype()))
-                .collect(),
+            args: args.iter().map(|a| (shape(a), a.dtype())).collect(),
+            shapeless,
             key,
         }
     }
@@ -269,6 +389,7 @@ pub fn set_compile_cache_size(n: usize) {
 pub struct Compiled {
     f: Arc<dyn Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync>,
     cache: Arc<Mutex<Lru>>,
+    shapeless: bool,
 }
 
 /// Programs by signature, most recently used last.
@@ -288,10 +409,33 @@ where
             capacity: DEFAULT_CAPACITY.load(Ordering::Relaxed),
             entries: Vec::new(),
         })),
+        shapeless: false,
     }
 }
 
 impl Compiled {
+    /// Makes the function shapeless (MLX's `shapeless=True`): a trace is replayed for
+    /// arguments of any shapes with the same ndims and dtypes, each op's output shapes
+    /// inferred from its inputs'. Shapes the function reads while traced (`x.shape()[0]`
+    /// made into a constant or a reshape target) stay as traced, as in MLX. Where ferrox
+    /// cannot infer a shape (a slice whose bounds depended on a length that changed, an
+    /// op without the rule), it traces again for the new shapes instead of failing.
+    ///
+    /// ```
+    /// use ferrox::{ops, transforms::compile, Array};
+    /// let f = compile(|x: &[Array]| Ok(vec![ops::sum(&ops::exp(&x[0])?, &[-1], false)?]))
+    ///     .shapeless(true);
+    /// f.call(&[ops::zeros(&[2, 3], None)?])?;
+    /// let y = f.call(&[ops::zeros(&[4, 5], None)?])?; // replayed, not traced
+    /// assert_eq!(y[0].to_vec::<f32>()?, vec![5.0; 4]);
+    /// assert_eq!(f.cached(), 1);
+    /// # Ok::<(), ferrox::Error>(())
+    /// ```
+    pub fn shapeless(mut self, on: bool) -> Compiled {
+        self.shapeless = on;
+        self
+    }
+
     /// Calls the function on `args`.
     pub fn call(&self, args: &[Array]) -> Result<Vec<Array>> {
         self.call_keyed(args, 0)
@@ -303,13 +447,27 @@ impl Compiled {
         if !ENABLED.load(Ordering::Relaxed) {
             return (self.f)(args);
         }
-        let sig = Signature::of(args, key);
+        let sig = Signature::of(args, key, false);
         if let Some(p) = self.lookup(&sig) {
             return Ok(p.replay(args));
         }
+        let any_shape = Signature::of(args, key, true);
+        if self.shapeless {
+            if let Some(out) = self
+                .lookup(&any_shape)
+                .and_then(|p| p.replay_reshaped(args))
+            {
+                return Ok(out);
+            }
+        }
         let program = Arc::new(Program::trace(&*self.f, args)?);
         let out = program.replay(args);
+        let sig = match self.shapeless && program.shapeless {
+            true => any_shape,
+            false => sig,
+        };
         let mut lru = self.lock();
+        lru.entries.retain(|(s, _)| *s != sig);
         lru.entries.push((sig, program));
         if lru.entries.len() > lru.capacity {
             lru.entries.remove(0);
@@ -339,8 +497,8 @@ impl Compiled {
     /// The ops a call with `args`' signature replays (traced now if it is not cached).
     pub fn program(&self, args: &[Array]) -> Result<Arc<Program>> {
         self.call(args)?;
-        let sig = Signature::of(args, 0);
-        self.lookup(&sig)
+        self.lookup(&Signature::of(args, 0, false))
+            .or_else(|| self.lookup(&Signature::of(args, 0, true)))
             .ok_or_else(|| Error::Runtime("[compile] the program was evicted.".into()))
     }
 

@@ -351,7 +351,6 @@ fn build_region(
     let first = &steps[members[0]];
     let shape = first.outputs[0].0.clone();
     let primitive = FusedRegion {
-        shape: shape.clone(),
         instrs: code,
         outputs: exports.iter().map(|p| reg_of[p]).collect(),
         stream: first.stream,

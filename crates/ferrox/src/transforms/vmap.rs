@@ -158,6 +158,15 @@ pub fn vmap_with_out_axes(
         }
         let outs = op_outputs(op)?;
         let (r, r_axes) = if axes.iter().all(Option::is_none) {
+            // Unbatched inputs; one a rule replaced (an unbatched result computed from a
+            // batched input, such as a count of elements) needs the op built again on it.
+            let replaced = ins.iter().zip(&op.inputs).any(|(a, b)| a.id() != b.id());
+            let outs = match replaced {
+                true => {
+                    Array::from_shared_op(op.outputs.clone(), op.primitive.clone(), ins, op.stream)
+                }
+                false => outs,
+            };
             (outs, vec![None; op.outputs.len()])
         } else {
             op.primitive.vmap(&ins, &axes, &outs)?
