@@ -227,3 +227,36 @@ def test_shapeless_compile_traces_again_where_mlx_cannot_infer_shapes(rng):
     for n in (3, 6, 2):
         x = rng.standard_normal((n, 2)).astype(np.float32)
         np.testing.assert_allclose(np.array(g(mx.array(x))), np.sin(x) + x * np.cos(x), rtol=1e-5)
+
+
+@needs_mlx
+def test_shapeless_compile_spreads_broadcasts_and_counts_to_new_shapes_like_mlx(rng):
+    # Unfused ops: a captured bias, a scalar, a mean's count; each is broadcast against
+    # the batch, which a replay recomputes. One trace each, values as MLX's.
+    w0 = rng.standard_normal((6, 6)).astype(np.float32)
+    b0 = rng.standard_normal(6).astype(np.float32)
+    cases = {
+        "bias": lambda m, w, b: lambda x: x + b,
+        "scalar_then_softmax": lambda m, w, b: lambda x: m.softmax(x * 2.0, axis=-1),
+        "mean": lambda m, w, b: lambda x: x.mean(axis=-1),
+        "linear": lambda m, w, b: lambda x: m.tanh(x @ w + b).sum(axis=0),
+        "float16": lambda m, w, b: lambda x: (m.sin(x.astype(m.float16)) * 3.0).astype(m.float32),
+    }
+    for name, make in cases.items():
+        traces = []
+        f = make(mx, mx.array(w0), mx.array(b0))
+
+        def counted(x, f=f):
+            traces.append(1)
+            return f(x)
+
+        cf = mx.compile(counted, shapeless=True)
+        mf = mlx.compile(make(mlx, mlx.array(w0), mlx.array(b0)), shapeless=True)
+        # (Not a batch of 1: MLX 0.32.4's shapeless replay of this matmul segfaults on it.)
+        for n in (3, 2, 5):
+            x0 = rng.standard_normal((n, 6)).astype(np.float32)
+            got, want = cf(mx.array(x0)), mf(mlx.array(x0))
+            assert got.shape == want.shape, name
+            np.testing.assert_allclose(np.array(got), np.array(want), rtol=2e-3, atol=1e-5)
+            np.testing.assert_array_equal(np.array(got), np.array(f(mx.array(x0))))
+        assert len(traces) == 1, name

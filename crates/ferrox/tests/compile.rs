@@ -268,17 +268,48 @@ fn shapeless_compile_traces_again_where_shapes_cannot_be_inferred() {
         assert_close(&cf.call(&[x.clone()]).unwrap(), &f(&[x]).unwrap(), "slice");
         assert_eq!(traces.load(SeqCst), want_traces, "{shape:?}");
     }
-    // float64 is not fused: the bias's broadcast keeps its traced batch, the add then
-    // sees two shapes and the new batch is traced; the result is right either way.
+    // float64 is not fused: the bias's broadcast step is spread again to the new batch
+    // (the shape of what it was added to), one trace for all. A broadcast to a shape
+    // given as numbers (which may have been read from any array) traces new shapes.
     let f = |x: &[Array]| Ok(vec![ops::add(&ops::sin(&x[0])?, &x[1])?]);
     let (g, traces) = counted(f);
     let cf = compile(g).shapeless(true);
     let f64s = |s: &[usize], seed| ops::astype(&rand(s, seed), ferrox::Dtype::Float64).unwrap();
-    for n in [3, 5, 5] {
+    for n in [3, 5, 1, 5] {
         let args = [f64s(&[n, 4], n as u64), f64s(&[4], 9)];
         assert_close(&cf.call(&args).unwrap(), &f(&args).unwrap(), "bias f64");
     }
-    assert_eq!(traces.load(SeqCst), 2);
+    assert_eq!(traces.load(SeqCst), 1);
+    let f = |x: &[Array]| {
+        Ok(vec![ops::sum(
+            &ops::broadcast_to(&x[0], &[3, 4])?,
+            &[],
+            false,
+        )?])
+    };
+    let (g, traces) = counted(f);
+    let cf = compile(g).shapeless(true);
+    for (n, want_traces) in [(4, 1), (1, 2), (4, 2)] {
+        let x = rand(&[n], 3);
+        assert_close(
+            &cf.call(&[x.clone()]).unwrap(),
+            &f(&[x]).unwrap(),
+            "literal",
+        );
+        assert_eq!(traces.load(SeqCst), want_traces, "n={n}");
+    }
+    // The gradient of a sum is its cotangent broadcast to the input's shape: right for
+    // every shape.
+    let total = |x: &[Array]| Ok(vec![ops::sum(&x[0], &[], false)?]);
+    let cg = compile(grad(total, &[0])).shapeless(true);
+    for n in [3, 6] {
+        let x = rand(&[n, 2], n as u64);
+        assert_close(
+            &cg.call(&[x]).unwrap(),
+            &[ops::ones(&[n, 2], None).unwrap()],
+            "d sum",
+        );
+    }
     // A gradient under a shapeless compile: right for every shape.
     let loss = |x: &[Array]| {
         Ok(vec![ops::sum(

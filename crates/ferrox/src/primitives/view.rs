@@ -177,26 +177,13 @@ impl Primitive for Transpose {
 }
 
 /// The input broadcast to the output shape: broadcast axes get stride 0.
+///
+/// (It has no `output_shapes`: its target may have come from any array's shape. A
+/// shapeless `compile` recomputes it from the operands it was broadcast against.)
 #[derive(Debug)]
 pub struct Broadcast;
 
 impl Primitive for Broadcast {
-    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
-        // An axis the input had whole keeps following it; a broadcast axis keeps its
-        // traced length (where the other operand's length came from is not recorded:
-        // an op that reads the result with that operand sees any mismatch).
-        let (from, to, now) = (traced.inputs[0], traced.outputs[0], inputs[0]);
-        let lead = to.len() - from.len();
-        let mut out = to.to_vec();
-        for (d, (&f, &n)) in from.iter().zip(now).enumerate() {
-            if f == to[lead + d] {
-                out[lead + d] = n;
-            } else if n != 1 {
-                return None;
-            }
-        }
-        Some(vec![out])
-    }
     fn name(&self) -> &'static str {
         "Broadcast"
     }

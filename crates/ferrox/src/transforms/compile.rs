@@ -25,6 +25,7 @@ use crate::array::Shape;
 use crate::device::Stream;
 use crate::dtype::Dtype;
 use crate::primitive::{Primitive, TracedShapes};
+use crate::primitives::binary::{Binary, Select};
 use crate::primitives::view::Broadcast;
 use crate::{Error, Result};
 use std::collections::HashMap;
@@ -60,6 +61,9 @@ pub struct Program {
     /// Whether every step can infer its output shapes for arguments of new shapes
     /// ([`Primitive::output_shapes`]): a shapeless function then replays it for them.
     shapeless: bool,
+    /// For each broadcast step, what its result was broadcast against (see
+    /// [`Program::find_partners`]).
+    partners: Vec<Vec<Ref>>,
 }
 
 impl Program {
@@ -101,6 +105,7 @@ impl Program {
             outputs,
             arg_shapes: args.iter().map(|a| a.shape().to_vec()).collect(),
             shapeless: false,
+            partners: Vec::new(),
         };
         program.simplify();
         let dtypes: Vec<Dtype> = args.iter().map(Array::dtype).collect();
@@ -111,22 +116,85 @@ impl Program {
         }
         // Shapeless when every step infers its traced output shapes from its traced
         // input shapes.
-        program.shapeless = program.steps.iter().all(|step| {
+        program.partners = program.find_partners();
+        program.shapeless = (0..program.steps.len()).all(|s| {
+            let step = &program.steps[s];
             let inputs: Vec<&[usize]> = step
                 .inputs
                 .iter()
                 .map(|r| program.traced_shape(r))
                 .collect();
-            let outputs: Vec<&[usize]> = step.outputs.iter().map(|(s, _)| s.as_slice()).collect();
-            let traced = TracedShapes {
-                inputs: &inputs,
-                outputs: &outputs,
-            };
-            step.primitive
-                .output_shapes(&inputs, &traced)
-                .is_some_and(|shapes| shapes.iter().map(Vec::as_slice).eq(outputs.iter().copied()))
+            let partners: Vec<&[usize]> = program.partners[s]
+                .iter()
+                .map(|r| program.traced_shape(r))
+                .collect();
+            let traced = step.outputs.iter().map(|(s, _)| s.as_slice());
+            program
+                .step_shapes(s, &inputs, &partners)
+                .is_some_and(|shapes| shapes.iter().map(Vec::as_slice).eq(traced))
         });
         Ok(program)
+    }
+
+    /// For each broadcast step: the operands its first elementwise reader combines it
+    /// with (read through their own broadcasts), when they come before it. A binary op
+    /// broadcasts its operands to their common shape; a shapeless replay recomputes that
+    /// shape from theirs (a bias against a new batch, a mean's count against new rows)
+    /// instead of keeping the traced one.
+    fn find_partners(&self) -> Vec<Vec<Ref>> {
+        let is = |s: usize, check: &dyn Fn(&dyn std::any::Any) -> bool| {
+            self.steps[s].primitive.as_any().is_some_and(check)
+        };
+        let is_broadcast = |s: usize| is(s, &|p| p.is::<Broadcast>());
+        let elementwise = |s: usize| is(s, &|p| p.is::<Binary>() || p.is::<Select>());
+        let source = |r: &Ref| match r {
+            Ref::Step(p, 0) if is_broadcast(*p) => self.steps[*p].inputs[0].clone(),
+            _ => r.clone(),
+        };
+        let mut partners = vec![Vec::new(); self.steps.len()];
+        for (s, found) in partners.iter_mut().enumerate() {
+            if !is_broadcast(s) {
+                continue;
+            }
+            let me = |r: &Ref| matches!(r, Ref::Step(p, 0) if *p == s);
+            let reader = (s + 1..self.steps.len())
+                .find(|&c| elementwise(c) && self.steps[c].inputs.iter().any(me));
+            let Some(c) = reader else { continue };
+            *found = self.steps[c]
+                .inputs
+                .iter()
+                .filter(|r| !me(r))
+                .map(source)
+                .filter(|r| !matches!(r, Ref::Step(p, _) if *p >= s))
+                .collect();
+        }
+        partners
+    }
+
+    /// The output shapes of step `s` on inputs of shapes `inputs`, `partners` the shapes
+    /// of its broadcast partners ([`Program::find_partners`]).
+    fn step_shapes(
+        &self,
+        s: usize,
+        inputs: &[&[usize]],
+        partners: &[&[usize]],
+    ) -> Option<Vec<Shape>> {
+        let step = &self.steps[s];
+        let outputs: Vec<&[usize]> = step.outputs.iter().map(|(s, _)| s.as_slice()).collect();
+        if !self.partners[s].is_empty() {
+            // The common shape of the broadcast input and its partners.
+            let mut to = inputs[0].to_vec();
+            for p in partners {
+                to = crate::shape::broadcast_shapes(&to, p).ok()?;
+            }
+            return (to.len() == outputs[0].len()).then(|| vec![to]);
+        }
+        let was: Vec<&[usize]> = step.inputs.iter().map(|r| self.traced_shape(r)).collect();
+        let traced = TracedShapes {
+            inputs: &was,
+            outputs: &outputs,
+        };
+        step.primitive.output_shapes(inputs, &traced)
     }
 
     /// The shape `r` had when the program was traced.
@@ -207,16 +275,12 @@ impl Program {
             Ref::Step(s, o) => values[*s][*o].clone(),
             Ref::Const(a) => a.clone(),
         };
-        for step in &self.steps {
+        for (s, step) in self.steps.iter().enumerate() {
             let inputs: Vec<Array> = step.inputs.iter().map(|r| get(&values, r)).collect();
             let shapes: Vec<&[usize]> = inputs.iter().map(Array::shape).collect();
-            let was: Vec<&[usize]> = step.inputs.iter().map(|r| self.traced_shape(r)).collect();
-            let outputs: Vec<&[usize]> = step.outputs.iter().map(|(s, _)| s.as_slice()).collect();
-            let traced = TracedShapes {
-                inputs: &was,
-                outputs: &outputs,
-            };
-            let new = step.primitive.output_shapes(&shapes, &traced)?;
+            let partners: Vec<Array> = self.partners[s].iter().map(|r| get(&values, r)).collect();
+            let partners: Vec<&[usize]> = partners.iter().map(Array::shape).collect();
+            let new = self.step_shapes(s, &shapes, &partners)?;
             let outputs = new
                 .into_iter()
                 .zip(&step.outputs)
@@ -418,8 +482,10 @@ impl Compiled {
     /// arguments of any shapes with the same ndims and dtypes, each op's output shapes
     /// inferred from its inputs'. Shapes the function reads while traced (`x.shape()[0]`
     /// made into a constant or a reshape target) stay as traced, as in MLX. Where ferrox
-    /// cannot infer a shape (a slice whose bounds depended on a length that changed, an
-    /// op without the rule), it traces again for the new shapes instead of failing.
+    /// cannot infer a shape (a slice whose bounds depended on a length that changed, a
+    /// broadcast to a shape given as numbers, an op without the rule), it traces again
+    /// for the new shapes instead of failing. Operands that elementwise ops broadcast
+    /// against each other are broadcast to their new common shape.
     ///
     /// ```
     /// use ferrox::{ops, transforms::compile, Array};
