@@ -117,16 +117,19 @@ fn the_cache_evicts_the_least_recently_used() {
     assert_eq!(f.cached(), n);
 }
 
+/// `sum(sin(x) * x)`, whose gradient is `sin(x) + x cos(x)`.
+fn sum_of_sin_x_times_x(x: &[Array]) -> Result<Vec<Array>> {
+    Ok(vec![ops::sum(
+        &ops::multiply(&ops::sin(&x[0])?, &x[0])?,
+        &[],
+        false,
+    )?])
+}
+
 #[test]
 fn compile_composes_with_grad_and_vmap() {
     let _serial = serial();
-    let f = |x: &[Array]| {
-        Ok(vec![ops::sum(
-            &ops::multiply(&ops::sin(&x[0])?, &x[0])?,
-            &[],
-            false,
-        )?])
-    };
+    let f = sum_of_sin_x_times_x;
     let cf = compile(f);
     let x = rand(&[6], 3);
     let want: Vec<f32> = values(&x).iter().map(|v| v.sin() + v * v.cos()).collect();
@@ -197,8 +200,9 @@ fn assert_close(got: &[Array], want: &[Array], what: &str) {
     }
 }
 
-/// Elementwise ops, a bias broadcast, a matmul, softmax, layer_norm, a mean and a
-/// flatten: every op can infer its shapes, so one trace serves every batch and length.
+/// Elementwise ops, a bias broadcast, a matmul, softmax, layer_norm, a mean, a
+/// flatten and a select against a scalar: every op can infer its shapes, so one trace
+/// serves every batch and length.
 fn shape_polymorphic(w: Array) -> impl Fn(&[Array]) -> Result<Vec<Array>> + Send + Sync + Clone {
     move |x: &[Array]| {
         let h = ops::tanh(&ops::add(&ops::matmul(&x[0], &w)?, &x[1])?)?;
@@ -207,7 +211,8 @@ fn shape_polymorphic(w: Array) -> impl Fn(&[Array]) -> Result<Vec<Array>> + Send
         let m = ops::mean(&n, &[-1], false)?;
         let v = ops::var(&h, &[0], true, 1)?;
         let flat = ops::reshape(&ops::exp(&h)?, &[-1])?;
-        Ok(vec![ops::add(&m, 1.0)?, v, flat])
+        let relu = ops::where_(&ops::greater(&h, 0.0)?, &h, 0.0)?;
+        Ok(vec![ops::add(&m, 1.0)?, v, flat, relu])
     }
 }
 
@@ -311,13 +316,7 @@ fn shapeless_compile_traces_again_where_shapes_cannot_be_inferred() {
         );
     }
     // A gradient under a shapeless compile: right for every shape.
-    let loss = |x: &[Array]| {
-        Ok(vec![ops::sum(
-            &ops::multiply(&ops::sin(&x[0])?, &x[0])?,
-            &[],
-            false,
-        )?])
-    };
+    let loss = sum_of_sin_x_times_x;
     let cg = compile(grad(loss, &[0])).shapeless(true);
     for n in [3, 6, 2] {
         let x = rand(&[n, 2], n as u64);

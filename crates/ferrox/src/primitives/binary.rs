@@ -215,6 +215,9 @@ impl Primitive for Binary {
 pub struct Select;
 
 impl Primitive for Select {
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }

@@ -97,14 +97,14 @@ impl Primitive for FusedRegion {
             .map(|x| Ok((x.shape(), x.data()?)))
             .collect::<Result<_>>()?;
         // An input of the region's full shape may give its buffer to an output.
-        let shape = &ctx.outputs[0].0;
+        let shape = ctx.outputs[0].0.clone();
         let candidates: Vec<usize> = (0..inputs.len())
             .filter(|&i| inputs[i].shape() == shape.as_slice())
             .collect();
         let outs: Vec<Data> = (0..self.outputs.len())
             .map(|o| ctx.output(o, inputs, &candidates))
             .collect::<Result<_>>()?;
-        cpu::fused::eval(&shape.clone(), &views, &self.instrs, &self.outputs, &outs)?;
+        cpu::fused::eval(&shape, &views, &self.instrs, &self.outputs, &outs)?;
         Ok(outs)
     }
 

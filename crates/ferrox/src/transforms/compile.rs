@@ -151,23 +151,33 @@ impl Program {
             Ref::Step(p, 0) if is_broadcast(*p) => self.steps[*p].inputs[0].clone(),
             _ => r.clone(),
         };
-        let mut partners = vec![Vec::new(); self.steps.len()];
-        for (s, found) in partners.iter_mut().enumerate() {
-            if !is_broadcast(s) {
+        // One pass in order: the first elementwise reader of a broadcast sets its
+        // partners.
+        let mut partners: Vec<Option<Vec<Ref>>> = vec![None; self.steps.len()];
+        for (c, step) in self.steps.iter().enumerate() {
+            if !elementwise(c) {
                 continue;
             }
-            let me = |r: &Ref| matches!(r, Ref::Step(p, 0) if *p == s);
-            let reader = (s + 1..self.steps.len())
-                .find(|&c| elementwise(c) && self.steps[c].inputs.iter().any(me));
-            let Some(c) = reader else { continue };
-            *found = self.steps[c]
-                .inputs
-                .iter()
-                .filter(|r| !me(r))
-                .map(source)
-                .filter(|r| !matches!(r, Ref::Step(p, _) if *p >= s))
-                .collect();
+            for r in &step.inputs {
+                let Ref::Step(s, 0) = *r else { continue };
+                if !is_broadcast(s) || partners[s].is_some() {
+                    continue;
+                }
+                let me = |r: &Ref| matches!(r, Ref::Step(p, 0) if *p == s);
+                partners[s] = Some(
+                    step.inputs
+                        .iter()
+                        .filter(|r| !me(r))
+                        .map(source)
+                        .filter(|r| !matches!(r, Ref::Step(p, _) if *p >= s))
+                        .collect(),
+                );
+            }
         }
+        let partners: Vec<Vec<Ref>> = partners
+            .into_iter()
+            .map(Option::unwrap_or_default)
+            .collect();
         partners
     }
 
@@ -246,29 +256,22 @@ impl Program {
     }
 
     /// Builds the program's graph on `args` (of the traced signature).
-    fn replay(&self, args: &[Array]) -> Vec<Array> {
-        let mut values: Vec<Vec<Array>> = Vec::with_capacity(self.steps.len());
-        let get = |values: &Vec<Vec<Array>>, r: &Ref| match r {
-            Ref::Arg(k) => args[*k].clone(),
-            Ref::Step(s, o) => values[*s][*o].clone(),
-            Ref::Const(a) => a.clone(),
-        };
-        for step in &self.steps {
-            let inputs = step.inputs.iter().map(|r| get(&values, r)).collect();
-            values.push(Array::from_shared_op(
-                step.outputs.clone(),
-                step.primitive.clone(),
-                inputs,
-                step.stream,
-            ));
-        }
-        self.outputs.iter().map(|r| get(&values, r)).collect()
+    fn replay(&self, args: &[Array]) -> Result<Vec<Array>> {
+        // (At the traced shapes nothing is inferred, so nothing can fail.)
+        self.build(args, false)
+            .ok_or_else(|| Error::Runtime("[compile] a replay failed to build.".into()))
     }
 
     /// Builds the program's graph on `args` of new shapes (same ndims and dtypes), each
     /// step's output shapes inferred from its inputs'; `None` when a step cannot infer
     /// them (the function must be traced for these shapes).
     fn replay_reshaped(&self, args: &[Array]) -> Option<Vec<Array>> {
+        self.build(args, true)
+    }
+
+    /// The graph on `args`: each step with its traced output shapes, or (`reshaped`) with
+    /// those inferred from its inputs' shapes.
+    fn build(&self, args: &[Array], reshaped: bool) -> Option<Vec<Array>> {
         let mut values: Vec<Vec<Array>> = Vec::with_capacity(self.steps.len());
         let get = |values: &Vec<Vec<Array>>, r: &Ref| match r {
             Ref::Arg(k) => args[*k].clone(),
@@ -277,15 +280,19 @@ impl Program {
         };
         for (s, step) in self.steps.iter().enumerate() {
             let inputs: Vec<Array> = step.inputs.iter().map(|r| get(&values, r)).collect();
-            let shapes: Vec<&[usize]> = inputs.iter().map(Array::shape).collect();
-            let partners: Vec<Array> = self.partners[s].iter().map(|r| get(&values, r)).collect();
-            let partners: Vec<&[usize]> = partners.iter().map(Array::shape).collect();
-            let new = self.step_shapes(s, &shapes, &partners)?;
-            let outputs = new
-                .into_iter()
-                .zip(&step.outputs)
-                .map(|(s, (_, d))| (s, *d))
-                .collect();
+            let outputs = if reshaped {
+                let shapes: Vec<&[usize]> = inputs.iter().map(Array::shape).collect();
+                let partners: Vec<Array> =
+                    self.partners[s].iter().map(|r| get(&values, r)).collect();
+                let partners: Vec<&[usize]> = partners.iter().map(Array::shape).collect();
+                let new = self.step_shapes(s, &shapes, &partners)?;
+                new.into_iter()
+                    .zip(&step.outputs)
+                    .map(|(s, (_, d))| (s, *d))
+                    .collect()
+            } else {
+                step.outputs.clone()
+            };
             values.push(Array::from_shared_op(
                 outputs,
                 step.primitive.clone(),
@@ -515,7 +522,7 @@ impl Compiled {
         }
         let sig = Signature::of(args, key, false);
         if let Some(p) = self.lookup(&sig) {
-            return Ok(p.replay(args));
+            return p.replay(args);
         }
         let any_shape = Signature::of(args, key, true);
         if self.shapeless {
@@ -527,7 +534,7 @@ impl Compiled {
             }
         }
         let program = Arc::new(Program::trace(&*self.f, args)?);
-        let out = program.replay(args);
+        let out = program.replay(args)?;
         let sig = match self.shapeless && program.shapeless {
             true => any_shape,
             false => sig,
