@@ -60,10 +60,27 @@ const BINARY: &[(&str, Binary)] = &[
     ("minimum", |a, b| ops::minimum(a, b)),
 ];
 
-/// Exact equality, NaN equal to NaN.
+/// The dtypes a region runs on: float16 and bfloat16 round after each op as the
+/// unfused ops do.
+const FLOATS: [Dtype; 4] = [
+    Dtype::Float32,
+    Dtype::Float64,
+    Dtype::Float16,
+    Dtype::Bfloat16,
+];
+
+/// Exact equality (dtype too), NaN equal to NaN.
 fn assert_same(got: &Array, want: &Array, what: &str) {
     assert_eq!(got.shape(), want.shape(), "{what}");
-    let (g, w) = (got.to_vec::<f32>().unwrap(), want.to_vec::<f32>().unwrap());
+    assert_eq!(got.dtype(), want.dtype(), "{what}");
+    // Every float dtype widens to f64 exactly.
+    let wide = |x: &Array| {
+        ops::astype(x, Dtype::Float64)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap()
+    };
+    let (g, w) = (wide(got), wide(want));
     for (i, (g, w)) in g.iter().zip(&w).enumerate() {
         assert!(
             g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
@@ -97,13 +114,16 @@ const SHAPES: &[&[usize]] = &[&[], &[7], &[3, 5], &[2, 3, 4], &[70_001]];
 #[test]
 fn every_unary_op_fused_equals_unfused() {
     let mut rng = Lcg(1);
-    for &(name, op, lo, hi) in UNARY {
-        for shape in SHAPES {
-            let (x, _) = random_array(shape, Dtype::Float32, lo, hi, &mut rng);
-            // op between two other ops: a region of three.
-            let f =
-                move |a: &[Array]| Ok(vec![ops::multiply(&op(&ops::multiply(&a[0], 1.0)?)?, 0.5)?]);
-            check(f, &[x], &format!("{name} {shape:?}"));
+    for dtype in FLOATS {
+        for &(name, op, lo, hi) in UNARY {
+            for shape in SHAPES {
+                let (x, _) = random_array(shape, dtype, lo, hi, &mut rng);
+                // op between two other ops: a region of three.
+                let f = move |a: &[Array]| {
+                    Ok(vec![ops::multiply(&op(&ops::multiply(&a[0], 1.0)?)?, 0.5)?])
+                };
+                check(f, &[x], &format!("{name} {shape:?} {dtype}"));
+            }
         }
     }
 }
@@ -118,22 +138,24 @@ fn every_binary_op_fused_equals_unfused_with_broadcasting() {
         (&[], &[3, 2]),
         (&[300, 257], &[257]),
     ];
-    for &(name, op) in BINARY {
-        for &(sa, sb) in pairs {
-            let (a, _) = random_array(sa, Dtype::Float32, 0.5, 3.0, &mut rng);
-            let (b, _) = random_array(sb, Dtype::Float32, -2.0, 2.0, &mut rng);
-            let f = move |x: &[Array]| {
-                let y = op(&ops::exp(&x[0])?, &x[1])?;
-                Ok(vec![ops::subtract(&y, &x[1])?])
-            };
-            check(f, &[a, b], &format!("{name} {sa:?} {sb:?}"));
-            // A scalar second operand (small integer powers take their own path).
-            let g = move |x: &[Array]| {
-                let three = Array::from_slice(&[3.0f32], &[]).unwrap();
-                Ok(vec![ops::multiply(&op(&x[0], &three)?, 2.0)?])
-            };
-            let (c, _) = random_array(sa, Dtype::Float32, -2.0, 2.0, &mut rng);
-            check(g, &[c], &format!("{name} scalar {sa:?}"));
+    for dtype in FLOATS {
+        for &(name, op) in BINARY {
+            for &(sa, sb) in pairs {
+                let (a, _) = random_array(sa, dtype, 0.5, 3.0, &mut rng);
+                let (b, _) = random_array(sb, dtype, -2.0, 2.0, &mut rng);
+                let f = move |x: &[Array]| {
+                    let y = op(&ops::exp(&x[0])?, &x[1])?;
+                    Ok(vec![ops::subtract(&y, &x[1])?])
+                };
+                check(f, &[a, b], &format!("{name} {sa:?} {sb:?} {dtype}"));
+                // A scalar second operand (small integer powers take their own path).
+                let g = move |x: &[Array]| {
+                    let three = ops::astype(&Array::from_slice(&[3.0f32], &[])?, dtype)?;
+                    Ok(vec![ops::multiply(&op(&x[0], &three)?, 2.0)?])
+                };
+                let (c, _) = random_array(sa, dtype, -2.0, 2.0, &mut rng);
+                check(g, &[c], &format!("{name} scalar {sa:?} {dtype}"));
+            }
         }
     }
 }
@@ -165,11 +187,13 @@ fn mixed(x: &[Array]) -> Result<Vec<Array>> {
 #[test]
 fn mixed_graph_with_strided_inputs() {
     let mut rng = Lcg(3);
-    for (n, k) in [(3, 4), (64, 65), (300, 129)] {
-        let (x, _) = random_array(&[k, n], Dtype::Float32, -3.0, 3.0, &mut rng);
-        let x = ops::transpose(&x, &[1, 0]).unwrap(); // a strided view
-        let (w, _) = random_array(&[k, 5], Dtype::Float32, -1.0, 1.0, &mut rng);
-        check(mixed, &[x, w], &format!("mixed {n}x{k}"));
+    for dtype in FLOATS {
+        for (n, k) in [(3, 4), (64, 65), (300, 129)] {
+            let (x, _) = random_array(&[k, n], dtype, -3.0, 3.0, &mut rng);
+            let x = ops::transpose(&x, &[1, 0]).unwrap(); // a strided view
+            let (w, _) = random_array(&[k, 5], dtype, -1.0, 1.0, &mut rng);
+            check(mixed, &[x, w], &format!("mixed {n}x{k} {dtype}"));
+        }
     }
 }
 
@@ -178,10 +202,12 @@ fn mixed_graph_with_strided_inputs() {
 #[test]
 fn large_regions_stream_the_same_values() {
     let mut rng = Lcg(5);
-    let (x, _) = random_array(&[1031, 2053], Dtype::Float32, -4.0, 4.0, &mut rng);
-    let (b, _) = random_array(&[2053], Dtype::Float32, -1.0, 1.0, &mut rng);
-    let f = |a: &[Array]| Ok(vec![gelu(&ops::add(&a[0], &a[1])?)?]);
-    check(f, &[x, b], "gelu over 2.1M elements");
+    for dtype in FLOATS {
+        let (x, _) = random_array(&[1031, 2053], dtype, -4.0, 4.0, &mut rng);
+        let (b, _) = random_array(&[2053], dtype, -1.0, 1.0, &mut rng);
+        let f = |a: &[Array]| Ok(vec![gelu(&ops::add(&a[0], &a[1])?)?]);
+        check(f, &[x, b], &format!("gelu over 2.1M elements {dtype}"));
+    }
 }
 
 /// Outputs are computed straight into their buffers: a region that returns one value
@@ -189,14 +215,16 @@ fn large_regions_stream_the_same_values() {
 #[test]
 fn regions_returning_a_value_twice_and_their_input() {
     let mut rng = Lcg(6);
-    for shape in [&[5usize][..], &[300, 129]] {
-        let (x, _) = random_array(shape, Dtype::Float32, -3.0, 3.0, &mut rng);
-        let f = |a: &[Array]| {
-            let g = gelu(&a[0])?;
-            let h = ops::multiply(&g, 3.0)?;
-            Ok(vec![g.clone(), h, g, a[0].clone()])
-        };
-        check(f, &[x], &format!("repeated outputs {shape:?}"));
+    for dtype in FLOATS {
+        for shape in [&[5usize][..], &[300, 129]] {
+            let (x, _) = random_array(shape, dtype, -3.0, 3.0, &mut rng);
+            let f = |a: &[Array]| {
+                let g = gelu(&a[0])?;
+                let h = ops::multiply(&g, 3.0)?;
+                Ok(vec![g.clone(), h, g, a[0].clone()])
+            };
+            check(f, &[x], &format!("repeated outputs {shape:?} {dtype}"));
+        }
     }
 }
 
@@ -272,26 +300,22 @@ fn comparisons_cast_to_float_fuse_and_keep_their_values() {
         ("less_equal", |a, b| ops::less_equal(a, b)),
     ];
     let mut rng = Lcg(9);
-    for (name, cmp) in compares {
+    for (dtype, (name, cmp)) in FLOATS.iter().flat_map(|&d| compares.map(|c| (d, c))) {
         for shape in [&[5, 7][..], &[1000]] {
             // Rounded values so that ties occur, and a NaN (every comparison but != false).
-            let x = ops::round(
-                &random_array(shape, Dtype::Float32, -3.0, 3.0, &mut rng).0,
-                0,
-            )
-            .unwrap();
-            let nan = ops::divide(&ops::zeros(&[1], Some(Dtype::Float32)).unwrap(), 0.0).unwrap();
+            let x = ops::round(&random_array(shape, dtype, -3.0, 3.0, &mut rng).0, 0).unwrap();
+            let nan = ops::divide(&ops::zeros(&[1], Some(dtype)).unwrap(), 0.0).unwrap();
             let x = ops::concatenate(&[nan, ops::reshape(&x, &[-1]).unwrap()], Some(0)).unwrap();
-            let y = random_array(x.shape(), Dtype::Float32, -3.0, 3.0, &mut rng).0;
-            // A relu's backward pass: cot * (x > 0), the mask a float32 cast; and a
+            let y = random_array(x.shape(), dtype, -3.0, 3.0, &mut rng).0;
+            // A relu's backward pass: cot * (x > 0), the mask cast to x's dtype; and a
             // comparison that is also read as a boolean (by `where`) outside the region.
             let f = move |a: &[Array]| {
                 let mask = cmp(&a[0], &ops::round(&a[1], 0)?)?;
-                let scaled = ops::multiply(&a[1], &ops::astype(&mask, Dtype::Float32)?)?;
+                let scaled = ops::multiply(&a[1], &ops::astype(&mask, dtype)?)?;
                 let kept = ops::where_(&mask, &a[0], &a[1])?;
                 Ok(vec![ops::add(&scaled, 1.0)?, kept])
             };
-            let what = format!("{name} {shape:?}");
+            let what = format!("{name} {shape:?} {dtype}");
             check(f, &[x.clone(), y.clone()], &what);
             let names = compile(f)
                 .program(&[x.clone(), y.clone()])
@@ -317,4 +341,25 @@ fn comparisons_cast_to_float_fuse_and_keep_their_values() {
     let cl = compile(relu_like);
     let got = grad(move |a: &[Array]| cl.call(a), &[0])(&[x.clone()]).unwrap();
     assert_same(&got[0], &want[0], "grad(compile(x² · (x > 0)))");
+}
+
+/// A scalar exponent that is a small integer is multiplied out, in every float dtype and
+/// fused or not; one that only rounds to an integer in a narrower type is not.
+#[test]
+fn small_integer_powers_are_products_and_only_those() {
+    let mut rng = Lcg(11);
+    let (x, xs) = random_array(&[1000], Dtype::Float64, 0.5, 3.0, &mut rng);
+    for (e, want) in [
+        (3.0, xs.iter().map(|v| v * v * v).collect::<Vec<f64>>()),
+        (
+            3.0 + 1e-12,
+            xs.iter().map(|v| v.powf(3.0 + 1e-12)).collect(),
+        ),
+    ] {
+        let f = move |a: &[Array]| -> Result<Vec<Array>> { Ok(vec![ops::power(&a[0], e)?]) };
+        let got = f(&[x.clone()]).unwrap()[0].to_vec::<f64>().unwrap();
+        assert!(got == want, "x^{e}: {:?} != {:?}", &got[..3], &want[..3]);
+        let g = move |a: &[Array]| Ok(vec![ops::add(&ops::power(&a[0], e)?, 0.0)?]);
+        check(g, &[x.clone()], &format!("fused x^{e}"));
+    }
 }

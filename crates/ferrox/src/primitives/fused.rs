@@ -1,4 +1,4 @@
-//! `Compiled` (MLX's name): a region of float32 elementwise ops that `compile` fused
+//! `Compiled` (MLX's name): a region of float elementwise ops of one dtype that `compile` fused
 //! (`transforms::fuse`) into one primitive, computed in one pass over memory
 //! (`backend::cpu::fused`).
 //!
@@ -16,7 +16,8 @@ use crate::transforms::{jvp, vjp, vmap_with_out_axes};
 use crate::{ops, Result};
 
 /// One instruction: registers `0..n_inputs` are the inputs, instruction `k` defines
-/// register `n_inputs + k`. A comparison gives its result cast to float32 (1.0 or 0.0).
+/// register `n_inputs + k`. A comparison gives its result cast to the region's dtype
+/// (1.0 or 0.0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Instr {
     Unary(UnaryOp, usize),
@@ -24,9 +25,11 @@ pub enum Instr {
 }
 
 /// A fused region: its inputs broadcast to the shape of its outputs (all one shape); one
-/// output per entry of `outputs` (the registers read outside the region).
+/// output per entry of `outputs` (the registers read outside the region). Inputs,
+/// registers and outputs are all of one float dtype.
 #[derive(Debug)]
 pub struct FusedRegion {
+    pub dtype: Dtype,
     pub instrs: Vec<Instr>,
     pub outputs: Vec<usize>,
     pub stream: Stream,
@@ -50,7 +53,7 @@ impl FusedRegion {
                         vec![regs[a].clone(), regs[b].clone()],
                         self.stream,
                     );
-                    self.node(shape, AsType(Dtype::Float32), vec![mask])
+                    self.node(shape, AsType(self.dtype), vec![mask])
                 }
                 Instr::Binary(op, a, b) => {
                     self.node(shape, Binary(op), vec![regs[a].clone(), regs[b].clone()])
@@ -62,7 +65,7 @@ impl FusedRegion {
     }
 
     fn node(&self, shape: &[usize], prim: impl Primitive + 'static, inputs: Vec<Array>) -> Array {
-        Array::from_op(shape.to_vec(), Dtype::Float32, prim, inputs, self.stream)
+        Array::from_op(shape.to_vec(), self.dtype, prim, inputs, self.stream)
     }
 }
 
@@ -104,7 +107,14 @@ impl Primitive for FusedRegion {
         let outs: Vec<Data> = (0..self.outputs.len())
             .map(|o| ctx.output(o, inputs, &candidates))
             .collect::<Result<_>>()?;
-        cpu::fused::eval(&shape, &views, &self.instrs, &self.outputs, &outs)?;
+        cpu::fused::eval(
+            self.dtype,
+            &shape,
+            &views,
+            &self.instrs,
+            &self.outputs,
+            &outs,
+        )?;
         Ok(outs)
     }
 

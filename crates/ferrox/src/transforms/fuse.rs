@@ -1,13 +1,13 @@
-//! Fusion, the last step of `compile`: maximal regions of float32 elementwise ops of one
-//! shape become one `Compiled` primitive ([`FusedRegion`]), which runs the region in one
+//! Fusion, the last step of `compile`: maximal regions of float elementwise ops of one
+//! shape and dtype become one `Compiled` primitive ([`FusedRegion`]), which runs the region in one
 //! pass over memory instead of one pass (and one intermediate buffer) per op.
 //!
 //! Regions grow greedily in program order: a fusable step joins the region of one of its
 //! inputs when that keeps the graph acyclic, i.e. none of its inputs from outside the
 //! region depends on the region (else the region would have to run both before and
 //! after that input). Inputs broadcast by a `Broadcast` step are read through it (the
-//! kernel broadcasts as it reads). A float32 cast of a comparison of float32s joins as
-//! the comparison itself (1.0 or 0.0 in the region). A member read outside its region
+//! kernel broadcasts as it reads). A cast of a comparison of floats to their own dtype
+//! joins as the comparison itself (1.0 or 0.0 in the region). A member read outside its region
 //! becomes one of the region's outputs. Steps no one reads any more (those broadcasts)
 //! are dropped, and the steps are put back in an order that runs each after its inputs.
 
@@ -22,27 +22,36 @@ use crate::primitives::view::Broadcast;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+/// The dtypes a region can run on (`backend::cpu::fused`).
+fn fusable_dtype(d: Dtype) -> bool {
+    matches!(
+        d,
+        Dtype::Float32 | Dtype::Float64 | Dtype::Float16 | Dtype::Bfloat16
+    )
+}
+
 /// The instruction a step would be in a region (its registers filled in later).
 fn as_instr(step: &Step, dtype_of: &dyn Fn(&Ref) -> Dtype) -> Option<Instr> {
-    if step.outputs.len() != 1 || step.outputs[0].1 != Dtype::Float32 {
+    let dtype = step.outputs.first()?.1;
+    if step.outputs.len() != 1 || !fusable_dtype(dtype) {
         return None;
     }
-    let f32_inputs = step.inputs.iter().all(|r| dtype_of(r) == Dtype::Float32);
+    let same_inputs = step.inputs.iter().all(|r| dtype_of(r) == dtype);
     let any = step.primitive.as_any()?;
     if let Some(Unary(op)) = any.downcast_ref::<Unary>() {
         let has_float_fn = float_unary!(*op, f32, |_f| ());
-        return (has_float_fn && f32_inputs).then_some(Instr::Unary(*op, 0));
+        return (has_float_fn && same_inputs).then_some(Instr::Unary(*op, 0));
     }
     if let Some(Binary(op)) = any.downcast_ref::<Binary>() {
-        // A comparison here has a float32 output: it is a rewritten cast (`compared_cast`).
+        // A comparison here has a float output: it is a rewritten cast (`compared_cast`).
         let fusable = fusable_binary(*op) || fusable_comparison(*op);
-        return (fusable && f32_inputs).then_some(Instr::Binary(*op, 0, 0));
+        return (fusable && same_inputs).then_some(Instr::Binary(*op, 0, 0));
     }
     None
 }
 
-/// For `astype(a <cmp> b, float32)` with `a` and `b` float32: a step computing the
-/// comparison of `a` and `b` as float32 (1.0 or 0.0), which a region can hold. A relu's
+/// For `astype(a <cmp> b, t)` with `a` and `b` of the float dtype `t`: a step computing
+/// the comparison of `a` and `b` as `t` (1.0 or 0.0), which a region can hold. A relu's
 /// backward pass is such a mask times the cotangent.
 fn compared_cast(step: &Step, steps: &[Step], dtype_of: &dyn Fn(&Ref) -> Dtype) -> Option<Step> {
     let AsType(to) = step.primitive.as_any()?.downcast_ref::<AsType>()?;
@@ -51,8 +60,8 @@ fn compared_cast(step: &Step, steps: &[Step], dtype_of: &dyn Fn(&Ref) -> Dtype) 
     };
     let compare = &steps[*c];
     let Binary(op) = compare.primitive.as_any()?.downcast_ref::<Binary>()?;
-    let f32_inputs = compare.inputs.iter().all(|r| dtype_of(r) == Dtype::Float32);
-    (*to == Dtype::Float32 && fusable_comparison(*op) && f32_inputs).then(|| Step {
+    let same_inputs = compare.inputs.iter().all(|r| dtype_of(r) == *to);
+    (fusable_dtype(*to) && fusable_comparison(*op) && same_inputs).then(|| Step {
         primitive: compare.primitive.clone(),
         inputs: compare.inputs.clone(),
         outputs: step.outputs.clone(),
@@ -74,8 +83,8 @@ pub(super) fn fuse(
         Ref::Const(a) => a.dtype(),
     };
     let n = steps.len();
-    // Regions are grown over `fusing`: `steps` with each float32 cast of a comparison
-    // of float32s rewritten as that comparison of its inputs. A rewritten step left out
+    // Regions are grown over `fusing`: `steps` with each cast of a comparison of floats
+    // to their dtype rewritten as that comparison of its inputs. A rewritten step left out
     // of every region runs as it was (`actual`).
     let fusing: Vec<Step> = steps
         .iter()
@@ -224,12 +233,12 @@ fn grow_regions(steps: &[Step], instrs: &[Option<Instr>]) -> Vec<Option<usize>> 
             d.extend(deps[p].iter().copied());
         }
         if instrs[s].is_some() {
-            // The regions of its inputs that it could join (same shape and stream).
+            // The regions of its inputs that it could join (same shape, dtype, stream).
             let mut near: Vec<usize> = Vec::new();
             for &p in &input_steps {
                 if let Some(g) = region[p].map(|g| rs.find(g)) {
                     let first = &steps[shape_of[g]];
-                    if first.outputs[0].0 == step.outputs[0].0
+                    if first.outputs[0] == step.outputs[0]
                         && first.stream == step.stream
                         && !near.contains(&g)
                     {
@@ -350,7 +359,9 @@ fn build_region(
     }
     let first = &steps[members[0]];
     let shape = first.outputs[0].0.clone();
+    let dtype = first.outputs[0].1;
     let primitive = FusedRegion {
+        dtype,
         instrs: code,
         outputs: exports.iter().map(|p| reg_of[p]).collect(),
         stream: first.stream,
@@ -358,7 +369,7 @@ fn build_region(
     let step = Step {
         primitive: Arc::new(primitive),
         inputs: Vec::new(),
-        outputs: vec![(shape, Dtype::Float32); exports.len()],
+        outputs: vec![(shape, dtype); exports.len()],
         stream: first.stream,
     };
     (inputs, step)

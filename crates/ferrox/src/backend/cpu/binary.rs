@@ -101,11 +101,38 @@ fn right_fill(negative: bool) -> i64 {
     -(negative as i64)
 }
 
-/// The value of an f32 operand broadcast from one element (stride 0 everywhere).
-fn scalar_f32(dtype: Dtype, b: &Data) -> Option<f32> {
+/// The value of a float operand broadcast from one element (stride 0 everywhere).
+fn scalar_float(dtype: Dtype, b: &Data) -> Option<f64> {
+    if b.strides.iter().any(|&s| s != 0) {
+        return None;
+    }
     // SAFETY: a view handed to a kernel has its element 0.
-    (dtype == Dtype::Float32 && b.strides.iter().all(|&s| s == 0))
-        .then(|| unsafe { *b.ptr::<f32>() })
+    unsafe {
+        match dtype {
+            Dtype::Float32 => Some(*b.ptr::<f32>() as f64),
+            Dtype::Float64 => Some(*b.ptr::<f64>()),
+            Dtype::Float16 => Some((*b.ptr::<f16>()).to_f64()),
+            Dtype::Bfloat16 => Some((*b.ptr::<bf16>()).to_f64()),
+            _ => None,
+        }
+    }
+}
+
+/// `out = a^e` for a float `dtype` and an exponent from `small_integer_power`, by
+/// products (f16 and bf16 in f32, rounded once at the end).
+fn small_power(shape: &[usize], dtype: Dtype, a: &Data, out: &Data, e: i32) {
+    use super::elementwise::unary;
+    use super::fused::small_power;
+    match dtype {
+        Dtype::Float64 => small_power!(e, f64, |f| unary::<f64, f64>(shape, a, out, f)),
+        Dtype::Float16 => small_power!(e, f32, |f| unary::<f16, f16>(shape, a, out, |h| {
+            f16::from_f32(f(h.to_f32()))
+        })),
+        Dtype::Bfloat16 => small_power!(e, f32, |f| unary::<bf16, bf16>(shape, a, out, |h| {
+            bf16::from_f32(f(h.to_f32()))
+        })),
+        _ => small_power!(e, f32, |f| unary::<f32, f32>(shape, a, out, f)),
+    }
 }
 
 /// Computes `out = op(a, b)` for inputs of `dtype` broadcast to `shape`.
@@ -135,10 +162,8 @@ pub fn eval(
         Divide => arith!(div),
         FloorDivide => arith!(floor_div),
         Remainder => arith!(rem),
-        Power => match scalar_f32(dtype, b).and_then(super::fused::small_integer_power) {
-            Some(e) => super::fused::small_power!(e, |f| super::elementwise::unary::<f32, f32>(
-                shape, a, out, f
-            )),
+        Power => match scalar_float(dtype, b).and_then(super::fused::small_integer_power) {
+            Some(e) => small_power(shape, dtype, a, out, e),
             None => arith!(pow),
         },
         Maximum => arith!(max),

@@ -3,12 +3,15 @@
 //! The flat output range is split over threads; each thread walks its part a tile
 //! ([`tile_len`] elements) at a time and runs the region's instructions on the tile, each
 //! a vectorised loop over tile buffers that stay in L1 (registers share buffers,
-//! [`assign_slots`]), so intermediates never reach memory. Inputs are read in place when dense, gathered into a register when strided or
-//! broadcast along some axes, and kept as one value when broadcast everywhere (a scalar
-//! register: instructions on scalars alone compute once per tile, not per element).
+//! [`assign_slots`]), so intermediates never reach memory. Inputs are read in place when
+//! dense, gathered into a register when strided or broadcast along some axes, and kept
+//! as one value when broadcast everywhere (a scalar register: instructions on scalars
+//! alone compute once per tile, not per element).
 //!
-//! Float32 only: the op functions are the elementwise kernels' own (`float_unary!`,
-//! `Arith`), so a fused region gives exactly the values the unfused ops give.
+//! float32 and float64 compute in their own type; float16 and bfloat16 in f32 registers
+//! rounded after each instruction ([`Element`]). The op functions are the elementwise
+//! kernels' own (`float_unary!`, `Arith`), so a fused region gives exactly the values
+//! the unfused ops give.
 
 use super::arith::Arith;
 use super::elementwise::{parallel_ranges, segments};
@@ -16,9 +19,13 @@ use super::stream;
 use super::strided::{broadcast_strides, collapse};
 use super::unary::float_unary;
 use crate::array::Data;
+use crate::dtype::Dtype;
 use crate::primitives::binary::BinaryOp;
 use crate::primitives::fused::Instr;
-use crate::Result;
+use crate::primitives::unary::UnaryOp;
+use crate::{Error, Result};
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
 
 /// Bytes of L1 a tile's buffers (and the tiles of its dense inputs and outputs) may
 /// fill: most of a 48 KB L1, the size of current x86 and Arm cores'.
@@ -30,8 +37,8 @@ const TILE_BYTES: usize = 32 << 10;
 /// GELU chain 15 % slower). Adam's update (13 instructions, 4 inputs, 3 outputs) ran
 /// 13 % faster at 784×512 and 19 % at 2048² with its buffers shared and tiles sized
 /// so than with a buffer per register and 1024-element tiles.
-fn tile_len(tiles: usize) -> usize {
-    let fit = TILE_BYTES / std::mem::size_of::<f32>() / tiles.max(1);
+fn tile_len(tiles: usize, reg_bytes: usize) -> usize {
+    let fit = TILE_BYTES / reg_bytes / tiles.max(1);
     (fit / 64 * 64).clamp(256, 1024)
 }
 
@@ -87,7 +94,7 @@ fn assign_slots(
     (slot, n_slots)
 }
 
-/// The binary ops a region may hold as f32 -> f32 (those with a function in `Arith`).
+/// The binary ops a region may hold (those with a float function in `Arith`).
 pub fn fusable_binary(op: BinaryOp) -> bool {
     use BinaryOp::*;
     matches!(
@@ -96,9 +103,9 @@ pub fn fusable_binary(op: BinaryOp) -> bool {
     )
 }
 
-/// The comparisons a region may hold: inside a region a comparison of f32 registers is
-/// its boolean already cast to float32 (1.0 or 0.0), as `transforms::fuse` admits only
-/// comparisons that every reader casts so (a relu's mask in its backward pass).
+/// The comparisons a region may hold: inside a region a comparison of registers is its
+/// boolean already cast to the region's dtype (1.0 or 0.0), as `transforms::fuse` admits
+/// only comparisons that every reader casts so (a relu's mask in its backward pass).
 pub fn fusable_comparison(op: BinaryOp) -> bool {
     use BinaryOp::*;
     matches!(
@@ -107,19 +114,19 @@ pub fn fusable_comparison(op: BinaryOp) -> bool {
     )
 }
 
-/// Runs `$body` with `$f` bound to a fusable binary op's f32 function.
-macro_rules! binary_f32 {
-    ($op:expr, |$f:ident| $body:expr) => {{
+/// Runs `$body` with `$f` bound to a fusable binary op's function on the float type `$T`.
+macro_rules! binary_fn {
+    ($op:expr, $T:ty, |$f:ident| $body:expr) => {{
         use BinaryOp::*;
         macro_rules! run {
             ($m:ident) => {{
-                let $f = |x: f32, y: f32| -> f32 { Arith::$m(x, y) };
+                let $f = |x: $T, y: $T| -> $T { Arith::$m(x, y) };
                 $body
             }};
         }
         macro_rules! cmp {
             ($c:tt) => {{
-                let $f = |x: f32, y: f32| -> f32 { f32::from(u8::from(x $c y)) };
+                let $f = |x: $T, y: $T| -> $T { if x $c y { 1.0 } else { 0.0 } };
                 $body
             }};
         }
@@ -133,7 +140,7 @@ macro_rules! binary_f32 {
             Power => run!(pow),
             Maximum => run!(max),
             Minimum => run!(min),
-            // Comparisons, cast to f32 (`fusable_comparison`).
+            // Comparisons, cast to the region's float type (`fusable_comparison`).
             Equal => cmp!(==),
             NotEqual => cmp!(!=),
             Greater => cmp!(>),
@@ -148,18 +155,18 @@ macro_rules! binary_f32 {
 
 /// The small integer power `x^n` is a product: as exact as `powf` to an ulp and many
 /// times faster (GELU's `x**3`). `None` for other exponents.
-pub fn small_integer_power(y: f32) -> Option<i32> {
+pub fn small_integer_power(y: f64) -> Option<i32> {
     (y == y.trunc() && y.abs() <= 4.0).then_some(y as i32)
 }
 
-/// Runs `$body` with `$f` bound to `x ↦ x^e` for an `e` from [`small_integer_power`],
-/// written out as products so that loops over it vectorise (`powi` with a run-time
-/// exponent is a library call per element).
+/// Runs `$body` with `$f` bound to `x ↦ x^e` on `$T` for an `e` from
+/// [`small_integer_power`], written out as products so that loops over it vectorise
+/// (`powi` with a run-time exponent is a library call per element).
 macro_rules! small_power {
-    ($e:expr, |$f:ident| $body:expr) => {{
+    ($e:expr, $T:ty, |$f:ident| $body:expr) => {{
         macro_rules! run {
             (|$x:ident| $v:expr) => {{
-                let $f = |$x: f32| -> f32 { $v };
+                let $f = |$x: $T| -> $T { $v };
                 $body
             }};
         }
@@ -179,7 +186,7 @@ macro_rules! small_power {
 pub(crate) use small_power;
 
 simd_kernel! {
-    fn map1(o: &mut [f32], x: &[f32], f: &impl Fn(f32) -> f32) {
+    fn map1<T: Copy>(o: &mut [T], x: &[T], f: &impl Fn(T) -> T) {
         for (o, &x) in o.iter_mut().zip(x) {
             *o = f(x);
         }
@@ -187,7 +194,7 @@ simd_kernel! {
 }
 
 simd_kernel! {
-    fn map2(o: &mut [f32], a: &[f32], b: &[f32], f: &impl Fn(f32, f32) -> f32) {
+    fn map2<T: Copy>(o: &mut [T], a: &[T], b: &[T], f: &impl Fn(T, T) -> T) {
         for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
             *o = f(a, b);
         }
@@ -196,45 +203,238 @@ simd_kernel! {
 
 /// A register's value on the current tile.
 #[derive(Clone, Copy)]
-enum Val<'a> {
-    Scalar(f32),
-    Tile(&'a [f32]),
+enum Val<'a, R> {
+    Scalar(R),
+    Tile(&'a [R]),
 }
 
-/// Register `r`'s value on the tile `[t, t + len)`.
-#[allow(clippy::too_many_arguments)]
-fn value<'a>(
-    bufs: &'a [Vec<f32>],
-    slot: &[usize],
-    direct: &[Option<usize>],
-    sources: &[Source],
-    scalar: &[bool],
-    scalars: &[f32],
-    r: usize,
-    t: usize,
-    len: usize,
-) -> Val<'a> {
-    if scalar[r] {
-        Val::Scalar(scalars[r])
-    } else if let Some(Source::Dense(p)) = sources.get(r) {
-        // SAFETY: [t, t + len) lies inside the dense input, alive for the whole eval.
-        Val::Tile(unsafe { std::slice::from_raw_parts(p.add(t), len) })
-    } else if let Some(p) = direct[r] {
-        // SAFETY: [t, t + len) of an output this thread computed the register into.
-        Val::Tile(unsafe { std::slice::from_raw_parts((p as *const f32).add(t), len) })
-    } else {
-        Val::Tile(&bufs[slot[r]][..len])
+/// The float type a region's registers hold (f32 or f64): its instructions, on a tile
+/// or on one value. The op functions are the elementwise kernels' own (`float_unary!`,
+/// `Arith`), so a fused region gives exactly the values the unfused ops give.
+trait Reg: Copy + Default + Send + Sync + 'static {
+    fn unary(op: UnaryOp, o: &mut [Self], x: &[Self]);
+    fn unary1(op: UnaryOp, x: Self) -> Self;
+    /// `o = op(x, y)`, not both scalars. An integer exponent up to 4 is multiplied out,
+    /// as the unfused power does.
+    fn binary(op: BinaryOp, o: &mut [Self], x: Val<Self>, y: Val<Self>);
+    fn binary1(op: BinaryOp, x: Self, y: Self) -> Self;
+}
+
+macro_rules! impl_reg {
+    ($T:ty) => {
+        impl Reg for $T {
+            fn unary(op: UnaryOp, o: &mut [$T], x: &[$T]) {
+                float_unary!(op, $T, |f| map1(o, x, &f));
+            }
+            #[allow(clippy::redundant_closure_call)] // (how `float_unary!` binds `f`)
+            fn unary1(op: UnaryOp, x: $T) -> $T {
+                let mut y = x;
+                float_unary!(op, $T, |f| y = f(x));
+                y
+            }
+            fn binary(op: BinaryOp, o: &mut [$T], x: Val<$T>, y: Val<$T>) {
+                match (x, y) {
+                    (Val::Tile(x), Val::Tile(y)) => binary_fn!(op, $T, |f| map2(o, x, y, &f)),
+                    (Val::Tile(x), Val::Scalar(y)) => match (op, small_integer_power(y as f64)) {
+                        (BinaryOp::Power, Some(e)) => {
+                            small_power!(e, $T, |f| map1(o, x, &f))
+                        }
+                        _ => binary_fn!(op, $T, |f| map1(o, x, &|x| f(x, y))),
+                    },
+                    (Val::Scalar(x), Val::Tile(y)) => {
+                        binary_fn!(op, $T, |f| map1(o, y, &|y| f(x, y)))
+                    }
+                    (Val::Scalar(_), Val::Scalar(_)) => {
+                        unreachable!("an op of scalars is a scalar")
+                    }
+                }
+            }
+            fn binary1(op: BinaryOp, x: $T, y: $T) -> $T {
+                match (op, small_integer_power(y as f64)) {
+                    (BinaryOp::Power, Some(e)) => small_power!(e, $T, |f| f(x)),
+                    _ => binary_fn!(op, $T, |f| f(x, y)),
+                }
+            }
+        }
+    };
+}
+impl_reg!(f32);
+impl_reg!(f64);
+
+/// An element type a region runs on, and how its values enter and leave registers.
+/// float32 and float64 are their own registers: dense inputs are read and outputs
+/// written in place. float16 and bfloat16 compute in f32 registers and round each
+/// instruction's result to their precision, as each unfused op does, so a fused region
+/// gives the unfused values bit for bit.
+trait Element: Copy + Send + Sync + 'static {
+    type R: Reg;
+    /// The slice as registers, if this type is its own register type.
+    fn as_regs(x: &[Self]) -> Option<&[Self::R]>;
+    fn as_regs_mut(x: &mut [Self]) -> Option<&mut [Self::R]>;
+    fn load(self) -> Self::R;
+    fn store(r: Self::R) -> Self;
+    /// Rounds register values to this type's precision (a no-op for f32 and f64).
+    fn round(_x: &mut [Self::R]) {}
+    /// Converts a contiguous run of elements into registers.
+    fn load_run(dst: &mut [Self::R], src: &[Self]) {
+        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s.load());
+    }
+    /// Writes a tile to memory; with `streaming`, by non-temporal stores (f32 only).
+    fn store_tile(dst: &mut [Self], src: &[Self::R], _streaming: bool) {
+        dst.iter_mut()
+            .zip(src)
+            .for_each(|(d, &s)| *d = Self::store(s));
+    }
+}
+
+impl Element for f32 {
+    type R = f32;
+    fn as_regs(x: &[f32]) -> Option<&[f32]> {
+        Some(x)
+    }
+    fn as_regs_mut(x: &mut [f32]) -> Option<&mut [f32]> {
+        Some(x)
+    }
+    fn load(self) -> f32 {
+        self
+    }
+    fn store(r: f32) -> f32 {
+        r
+    }
+    fn store_tile(dst: &mut [f32], src: &[f32], streaming: bool) {
+        stream::store(dst, src, streaming);
+    }
+}
+
+impl Element for f64 {
+    type R = f64;
+    fn as_regs(x: &[f64]) -> Option<&[f64]> {
+        Some(x)
+    }
+    fn as_regs_mut(x: &mut [f64]) -> Option<&mut [f64]> {
+        Some(x)
+    }
+    fn load(self) -> f64 {
+        self
+    }
+    fn store(r: f64) -> f64 {
+        r
+    }
+    fn store_tile(dst: &mut [f64], src: &[f64], _streaming: bool) {
+        dst.copy_from_slice(src);
+    }
+}
+
+macro_rules! impl_half {
+    ($T:ty, $round:expr) => {
+        impl Element for $T {
+            type R = f32;
+            fn as_regs(_: &[$T]) -> Option<&[f32]> {
+                None
+            }
+            fn as_regs_mut(_: &mut [$T]) -> Option<&mut [f32]> {
+                None
+            }
+            fn load(self) -> f32 {
+                self.to_f32()
+            }
+            fn store(r: f32) -> $T {
+                <$T>::from_f32(r)
+            }
+            fn round(x: &mut [f32]) {
+                $round(x)
+            }
+            fn load_run(dst: &mut [f32], src: &[$T]) {
+                src.convert_to_f32_slice(dst);
+            }
+            fn store_tile(dst: &mut [$T], src: &[f32], _streaming: bool) {
+                dst.convert_from_f32_slice(src);
+            }
+        }
+    };
+}
+impl_half!(f16, round_to_f16);
+impl_half!(bf16, round_to_bf16);
+
+/// Rounds f32 values to the nearest float16 (ties to even), as `f16::from_f32` does:
+/// eight at a time by the F16C conversions where the CPU has them (`half` converts one
+/// value per call, which made a fused float16 GELU 8 times slower than float32).
+fn round_to_f16(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: the CPU has F16C (and so AVX).
+        return unsafe { round_to_f16_f16c(x) };
+    }
+    x.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn round_to_f16_f16c(x: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut chunks = x.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let p = c.as_mut_ptr();
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(p));
+        _mm256_storeu_ps(p, _mm256_cvtph_ps(h));
+    }
+    let rest = chunks.into_remainder();
+    rest.iter_mut()
+        .for_each(|v| *v = f16::from_f32(*v).to_f32());
+}
+
+simd_kernel! {
+    /// Rounds f32 values to the nearest bfloat16 (ties to even; NaNs stay NaN), as
+    /// `bf16::from_f32` does, in integer arithmetic that vectorises.
+    fn round_to_bf16(x: &mut [f32]) {
+        for v in x.iter_mut() {
+            let b = v.to_bits();
+            let r = if b & 0x7fff_ffff > 0x7f80_0000 {
+                b | 0x0040_0000 // a NaN: kept quiet
+            } else {
+                b.wrapping_add(0x7fff + ((b >> 16) & 1))
+            };
+            *v = f32::from_bits(r & 0xffff_0000);
+        }
     }
 }
 
 /// How an input is read.
-enum Source {
+enum Source<E> {
     /// One value everywhere.
-    Scalar(f32),
+    Scalar(E),
     /// Row-major over the region: read in place.
-    Dense(*const f32),
+    Dense(*const E),
     /// Anything else: gathered per tile along its collapsed strides.
-    Strided(*const f32, Vec<usize>, Vec<isize>),
+    Strided(*const E, Vec<usize>, Vec<isize>),
+}
+
+/// Register `r`'s value on the tile `[t, t + len)`.
+#[allow(clippy::too_many_arguments)]
+fn value<'a, E: Element>(
+    bufs: &'a [Vec<E::R>],
+    slot: &[usize],
+    direct: &[Option<usize>],
+    sources: &[Source<E>],
+    scalar: &[bool],
+    scalars: &[E::R],
+    r: usize,
+    t: usize,
+    len: usize,
+) -> Val<'a, E::R> {
+    if scalar[r] {
+        Val::Scalar(scalars[r])
+    } else if let Some(Source::Dense(p)) = sources.get(r) {
+        // SAFETY: [t, t + len) lies inside the dense input, alive for the whole eval.
+        let x = unsafe { std::slice::from_raw_parts(p.add(t), len) };
+        Val::Tile(E::as_regs(x).expect("only register types are read in place"))
+    } else if let Some(p) = direct[r] {
+        // SAFETY: [t, t + len) of an output this thread computed the register into.
+        let x = unsafe { std::slice::from_raw_parts((p as *const E).add(t), len) };
+        Val::Tile(E::as_regs(x).expect("only register types are written in place"))
+    } else {
+        Val::Tile(&bufs[slot[r]][..len])
+    }
 }
 
 /// A pointer that crosses threads: each thread reads its own range.
@@ -248,21 +448,45 @@ impl<T> Shared<T> {
     }
 }
 
-/// Evaluates a region over `shape`: `inputs[i]` (shape `in_shapes[i]`, broadcastable to
-/// `shape`) are registers `0..n`, instruction `k` defines register `n + k`, and
-/// `outputs[j]` (row-major over `shape`) receives register `out_regs[j]`.
+/// Evaluates a region of `dtype` (float32, float64, float16 or bfloat16) over `shape`:
+/// `inputs[i]` (of that dtype, broadcastable to `shape`) are registers `0..n`,
+/// instruction `k` defines register `n + k`, and `outputs[j]` (row-major over `shape`)
+/// receives register `out_regs[j]`.
 pub fn eval(
+    dtype: Dtype,
     shape: &[usize],
     inputs: &[(&[usize], Data)],
     instrs: &[Instr],
     out_regs: &[usize],
     outputs: &[Data],
 ) -> Result<()> {
+    match dtype {
+        Dtype::Float32 => eval_typed::<f32>(shape, inputs, instrs, out_regs, outputs),
+        Dtype::Float64 => eval_typed::<f64>(shape, inputs, instrs, out_regs, outputs),
+        Dtype::Float16 => eval_typed::<f16>(shape, inputs, instrs, out_regs, outputs),
+        Dtype::Bfloat16 => eval_typed::<bf16>(shape, inputs, instrs, out_regs, outputs),
+        d => {
+            return Err(Error::Invalid(format!(
+                "[compile] a fused region cannot run on {d}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn eval_typed<E: Element>(
+    shape: &[usize],
+    inputs: &[(&[usize], Data)],
+    instrs: &[Instr],
+    out_regs: &[usize],
+    outputs: &[Data],
+) {
     let n: usize = shape.iter().product();
     if n == 0 {
-        return Ok(());
+        return;
     }
-    let sources: Vec<Source> = inputs
+    let in_place = E::as_regs(&[]).is_some();
+    let sources: Vec<Source<E>> = inputs
         .iter()
         .map(|(in_shape, d)| {
             let strides = broadcast_strides(in_shape, &d.strides, shape);
@@ -272,13 +496,15 @@ pub fn eval(
             };
             if strides.iter().all(|&s| s == 0) {
                 // SAFETY: a non-empty view has its element 0.
-                Source::Scalar(unsafe { *d.ptr::<f32>() })
-            } else if view.is_row_contiguous(shape) {
-                Source::Dense(d.ptr::<f32>())
+                Source::Scalar(unsafe { *d.ptr::<E>() })
+            } else if in_place && view.is_row_contiguous(shape) {
+                Source::Dense(d.ptr::<E>())
             } else {
+                // (A dense input of a type that is not its own register type is
+                // converted a tile at a time, as a gather of one contiguous run.)
                 let (cs, st) = collapse(shape, &[&strides]);
                 let st = st.into_iter().next().unwrap_or_default();
-                Source::Strided(d.ptr::<f32>(), cs, st)
+                Source::Strided(d.ptr::<E>(), cs, st)
             }
         })
         .collect();
@@ -297,22 +523,23 @@ pub fn eval(
     }
     // Outputs too large for the caches go straight to memory; inputs are prefetched a
     // tile ahead, so their reads overlap the current tile's arithmetic.
-    let streaming = n * std::mem::size_of::<f32>() >= stream::STREAM_BYTES;
+    let elem = std::mem::size_of::<E>();
+    let streaming = n * elem >= stream::STREAM_BYTES;
     // Unless they stream, registers that are outputs are computed straight into their
     // output (no tile buffer, no copy), except into an output that took an input's
     // buffer: later instructions of the tile may still read that input.
     let mut direct: Vec<Option<usize>> = vec![None; n_regs];
-    if !streaming {
-        let input_ptrs: Vec<*const f32> = inputs
+    if in_place && !streaming {
+        let input_ptrs: Vec<*const E> = inputs
             .iter()
-            .map(|(_, d)| d.ptr::<f32>() as *const f32)
+            .map(|(_, d)| d.ptr::<E>() as *const E)
             .collect();
         for (&r, d) in out_regs.iter().zip(outputs) {
-            let p = d.ptr::<f32>();
+            let p = d.ptr::<E>();
             if r >= n_in
                 && !scalar[r]
                 && direct[r].is_none()
-                && !input_ptrs.contains(&(p as *const f32))
+                && !input_ptrs.contains(&(p as *const E))
             {
                 direct[r] = Some(p as usize);
             }
@@ -332,24 +559,27 @@ pub fn eval(
         .filter(|&r| matches!(sources[r], Source::Dense(_)))
         .count()
         + direct.iter().flatten().count();
-    let tile = tile_len(n_slots + streamed);
+    let tile = tile_len(n_slots + streamed, std::mem::size_of::<E::R>());
     let sources = Shared(sources);
-    let out_ptrs = Shared(outputs.iter().map(|d| d.ptr::<f32>()).collect::<Vec<_>>());
+    let out_ptrs = Shared(outputs.iter().map(|d| d.ptr::<E>()).collect::<Vec<_>>());
     parallel_ranges(n, |start, end| {
         let (sources, out_ptrs) = (sources.get(), out_ptrs.get());
-        let mut bufs: Vec<Vec<f32>> = vec![vec![0.0; tile.min(end - start)]; n_slots];
-        let mut scalars = vec![0.0f32; n_regs];
+        let mut bufs: Vec<Vec<E::R>> = vec![vec![E::R::default(); tile.min(end - start)]; n_slots];
+        let mut scalars = vec![E::R::default(); n_regs];
         let mut t = start;
         while t < end {
             let len = tile.min(end - t);
             let next = tile.min(end - t - len);
             for (r, s) in sources.iter().enumerate() {
-                if let (Source::Dense(p), true) = (s, next > 0) {
-                    stream::prefetch(p.wrapping_add(t + len), next);
-                }
                 match s {
-                    Source::Scalar(v) => scalars[r] = *v,
-                    Source::Dense(_) => {}
+                    Source::Scalar(v) => scalars[r] = v.load(),
+                    Source::Dense(p) => {
+                        if next > 0 {
+                            // (The prefetch counts f32-sized elements.)
+                            let p = p.wrapping_add(t + len) as *const f32;
+                            stream::prefetch(p, next * elem / 4);
+                        }
+                    }
                     Source::Strided(p, cs, st) => {
                         let buf = &mut bufs[slot[r]];
                         let mut at = 0;
@@ -360,15 +590,19 @@ pub fn eval(
                             let src = |i: usize| unsafe { p.offset(off[0] + i as isize * step) };
                             match step {
                                 // A contiguous run (a row of a broadcast bias): one copy.
-                                1 => dst.copy_from_slice(unsafe {
-                                    std::slice::from_raw_parts(src(0), l)
-                                }),
+                                1 => {
+                                    let run = unsafe { std::slice::from_raw_parts(src(0), l) };
+                                    match E::as_regs(run) {
+                                        Some(run) => dst.copy_from_slice(run),
+                                        None => E::load_run(dst, run),
+                                    }
+                                }
                                 // One value repeated (a column broadcast along rows).
-                                0 => dst.fill(unsafe { *src(0) }),
+                                0 => dst.fill(unsafe { *src(0) }.load()),
                                 _ => dst
                                     .iter_mut()
                                     .enumerate()
-                                    .for_each(|(i, d)| *d = unsafe { *src(i) }),
+                                    .for_each(|(i, d)| *d = unsafe { *src(i) }.load()),
                             }
                             at += l;
                         });
@@ -381,21 +615,12 @@ pub fn eval(
                     |bufs, r| value(bufs, &slot, &direct, sources, &scalar, &scalars, r, t, len);
                 if scalar[dst] {
                     let v = match *ins {
-                        Instr::Unary(op, a) => {
-                            let x = scalars[a];
-                            let mut y = x;
-                            float_unary!(op, f32, |f| y = f(x));
-                            y
-                        }
-                        Instr::Binary(op, a, b) => {
-                            let (x, y) = (scalars[a], scalars[b]);
-                            match (op, small_integer_power(y)) {
-                                (BinaryOp::Power, Some(e)) => small_power!(e, |f| f(x)),
-                                _ => binary_f32!(op, |f| f(x, y)),
-                            }
-                        }
+                        Instr::Unary(op, a) => E::R::unary1(op, scalars[a]),
+                        Instr::Binary(op, a, b) => E::R::binary1(op, scalars[a], scalars[b]),
                     };
-                    scalars[dst] = v;
+                    let mut v = [v];
+                    E::round(&mut v);
+                    scalars[dst] = v[0];
                     continue;
                 }
                 let mut out = match direct[dst] {
@@ -404,9 +629,11 @@ pub fn eval(
                 };
                 let o = match direct[dst] {
                     // SAFETY: this thread's [t, t + len) of an output no input shares.
-                    Some(p) => unsafe {
-                        std::slice::from_raw_parts_mut((p as *mut f32).add(t), len)
-                    },
+                    Some(p) => {
+                        let o =
+                            unsafe { std::slice::from_raw_parts_mut((p as *mut E).add(t), len) };
+                        E::as_regs_mut(o).expect("only register types are written in place")
+                    }
                     None => &mut out[..len],
                 };
                 match *ins {
@@ -414,22 +641,14 @@ pub fn eval(
                         let Val::Tile(x) = val(&bufs[..], a) else {
                             unreachable!("a unary op of a scalar is a scalar")
                         };
-                        float_unary!(op, f32, |f| map1(o, x, &f));
+                        E::R::unary(op, o, x);
                     }
-                    Instr::Binary(op, a, b) => match (val(&bufs[..], a), val(&bufs[..], b)) {
-                        (Val::Tile(x), Val::Tile(y)) => binary_f32!(op, |f| map2(o, x, y, &f)),
-                        (Val::Tile(x), Val::Scalar(y)) => match (op, small_integer_power(y)) {
-                            (BinaryOp::Power, Some(e)) => small_power!(e, |f| map1(o, x, &f)),
-                            _ => binary_f32!(op, |f| map1(o, x, &|x| f(x, y))),
-                        },
-                        (Val::Scalar(x), Val::Tile(y)) => {
-                            binary_f32!(op, |f| map1(o, y, &|y| f(x, y)))
-                        }
-                        (Val::Scalar(_), Val::Scalar(_)) => {
-                            unreachable!("an op of scalars is a scalar")
-                        }
-                    },
+                    Instr::Binary(op, a, b) => {
+                        let (x, y) = (val(&bufs[..], a), val(&bufs[..], b));
+                        E::R::binary(op, o, x, y);
+                    }
                 }
+                E::round(o);
                 if direct[dst].is_none() {
                     bufs[slot[dst]] = out;
                 }
@@ -442,33 +661,34 @@ pub fn eval(
                 // thread's. Inputs of this tile were all read above (in-place outputs).
                 let o = unsafe { std::slice::from_raw_parts_mut(p.add(t), len) };
                 match (scalar[r], sources.get(r), direct[r]) {
-                    (true, ..) => o.fill(scalars[r]),
+                    (true, ..) => o.fill(E::store(scalars[r])),
                     (_, Some(Source::Dense(p)), _) => {
                         // SAFETY: as above, for the dense input.
                         let x = unsafe { std::slice::from_raw_parts(p.add(t), len) };
-                        stream::store(o, x, streaming);
+                        E::store_tile(
+                            o,
+                            E::as_regs(x).expect("dense inputs are registers"),
+                            streaming,
+                        );
                     }
                     // A register returned twice: copied from its first output.
                     (_, _, Some(q)) => {
                         // SAFETY: as above, for that output.
-                        let x =
-                            unsafe { std::slice::from_raw_parts((q as *const f32).add(t), len) };
+                        let x = unsafe { std::slice::from_raw_parts((q as *const E).add(t), len) };
                         o.copy_from_slice(x);
                     }
-                    _ => stream::store(o, &bufs[slot[r]][..len], streaming),
+                    _ => E::store_tile(o, &bufs[slot[r]][..len], streaming),
                 }
             }
             t += len;
         }
         stream::fence();
     });
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::unary::UnaryOp;
 
     /// Buffers are reused once dead, outputs keep theirs, and no instruction writes a
     /// buffer it reads.
