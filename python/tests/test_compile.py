@@ -70,6 +70,16 @@ def test_compiled_in_every_float_dtype_equals_uncompiled_and_mlx(dtype, rng):
     np.testing.assert_allclose(wide(got), np.array(want.astype(mlx.float32)), rtol=tol, atol=tol)
 
 
+@needs_mlx
+def test_compiled_functions_may_return_other_leaves_like_mlx():
+    for m in (mx, mlx):
+        f = m.compile(lambda x: (x * 2, 3, None, {"a": "s"}))
+        out = f(m.array(1.0))
+        assert out[1:] == (3, None, {"a": "s"}) and out[0].item() == 2.0
+        assert m.compile(lambda x: None)(m.array(1.0)) is None
+        assert m.compile(lambda x: 7)(m.array(1.0)) == 7
+
+
 def test_new_shapes_trace_again_and_the_cache_is_bounded():
     traces = []
 

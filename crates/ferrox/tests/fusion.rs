@@ -363,3 +363,60 @@ fn small_integer_powers_are_products_and_only_those() {
         check(g, &[x.clone()], &format!("fused x^{e}"));
     }
 }
+
+/// A region's outputs take their inputs' buffers when no one else holds those inputs
+/// (Adam's new moments replace the old ones): the same bits as unfused, also for an
+/// output that reads an old value after the new one is made, and the buffers reused.
+#[test]
+fn outputs_in_donated_input_buffers_keep_their_values() {
+    let adam = |a: &[Array]| {
+        let (m, v, g, p) = (&a[0], &a[1], &a[2], &a[3]);
+        let m = ops::add(&ops::multiply(m, 0.9)?, &ops::multiply(g, 0.1)?)?;
+        let g2 = ops::multiply(&ops::square(g)?, 0.01)?;
+        let v = ops::add(&ops::multiply(v, 0.99)?, &g2)?;
+        let step = ops::divide(&m, &ops::add(&ops::sqrt(&v)?, 1e-8)?)?;
+        // (Reads the old moment after the new one is made.)
+        let drift = ops::subtract(&m, &a[0])?;
+        Ok(vec![
+            ops::subtract(p, &ops::multiply(&step, 1e-3)?)?,
+            m,
+            v,
+            drift,
+        ])
+    };
+    let mut rng = Lcg(12);
+    for dtype in [Dtype::Float32, Dtype::Float64] {
+        for shape in [&[7usize][..], &[300, 129]] {
+            let vals: Vec<Vec<f64>> = (0..4)
+                .map(|i| random_array(shape, dtype, i as f64 * 0.1, 1.0, &mut rng).1)
+                .collect();
+            let fresh = || -> Vec<Array> {
+                vals.iter()
+                    .map(|v| common::array_of(v, shape, dtype))
+                    .collect()
+            };
+            let want = adam(&fresh()).unwrap();
+            let cf = compile(adam);
+            let args = fresh();
+            ferrox::eval(&args).unwrap();
+            let ptrs: Vec<usize> = args
+                .iter()
+                .map(|a| a.data().unwrap().buffer.as_ptr() as usize)
+                .collect();
+            let got = cf.call(&args).unwrap();
+            drop(args);
+            ferrox::eval(&got).unwrap();
+            let reused = got
+                .iter()
+                .filter(|g| ptrs.contains(&(g.data().unwrap().buffer.as_ptr() as usize)))
+                .count();
+            assert_eq!(
+                reused, 4,
+                "{shape:?} {dtype}: outputs not in the inputs' buffers"
+            );
+            for (g, w) in got.iter().zip(&want) {
+                assert_same(g, w, &format!("adam {shape:?} {dtype}"));
+            }
+        }
+    }
+}

@@ -399,7 +399,8 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
         out = fun(*a, **kw)
         returned[sig] = out
         state = _tree_flatten(outputs, strict=False) if outputs is not None else []
-        return _tree_flatten(out) + state
+        # Other leaves (None, numbers, strings) come back as they were traced, as in MLX.
+        return _tree_flatten(out, strict=False) + state
 
     compiled = core._compile(flat, shapeless)
 
