@@ -287,43 +287,31 @@ trait Element: Copy + Send + Sync + 'static {
     }
 }
 
-impl Element for f32 {
-    type R = f32;
-    fn as_regs(x: &[f32]) -> Option<&[f32]> {
-        Some(x)
-    }
-    fn as_regs_mut(x: &mut [f32]) -> Option<&mut [f32]> {
-        Some(x)
-    }
-    fn load(self) -> f32 {
-        self
-    }
-    fn store(r: f32) -> f32 {
-        r
-    }
-    fn store_tile(dst: &mut [f32], src: &[f32], streaming: bool) {
-        stream::store(dst, src, streaming);
-    }
+/// A type that is its own register type, written out by `$store`.
+macro_rules! impl_native {
+    ($T:ty, $store:expr) => {
+        impl Element for $T {
+            type R = $T;
+            fn as_regs(x: &[$T]) -> Option<&[$T]> {
+                Some(x)
+            }
+            fn as_regs_mut(x: &mut [$T]) -> Option<&mut [$T]> {
+                Some(x)
+            }
+            fn load(self) -> $T {
+                self
+            }
+            fn store(r: $T) -> $T {
+                r
+            }
+            fn store_tile(dst: &mut [$T], src: &[$T], streaming: bool) {
+                $store(dst, src, streaming)
+            }
+        }
+    };
 }
-
-impl Element for f64 {
-    type R = f64;
-    fn as_regs(x: &[f64]) -> Option<&[f64]> {
-        Some(x)
-    }
-    fn as_regs_mut(x: &mut [f64]) -> Option<&mut [f64]> {
-        Some(x)
-    }
-    fn load(self) -> f64 {
-        self
-    }
-    fn store(r: f64) -> f64 {
-        r
-    }
-    fn store_tile(dst: &mut [f64], src: &[f64], _streaming: bool) {
-        dst.copy_from_slice(src);
-    }
-}
+impl_native!(f32, stream::store);
+impl_native!(f64, |d: &mut [f64], s: &[f64], _| d.copy_from_slice(s));
 
 macro_rules! impl_half {
     ($T:ty, $round:expr) => {
