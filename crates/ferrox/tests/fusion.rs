@@ -420,3 +420,53 @@ fn outputs_in_donated_input_buffers_keep_their_values() {
         }
     }
 }
+
+/// Products by a scalar that one binary op reads are computed inside that op's loop
+/// (Adam's `β·m + (1 - β)·g`): the same values, with the product in either operand of
+/// every binary op and comparison, chained, read twice, or returned too.
+#[test]
+fn products_by_scalars_fold_into_their_reader_with_the_same_values() {
+    let mut rng = Lcg(13);
+    for dtype in FLOATS {
+        for shape in [&[5usize][..], &[40, 33]] {
+            let (x, _) = random_array(shape, dtype, 0.5, 2.0, &mut rng);
+            let (y, _) = random_array(shape, dtype, 0.5, 2.0, &mut rng);
+            let (s, _) = random_array(&[], dtype, 0.5, 2.0, &mut rng);
+            for &(name, op) in BINARY {
+                let f = move |a: &[Array]| {
+                    let (x, y, s) = (&a[0], &a[1], &a[2]);
+                    let xs = ops::multiply(x, s)?;
+                    Ok(vec![
+                        op(&xs, &ops::multiply(y, 0.5)?)?,
+                        op(&ops::exp(y)?, &ops::multiply(s, x)?)?,
+                        op(&ops::multiply(x, 3.0)?, s)?,
+                    ])
+                };
+                check(
+                    f,
+                    &[x.clone(), y.clone(), s.clone()],
+                    &format!("{name} {shape:?} {dtype}"),
+                );
+            }
+            let g = move |a: &[Array]| {
+                let (x, y, s) = (&a[0], &a[1], &a[2]);
+                let chained = ops::add(&ops::multiply(&ops::multiply(x, s)?, 0.25)?, y)?;
+                let t = ops::multiply(x, s)?;
+                let twice = ops::add(&t, &ops::multiply(&t, y)?)?;
+                let u = ops::multiply(y, s)?;
+                let returned = ops::subtract(&u, x)?;
+                let cube = ops::add(&ops::power(&ops::multiply(x, s)?, 3.0)?, y)?;
+                let mask = ops::astype(&ops::greater(&ops::multiply(x, s)?, y)?, dtype)?;
+                Ok(vec![
+                    chained,
+                    twice,
+                    u,
+                    returned,
+                    cube,
+                    ops::multiply(&mask, y)?,
+                ])
+            };
+            check(g, &[x, y, s], &format!("folds {shape:?} {dtype}"));
+        }
+    }
+}
