@@ -70,6 +70,37 @@ def test_compiled_in_every_float_dtype_equals_uncompiled_and_mlx(dtype, rng):
     np.testing.assert_allclose(wide(got), np.array(want.astype(mlx.float32)), rtol=tol, atol=tol)
 
 
+def clipped_update(m, x, g, mask):
+    # Selects among fused ops: a boolean mask from outside, a comparison, scalar branches.
+    step = m.where(mask, g * 0.1, 0.0)
+    y = x - m.where(m.abs(step) > 0.05, 0.05 * m.sign(step), step)
+    return m.where(y > 0, y, m.exp(y) - 1.0) * 2.0
+
+
+@needs_mlx
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_compiled_selects_equal_uncompiled_and_mlx_and_differentiate(dtype, rng):
+    x0, g0 = (rng.standard_normal((4, 33)).astype(np.float32) for _ in range(2))
+    k0 = rng.standard_normal((33,)) > 0
+    args = lambda m: [m.array(x0).astype(getattr(m, dtype)), m.array(g0).astype(getattr(m, dtype)), m.array(k0)]
+    got = mx.compile(lambda *a: clipped_update(mx, *a))(*args(mx))
+    plain = clipped_update(mx, *args(mx))
+    want = mlx.compile(lambda *a: clipped_update(mlx, *a))(*args(mlx))
+    wide = lambda a, m: np.array(a.astype(m.float32))
+    np.testing.assert_array_equal(wide(got, mx), wide(plain, mx))
+    tol = 1e-6 if dtype == "float32" else 2e-2
+    np.testing.assert_allclose(wide(got, mx), wide(want, mlx), rtol=tol, atol=tol)
+    # The gradient through the fused selects, compiled and not, and MLX's.
+    loss = lambda m: lambda x, g, k: m.sum(clipped_update(m, x, g, k))
+    a = args(mx)
+    g_compiled = mx.compile(mx.grad(loss(mx), argnums=(0, 1)))(*a)
+    g_plain = mx.grad(loss(mx), argnums=(0, 1))(*a)
+    g_mlx = mlx.grad(loss(mlx), argnums=(0, 1))(*args(mlx))
+    for gc, gp, gm in zip(g_compiled, g_plain, g_mlx):
+        np.testing.assert_array_equal(wide(gc, mx), wide(gp, mx))
+        np.testing.assert_allclose(wide(gc, mx), wide(gm, mlx), rtol=tol, atol=tol)
+
+
 @needs_mlx
 def test_compiled_functions_may_return_other_leaves_like_mlx():
     for m in (mx, mlx):

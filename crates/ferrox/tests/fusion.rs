@@ -181,6 +181,8 @@ fn mixed(x: &[Array]) -> Result<Vec<Array>> {
         &ops::exp(&ops::negative(&m)?)?,
         &ops::add(&ops::square(&s)?, 1.0)?,
     )?;
+    // A select (its condition computed outside the region) inside the region.
+    let out = ops::where_(&ops::greater(&m, 0.0)?, &out, &ops::multiply(&out, 0.5)?)?;
     Ok(vec![out, h])
 }
 
@@ -467,6 +469,40 @@ fn products_by_scalars_fold_into_their_reader_with_the_same_values() {
                 ])
             };
             check(g, &[x, y, s], &format!("folds {shape:?} {dtype}"));
+        }
+    }
+}
+
+/// Selects join regions, their boolean conditions read as inputs (full, broadcast along
+/// either axis, or one value), the branches tiles or scalars, nested, in every float
+/// dtype: the values the unfused ops give.
+#[test]
+fn selects_fuse_with_boolean_conditions() {
+    let mut rng = Lcg(14);
+    for dtype in FLOATS {
+        for cond_shape in [&[30usize, 37][..], &[37], &[30, 1], &[]] {
+            let (x, _) = random_array(&[30, 37], dtype, -2.0, 2.0, &mut rng);
+            let (y, _) = random_array(&[30, 37], dtype, -2.0, 2.0, &mut rng);
+            let (u, _) = random_array(cond_shape, Dtype::Float32, -1.0, 1.0, &mut rng);
+            let c = ops::greater(&u, 0.0).unwrap();
+            let f = move |a: &[Array]| {
+                let (c, x, y) = (&a[0], &a[1], &a[2]);
+                let picked = ops::where_(c, &ops::exp(x)?, &ops::multiply(y, 3.0)?)?;
+                let scalars = ops::multiply(&ops::where_(c, 1.5, -2.0)?, x)?;
+                let left = ops::add(&ops::where_(c, &ops::sin(x)?, 0.0)?, y)?;
+                let nested = ops::where_(c, &ops::where_(c, 0.0, &picked)?, &ops::cos(&picked)?)?;
+                Ok(vec![
+                    ops::add(&picked, 1.0)?,
+                    scalars,
+                    left,
+                    ops::negative(&nested)?,
+                ])
+            };
+            check(
+                f,
+                &[c, x, y],
+                &format!("select cond {cond_shape:?} {dtype}"),
+            );
         }
     }
 }

@@ -10,7 +10,7 @@ use crate::backend::cpu;
 use crate::device::Stream;
 use crate::dtype::Dtype;
 use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
-use crate::primitives::binary::{Binary, BinaryOp};
+use crate::primitives::binary::{Binary, BinaryOp, Select};
 use crate::primitives::unary::{AsType, Unary, UnaryOp};
 use crate::transforms::{jvp, vjp, vmap_with_out_axes};
 use crate::{ops, Result};
@@ -22,11 +22,27 @@ use crate::{ops, Result};
 pub enum Instr {
     Unary(UnaryOp, usize),
     Binary(BinaryOp, usize, usize),
+    /// `where(c, a, b)`: `c` is a boolean input of the region (true read as 1.0).
+    Select(usize, usize, usize),
+}
+
+impl Instr {
+    /// The registers it reads.
+    pub fn reads(&self) -> impl Iterator<Item = usize> {
+        match *self {
+            Instr::Unary(_, a) => [Some(a), None, None],
+            Instr::Binary(_, a, b) => [Some(a), Some(b), None],
+            Instr::Select(c, a, b) => [Some(c), Some(a), Some(b)],
+        }
+        .into_iter()
+        .flatten()
+    }
 }
 
 /// A fused region: its inputs broadcast to the shape of its outputs (all one shape); one
 /// output per entry of `outputs` (the registers read outside the region). Inputs,
-/// registers and outputs are all of one float dtype.
+/// registers and outputs are all of one float dtype, but for the boolean conditions of
+/// selects (inputs read as 1.0 or 0.0).
 #[derive(Debug)]
 pub struct FusedRegion {
     pub dtype: Dtype,
@@ -58,10 +74,48 @@ impl FusedRegion {
                 Instr::Binary(op, a, b) => {
                     self.node(shape, Binary(op), vec![regs[a].clone(), regs[b].clone()])
                 }
+                Instr::Select(c, a, b) => self.node(
+                    shape,
+                    Select,
+                    vec![regs[c].clone(), regs[a].clone(), regs[b].clone()],
+                ),
             };
             regs.push(y);
         }
         Ok(self.outputs.iter().map(|&r| regs[r].clone()).collect())
+    }
+
+    /// The region's float inputs (what it is differentiated with respect to: selects'
+    /// boolean conditions are not), and a function from their values to all inputs.
+    #[allow(clippy::type_complexity)]
+    fn float_inputs<'a>(
+        &self,
+        inputs: &'a [Array],
+    ) -> (impl Fn(&[Array]) -> Vec<Array> + 'a, Vec<Array>) {
+        let float: Vec<Array> = inputs
+            .iter()
+            .filter(|x| x.dtype() != Dtype::Bool)
+            .cloned()
+            .collect();
+        let at = move |x: &[Array]| {
+            let mut x = x.iter();
+            inputs
+                .iter()
+                .map(|p| match p.dtype() {
+                    Dtype::Bool => p.clone(),
+                    _ => x.next().expect("one value per float input").clone(),
+                })
+                .collect()
+        };
+        (at, float)
+    }
+
+    /// Input `i`'s position among the float inputs (`float_inputs`).
+    fn float_index(&self, inputs: &[Array], i: usize) -> usize {
+        inputs[..i]
+            .iter()
+            .filter(|x| x.dtype() != Dtype::Bool)
+            .count()
     }
 
     fn node(&self, shape: &[usize], prim: impl Primitive + 'static, inputs: Vec<Array>) -> Array {
@@ -80,6 +134,10 @@ impl Primitive for FusedRegion {
                 Instr::Binary(_, a, b) => {
                     crate::shape::broadcast_shapes(&regs[a], &regs[b]).ok()?
                 }
+                Instr::Select(c, a, b) => {
+                    let ab = crate::shape::broadcast_shapes(&regs[a], &regs[b]).ok()?;
+                    crate::shape::broadcast_shapes(&regs[c], &ab).ok()?
+                }
             };
             regs.push(s);
         }
@@ -95,9 +153,9 @@ impl Primitive for FusedRegion {
     }
 
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
-        let views: Vec<(&[usize], Data)> = inputs
+        let views: Vec<(&[usize], Dtype, Data)> = inputs
             .iter()
-            .map(|x| Ok((x.shape(), x.data()?)))
+            .map(|x| Ok((x.shape(), x.dtype(), x.data()?)))
             .collect::<Result<_>>()?;
         // An input of the region's full shape may give its buffer to an output.
         let shape = ctx.outputs[0].0.clone();
@@ -126,8 +184,15 @@ impl Primitive for FusedRegion {
         outputs: &[Array],
     ) -> Result<Vec<Array>> {
         let shape = outputs[0].shape();
-        let (_, grads) = vjp(|x| self.expand(x, shape), primals, cotangents)?;
-        Ok(argnums.iter().map(|&i| grads[i].clone()).collect())
+        let (at, float) = self.float_inputs(primals);
+        let (_, grads) = vjp(|x| self.expand(&at(x), shape), &float, cotangents)?;
+        argnums
+            .iter()
+            .map(|&i| match primals[i].dtype() {
+                Dtype::Bool => ops::zeros_like(&primals[i], None),
+                _ => Ok(grads[self.float_index(primals, i)].clone()),
+            })
+            .collect()
     }
 
     fn jvp(
@@ -138,14 +203,17 @@ impl Primitive for FusedRegion {
         outputs: &[Array],
     ) -> Result<Vec<Array>> {
         let shape = outputs[0].shape();
-        let mut all = primals
+        let (at, float) = self.float_inputs(primals);
+        let mut all = float
             .iter()
             .map(|p| ops::zeros_like(p, None))
             .collect::<Result<Vec<_>>>()?;
         for (&i, t) in argnums.iter().zip(tangents) {
-            all[i] = t.clone();
+            if primals[i].dtype() != Dtype::Bool {
+                all[self.float_index(primals, i)] = t.clone();
+            }
         }
-        Ok(jvp(|x| self.expand(x, shape), primals, &all)?.1)
+        Ok(jvp(|x| self.expand(&at(x), shape), &float, &all)?.1)
     }
 
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {

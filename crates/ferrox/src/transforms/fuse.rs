@@ -7,7 +7,8 @@
 //! region depends on the region (else the region would have to run both before and
 //! after that input). Inputs broadcast by a `Broadcast` step are read through it (the
 //! kernel broadcasts as it reads). A cast of a comparison of floats to their own dtype
-//! joins as the comparison itself (1.0 or 0.0 in the region). A member read outside its region
+//! joins as the comparison itself (1.0 or 0.0 in the region); a select joins with its
+//! boolean condition as an input. A member read outside its region
 //! becomes one of the region's outputs. Steps no one reads any more (those broadcasts)
 //! are dropped, and the steps are put back in an order that runs each after its inputs.
 
@@ -15,7 +16,7 @@ use super::compile::{Ref, Step};
 use crate::backend::cpu::fused::{fusable_binary, fusable_comparison};
 use crate::backend::cpu::unary::float_unary;
 use crate::dtype::Dtype;
-use crate::primitives::binary::Binary;
+use crate::primitives::binary::{Binary, Select};
 use crate::primitives::fused::{FusedRegion, Instr};
 use crate::primitives::unary::{AsType, Unary};
 use crate::primitives::view::Broadcast;
@@ -46,6 +47,14 @@ fn as_instr(step: &Step, dtype_of: &dyn Fn(&Ref) -> Dtype) -> Option<Instr> {
         // A comparison here has a float output: it is a rewritten cast (`compared_cast`).
         let fusable = fusable_binary(*op) || fusable_comparison(*op);
         return (fusable && same_inputs).then_some(Instr::Binary(*op, 0, 0));
+    }
+    if any.downcast_ref::<Select>().is_some() {
+        // The condition is boolean (an input of the region, read as 1.0 or 0.0).
+        let [c, a, b] = &step.inputs[..] else {
+            return None;
+        };
+        let fusable = dtype_of(c) == Dtype::Bool && dtype_of(a) == dtype && dtype_of(b) == dtype;
+        return fusable.then_some(Instr::Select(0, 0, 0));
     }
     None
 }
@@ -353,6 +362,7 @@ fn build_region(
         code.push(match instrs[m] {
             Some(Instr::Unary(op, _)) => Instr::Unary(op, regs[0]),
             Some(Instr::Binary(op, _, _)) => Instr::Binary(op, regs[0], regs[1]),
+            Some(Instr::Select(..)) => Instr::Select(regs[0], regs[1], regs[2]),
             None => unreachable!("region members are fusable"),
         });
         reg_of.insert(m, n_in + k);

@@ -53,13 +53,9 @@ fn assign_slots(
     needs: &[bool],
 ) -> (Vec<usize>, usize) {
     let n_regs = n_in + instrs.len();
-    let reads = |ins: &Instr| match *ins {
-        Instr::Unary(_, a) => [Some(a), None],
-        Instr::Binary(_, a, b) => [Some(a), Some(b)],
-    };
     let mut last_read: Vec<Option<usize>> = vec![None; n_regs];
     for (k, ins) in instrs.iter().enumerate() {
-        for r in reads(ins).into_iter().flatten() {
+        for r in ins.reads() {
             last_read[r] = Some(k);
         }
     }
@@ -80,9 +76,8 @@ fn assign_slots(
         if needs[dst] {
             slot[dst] = take(&mut free);
         }
-        let dead = reads(ins)
-            .into_iter()
-            .flatten()
+        let dead = ins
+            .reads()
             .chain([dst])
             .filter(|&r| needs[r] && !kept(r) && last_read[r].is_none_or(|l| l <= k));
         for r in dead {
@@ -123,15 +118,9 @@ fn fold_scalings(n_in: usize, instrs: &[Instr], out_regs: &[usize], scalar: &[bo
         readers[r] += 1;
     }
     for (k, ins) in instrs.iter().enumerate() {
-        let ops = match *ins {
-            Instr::Unary(_, a) => [Some(a), None],
-            Instr::Binary(_, a, b) => [Some(a), Some(b)],
-        };
-        for (i, r) in ops.into_iter().enumerate() {
-            if let Some(r) = r {
-                readers[r] += 1;
-                reader[r] = Some((k, i));
-            }
+        for (i, r) in ins.reads().enumerate() {
+            readers[r] += 1;
+            reader[r] = Some((k, i));
         }
     }
     for k in 0..instrs.len() {
@@ -283,7 +272,7 @@ enum Val<'a, R> {
 /// The float type a region's registers hold (f32 or f64): its instructions, on a tile
 /// or on one value. The op functions are the elementwise kernels' own (`float_unary!`,
 /// `Arith`), so a fused region gives exactly the values the unfused ops give.
-trait Reg: Copy + Default + Send + Sync + 'static {
+trait Reg: Copy + Default + PartialEq + Send + Sync + 'static {
     const ONE: Self;
     fn unary(op: UnaryOp, o: &mut [Self], x: &[Self]);
     fn unary1(op: UnaryOp, x: Self) -> Self;
@@ -294,6 +283,37 @@ trait Reg: Copy + Default + Send + Sync + 'static {
     /// `o = op(x · kx, y · ky)`, each product rounded as the multiply it was folded
     /// from ([`fold_scalings`]); `x` and `y` not both scalars.
     fn binary_scaled(op: BinaryOp, o: &mut [Self], x: Val<Self>, y: Val<Self>, k: [Self; 2]);
+}
+
+simd_kernel! {
+    fn select_tiles<T: Copy + PartialEq + Default>(o: &mut [T], c: &[T], a: &[T], b: &[T]) {
+        for (((o, &c), &a), &b) in o.iter_mut().zip(c).zip(a).zip(b) {
+            *o = if c != T::default() { a } else { b };
+        }
+    }
+}
+
+/// `o = where(c, a, b)` on a tile, `c` nonzero for true (the selected values are
+/// copied, not computed: exactly the unfused select's).
+fn select<R: Reg>(o: &mut [R], c: Val<R>, a: Val<R>, b: Val<R>) {
+    let n = o.len();
+    let zero = R::default();
+    match (c, a, b) {
+        (Val::Scalar(c), a, b) => match if c != zero { a } else { b } {
+            Val::Scalar(v) => o.fill(v),
+            Val::Tile(v) => o.copy_from_slice(&v[..n]),
+        },
+        (Val::Tile(c), Val::Tile(a), Val::Tile(b)) => select_tiles(o, c, a, b),
+        (Val::Tile(c), a, b) => {
+            let at = |v: Val<R>, i: usize| match v {
+                Val::Scalar(v) => v,
+                Val::Tile(t) => t[i],
+            };
+            for (i, (o, &c)) in o.iter_mut().zip(c).enumerate() {
+                *o = if c != zero { at(a, i) } else { at(b, i) };
+            }
+        }
+    }
 }
 
 macro_rules! impl_reg {
@@ -493,6 +513,38 @@ enum Source<E> {
     Dense(*const E),
     /// Anything else: gathered per tile along its collapsed strides.
     Strided(*const E, Vec<usize>, Vec<isize>),
+    /// A select's boolean condition: gathered per tile as 1.0 or 0.0.
+    Mask(*const u8, Vec<usize>, Vec<isize>),
+}
+
+/// Gathers the tile `[t, t + buf.len())` of a view (collapsed shape `cs`, strides
+/// `st[0]`) into `buf`: contiguous runs by `run`, other elements by `load`.
+fn gather<S: Copy, R: Copy>(
+    buf: &mut [R],
+    p: *const S,
+    (cs, st): (&[usize], &[Vec<isize>]),
+    t: usize,
+    load: impl Fn(S) -> R,
+    run: impl Fn(&mut [R], &[S]),
+) {
+    let mut at = 0;
+    let step = st[0].last().copied().unwrap_or(0);
+    segments::<1>(cs, st, t, t + buf.len(), |off, l| {
+        let dst = &mut buf[at..at + l];
+        // SAFETY: offsets come from the view's own strides.
+        let src = |i: usize| unsafe { p.offset(off[0] + i as isize * step) };
+        match step {
+            // A contiguous run (a row of a broadcast bias): one copy.
+            1 => run(dst, unsafe { std::slice::from_raw_parts(src(0), l) }),
+            // One value repeated (a column broadcast along rows).
+            0 => dst.fill(load(unsafe { *src(0) })),
+            _ => dst
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, d)| *d = load(unsafe { *src(i) })),
+        }
+        at += l;
+    });
 }
 
 /// Register `r`'s value on the tile `[t, t + len)`.
@@ -535,13 +587,14 @@ impl<T> Shared<T> {
 }
 
 /// Evaluates a region of `dtype` (float32, float64, float16 or bfloat16) over `shape`:
-/// `inputs[i]` (of that dtype, broadcastable to `shape`) are registers `0..n`,
+/// `inputs[i]` (of that dtype or, as selects' conditions, boolean; broadcastable to
+/// `shape`) are registers `0..n`,
 /// instruction `k` defines register `n + k`, and `outputs[j]` (row-major over `shape`)
 /// receives register `out_regs[j]`.
 pub fn eval(
     dtype: Dtype,
     shape: &[usize],
-    inputs: &[(&[usize], Data)],
+    inputs: &[(&[usize], Dtype, Data)],
     instrs: &[Instr],
     out_regs: &[usize],
     outputs: &[Data],
@@ -562,7 +615,7 @@ pub fn eval(
 
 fn eval_typed<E: Element>(
     shape: &[usize],
-    inputs: &[(&[usize], Data)],
+    inputs: &[(&[usize], Dtype, Data)],
     instrs: &[Instr],
     out_regs: &[usize],
     outputs: &[Data],
@@ -574,12 +627,22 @@ fn eval_typed<E: Element>(
     let in_place = E::as_regs(&[]).is_some();
     let sources: Vec<Source<E>> = inputs
         .iter()
-        .map(|(in_shape, d)| {
+        .map(|(in_shape, in_dtype, d)| {
             let strides = broadcast_strides(in_shape, &d.strides, shape);
             let view = Data {
                 strides: strides.clone(),
                 ..d.clone()
             };
+            if *in_dtype == Dtype::Bool {
+                return if strides.iter().all(|&s| s == 0) {
+                    // SAFETY: a non-empty view has its element 0.
+                    let b = unsafe { *d.ptr::<u8>() } != 0;
+                    Source::Scalar(E::store(if b { E::R::ONE } else { E::R::default() }))
+                } else {
+                    let (cs, st) = collapse(shape, &[&strides]);
+                    Source::Mask(d.ptr::<u8>(), cs, st.into_iter().next().unwrap_or_default())
+                };
+            }
             if strides.iter().all(|&s| s == 0) {
                 // SAFETY: a non-empty view has its element 0.
                 Source::Scalar(unsafe { *d.ptr::<E>() })
@@ -602,10 +665,7 @@ fn eval_typed<E: Element>(
         scalar[i] = matches!(s, Source::Scalar(_));
     }
     for (k, ins) in instrs.iter().enumerate() {
-        scalar[n_in + k] = match *ins {
-            Instr::Unary(_, a) => scalar[a],
-            Instr::Binary(_, a, b) => scalar[a] && scalar[b],
-        };
+        scalar[n_in + k] = ins.reads().all(|r| scalar[r]);
     }
     let Folded {
         instrs,
@@ -632,7 +692,7 @@ fn eval_typed<E: Element>(
     if in_place && !streaming {
         let input_ptrs: Vec<*const E> = inputs
             .iter()
-            .map(|(_, d)| d.ptr::<E>() as *const E)
+            .map(|(_, _, d)| d.ptr::<E>() as *const E)
             .collect();
         for (&r, d) in out_regs.iter().zip(outputs) {
             let p = d.ptr::<E>();
@@ -682,31 +742,32 @@ fn eval_typed<E: Element>(
                         }
                     }
                     Source::Strided(p, cs, st) => {
-                        let buf = &mut bufs[slot[r]];
-                        let mut at = 0;
-                        let step = st.last().copied().unwrap_or(0);
-                        segments::<1>(cs, std::slice::from_ref(st), t, t + len, |off, l| {
-                            let dst = &mut buf[at..at + l];
-                            // SAFETY: offsets come from the view's own strides.
-                            let src = |i: usize| unsafe { p.offset(off[0] + i as isize * step) };
-                            match step {
-                                // A contiguous run (a row of a broadcast bias): one copy.
-                                1 => {
-                                    let run = unsafe { std::slice::from_raw_parts(src(0), l) };
-                                    match E::as_regs(run) {
-                                        Some(run) => dst.copy_from_slice(run),
-                                        None => E::load_run(dst, run),
-                                    }
-                                }
-                                // One value repeated (a column broadcast along rows).
-                                0 => dst.fill(unsafe { *src(0) }.load()),
-                                _ => dst
-                                    .iter_mut()
-                                    .enumerate()
-                                    .for_each(|(i, d)| *d = unsafe { *src(i) }.load()),
-                            }
-                            at += l;
-                        });
+                        let run = |dst: &mut [E::R], run: &[E]| match E::as_regs(run) {
+                            Some(run) => dst.copy_from_slice(run),
+                            None => E::load_run(dst, run),
+                        };
+                        gather(
+                            &mut bufs[slot[r]][..len],
+                            *p,
+                            (cs, std::slice::from_ref(st)),
+                            t,
+                            E::load,
+                            run,
+                        );
+                    }
+                    Source::Mask(p, cs, st) => {
+                        let load = |b: u8| if b != 0 { E::R::ONE } else { E::R::default() };
+                        let run = |dst: &mut [E::R], run: &[u8]| {
+                            dst.iter_mut().zip(run).for_each(|(d, &b)| *d = load(b))
+                        };
+                        gather(
+                            &mut bufs[slot[r]][..len],
+                            *p,
+                            (cs, std::slice::from_ref(st)),
+                            t,
+                            load,
+                            run,
+                        );
                     }
                 }
             }
@@ -721,6 +782,9 @@ fn eval_typed<E: Element>(
                     let v = match *ins {
                         Instr::Unary(op, a) => E::R::unary1(op, scalars[a]),
                         Instr::Binary(op, a, b) => E::R::binary1(op, scalars[a], scalars[b]),
+                        Instr::Select(c, a, b) => {
+                            scalars[if scalars[c] != E::R::default() { a } else { b }]
+                        }
                     };
                     let mut v = [v];
                     E::round(&mut v);
@@ -756,6 +820,10 @@ fn eval_typed<E: Element>(
                                 E::R::binary_scaled(op, o, x, y, k)
                             }
                         }
+                    }
+                    Instr::Select(c, a, b) => {
+                        let v = |r| val(&bufs[..], r);
+                        select(o, v(c), v(a), v(b));
                     }
                 }
                 E::round(o);
@@ -818,11 +886,7 @@ mod tests {
         let (slot, n) = assign_slots(2, &instrs, &[5, 7], &needs);
         assert!(n < 7, "no buffer was reused: {slot:?}");
         for (k, ins) in instrs.iter().enumerate() {
-            let read = match *ins {
-                Instr::Unary(_, a) => vec![a],
-                Instr::Binary(_, a, b) => vec![a, b],
-            };
-            for r in read {
+            for r in ins.reads() {
                 if needs[r] {
                     assert_ne!(slot[2 + k], slot[r], "r{} overwrites r{r}", 2 + k);
                 }
