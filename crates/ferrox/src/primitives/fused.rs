@@ -87,7 +87,6 @@ impl FusedRegion {
 
     /// The region's float inputs (what it is differentiated with respect to: selects'
     /// boolean conditions are not), and a function from their values to all inputs.
-    #[allow(clippy::type_complexity)]
     fn float_inputs<'a>(
         &self,
         inputs: &'a [Array],

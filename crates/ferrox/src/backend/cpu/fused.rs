@@ -104,13 +104,27 @@ struct Folded {
 /// binary instruction into that instruction, which then multiplies its operand on the
 /// fly: one loop over the tile instead of two. The product is rounded as before, so the
 /// values are unchanged (register types only: float16 and bfloat16 round each
-/// instruction to their own precision, which the folded product would skip). Adam's
-/// update is 13 instructions, 6 of them such products (`β·m + (1 - β)·g`).
-fn fold_scalings(n_in: usize, instrs: &[Instr], out_regs: &[usize], scalar: &[bool]) -> Folded {
+/// instruction to their own precision, which the folded product would skip: `fold`
+/// false leaves the instructions as they are). Adam's update is 13 instructions, 6 of
+/// them such products (`β·m + (1 - β)·g`).
+fn fold_scalings(
+    n_in: usize,
+    instrs: &[Instr],
+    out_regs: &[usize],
+    scalar: &[bool],
+    fold: bool,
+) -> Folded {
     let n_regs = n_in + instrs.len();
     let mut instrs = instrs.to_vec();
     let mut scale = vec![[None; 2]; instrs.len()];
     let mut folded = vec![false; instrs.len()];
+    if !fold {
+        return Folded {
+            instrs,
+            scale,
+            folded,
+        };
+    }
     // Each register's readers: (instruction, operand) pairs; outputs count as readers.
     let mut readers = vec![0usize; n_regs];
     let mut reader = vec![None; n_regs];
@@ -629,10 +643,6 @@ fn eval_typed<E: Element>(
         .iter()
         .map(|(in_shape, in_dtype, d)| {
             let strides = broadcast_strides(in_shape, &d.strides, shape);
-            let view = Data {
-                strides: strides.clone(),
-                ..d.clone()
-            };
             if *in_dtype == Dtype::Bool {
                 return if strides.iter().all(|&s| s == 0) {
                     // SAFETY: a non-empty view has its element 0.
@@ -643,6 +653,10 @@ fn eval_typed<E: Element>(
                     Source::Mask(d.ptr::<u8>(), cs, st.into_iter().next().unwrap_or_default())
                 };
             }
+            let view = Data {
+                strides: strides.clone(),
+                ..d.clone()
+            };
             if strides.iter().all(|&s| s == 0) {
                 // SAFETY: a non-empty view has its element 0.
                 Source::Scalar(unsafe { *d.ptr::<E>() })
@@ -671,15 +685,7 @@ fn eval_typed<E: Element>(
         instrs,
         scale,
         folded,
-    } = if in_place {
-        fold_scalings(n_in, instrs, out_regs, &scalar)
-    } else {
-        Folded {
-            instrs: instrs.to_vec(),
-            scale: vec![[None; 2]; instrs.len()],
-            folded: vec![false; instrs.len()],
-        }
-    };
+    } = fold_scalings(n_in, instrs, out_regs, &scalar, in_place);
     let instrs = &instrs[..];
     // Outputs too large for the caches go straight to memory; inputs are prefetched a
     // tile ahead, so their reads overlap the current tile's arithmetic.
