@@ -88,6 +88,11 @@ pub fn exp_f32(x: f32) -> f32 {
 }
 
 /// tanh(x): a polynomial near 0 (where 1 - 2/(e^2x + 1) loses digits), that form beyond.
+///
+/// The exponential is `exp_f32`'s, specialised to the range it meets here: past
+/// |x| = 9.1 tanh rounds to ±1, so |x| is clamped there, 2|x| lies in [1.25, 18.2] and
+/// `2^n` is one normal number (no overflow split, no NaN or infinity case). A quarter
+/// fewer instructions than through `exp_f32`: tanh is the costly step of GELU.
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
     let a = x.abs();
@@ -99,14 +104,23 @@ pub fn tanh_f32(x: f32) -> f32 {
     let p = p.mul_add(z, -3.333_328_2e-1);
     // As x (1 + z p) rather than x + x z p, so that tanh(-0) = -0.
     let small = x * z.mul_add(p, 1.0);
-    // For large |x|, e^2|x| is inf and 2/inf = 0: tanh = ±1 exactly.
-    let large = (1.0 - 2.0 / (exp_f32(2.0 * a) + 1.0)).copysign(x);
-    if a < 0.625 {
-        small
-    } else if x.is_nan() {
-        x
-    } else {
+    // (One `min` instruction; a NaN becomes 9.1 here, and takes `small` below.)
+    let t = 2.0 * if a < 9.1 { a } else { 9.1 };
+    let n = (t * std::f32::consts::LOG2_E).round();
+    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_375, t));
+    let q = 1.987_569_1e-4_f32;
+    let q = q.mul_add(r, 1.398_199_9e-3);
+    let q = q.mul_add(r, 8.333_452e-3);
+    let q = q.mul_add(r, 4.166_579_6e-2);
+    let q = q.mul_add(r, 1.666_666_5e-1);
+    let q = q.mul_add(r, 5.000_000_1e-1);
+    let e = ((q * r).mul_add(r, r) + 1.0) * pow2i(n);
+    let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
+    // (`>=`, so that NaN, unordered, is `small`: NaN.)
+    if a >= 0.625 {
         large
+    } else {
+        small
     }
 }
 
@@ -151,6 +165,13 @@ mod tests {
         let mut worst = 0.0f64;
         for x in sweep(-12.0, 12.0, 400_000).chain(sweep(-0.01, 0.01, 10_000)) {
             worst = worst.max(ulps(tanh_f32(x), (x as f64).tanh()));
+        }
+        // Every 16th float from 0.5 to 10: both sides of the switch at 0.625 and of
+        // the clamp at 9.1, where tanh starts to round to 1.
+        let (lo, hi) = (0.5f32.to_bits(), 10.0f32.to_bits());
+        for x in (lo..hi).step_by(16).map(f32::from_bits) {
+            worst = worst.max(ulps(tanh_f32(x), (x as f64).tanh()));
+            worst = worst.max(ulps(tanh_f32(-x), (-x as f64).tanh()));
         }
         assert!(worst <= 2.0, "worst {worst} ulp");
         assert_eq!(tanh_f32(0.0), 0.0);
