@@ -18,6 +18,7 @@ mod printopts;
 mod random;
 mod scan_ops;
 mod shape_ops;
+mod sort_ops;
 mod transforms;
 
 use pyo3::prelude::*;
@@ -36,6 +37,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     memory::register(m)?;
     shape_ops::register(m)?;
     scan_ops::register(m)?;
+    sort_ops::register(m)?;
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;

@@ -1,11 +1,126 @@
-//! Sorting-based ops: `median`. The sort along an axis is internal for now (NaN last,
-//! as `mx.sort`).
+//! Sorting and selection along an axis: `sort`, `argsort`, `partition`,
+//! `argpartition`, `topk`, `searchsorted`, and `median`. NaN sorts last, as in MLX.
+//!
+//! `partition` and `topk` sort the whole line: a sorted line is a valid partition for
+//! every `kth` (MLX leaves the order inside each side unspecified), and `topk`'s `k`
+//! largest come out in ascending order. A selection in linear time is left for when a
+//! benchmark asks for it.
 
 use super::{astype, stream};
 use crate::array::Array;
-use crate::primitives::sort::Sort;
-use crate::shape::normalize_axes;
+use crate::dtype::Dtype;
+use crate::primitives::sort::{ArgSort, Sort};
+use crate::shape::{normalize_axes, normalize_axis};
 use crate::{Error, Result};
+
+/// The array and axis an op along one axis works on: `None` flattens `a` first.
+fn line_axis(op: &str, a: &Array, axis: Option<isize>) -> Result<(Array, usize)> {
+    match axis {
+        None => Ok((a.reshape(&[a.size()])?, 0)),
+        Some(ax) => {
+            let nd = a.ndim();
+            let axis = normalize_axis(ax, nd).map_err(|_| {
+                Error::Index(format!(
+                    "[{op}] Axis {ax} is out of bounds for array with {nd} dimensions."
+                ))
+            })?;
+            Ok((a.clone(), axis))
+        }
+    }
+}
+
+/// `a` sorted in ascending order along `axis` (`None`: the flattened array), NaN last.
+///
+/// ```
+/// use ferrox::{ops, Array};
+/// let a = Array::from_slice(&[3.0f32, 1.0, 2.0], &[3])?;
+/// assert_eq!(ops::sort(&a, Some(-1))?.to_vec::<f32>()?, [1.0, 2.0, 3.0]);
+/// # Ok::<(), ferrox::Error>(())
+/// ```
+pub fn sort(a: &Array, axis: Option<isize>) -> Result<Array> {
+    let (a, axis) = line_axis("sort", a, axis)?;
+    sort_along_axis(&a, axis)
+}
+
+/// The indices (uint32) that sort `a` along `axis` (`None`: the flattened array):
+/// stable, NaN last.
+pub fn argsort(a: &Array, axis: Option<isize>) -> Result<Array> {
+    let (a, axis) = line_axis("argsort", a, axis)?;
+    Ok(Array::from_op(
+        a.shape().to_vec(),
+        Dtype::Uint32,
+        ArgSort { axis },
+        vec![a.clone()],
+        stream(),
+    ))
+}
+
+/// Checks `kth` against the extent of `axis`, MLX's way (`-n <= kth < n`).
+fn check_kth(op: &str, a: &Array, axis: usize, kth: isize) -> Result<()> {
+    let n = a.shape().get(axis).copied().unwrap_or(1) as isize;
+    if kth < -n || kth >= n {
+        return Err(Error::Invalid(format!(
+            "[{op}] Received invalid kth {kth} along axis {axis} for array with shape: {:?}",
+            a.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// `a` rearranged along `axis` (`None`: flattened) so that the element at `kth` is the
+/// one a sort puts there, none after it smaller and none before it larger.
+pub fn partition(a: &Array, kth: isize, axis: Option<isize>) -> Result<Array> {
+    let (a, axis) = line_axis("partition", a, axis)?;
+    check_kth("partition", &a, axis, kth)?;
+    sort_along_axis(&a, axis)
+}
+
+/// The indices (uint32) that [`partition`] `a` along `axis`.
+pub fn argpartition(a: &Array, kth: isize, axis: Option<isize>) -> Result<Array> {
+    let (b, ax) = line_axis("argpartition", a, axis)?;
+    check_kth("argpartition", &b, ax, kth)?;
+    argsort(&b, Some(ax as isize))
+}
+
+/// The `k` largest elements of `a` along `axis` (`None`: flattened), in ascending
+/// order; `0 <= k <= n`.
+pub fn topk(a: &Array, k: isize, axis: Option<isize>) -> Result<Array> {
+    let (a, axis) = line_axis("topk", a, axis)?;
+    let n = a.shape().get(axis).copied().unwrap_or(1);
+    if k < 0 || k as usize > n {
+        return Err(Error::Invalid(format!(
+            "[topk] Received invalid k={k} along axis {axis} for array with shape: {:?}",
+            a.shape()
+        )));
+    }
+    let sorted = sort_along_axis(&a, axis)?;
+    let nd = a.ndim();
+    let mut start = vec![0isize; nd];
+    let stop: Vec<isize> = a.shape().iter().map(|&d| d as isize).collect();
+    start[axis] = (n - k as usize) as isize;
+    super::slice(&sorted, &start, &stop, &vec![1; nd])
+}
+
+/// For each of `values`, the index at which it would be inserted into the 1-D ascending
+/// `sorted_sequence` to keep it sorted: before equal elements (`right` false, NumPy's
+/// `side="left"`) or after them. The result (uint32) has `values`' shape.
+pub fn searchsorted(sorted_sequence: &Array, values: &Array, right: bool) -> Result<Array> {
+    if sorted_sequence.ndim() != 1 {
+        return Err(Error::Invalid(format!(
+            "[searchsorted] sorted_sequence must be 1-D, got shape {:?}.",
+            sorted_sequence.shape()
+        )));
+    }
+    // The count of elements below (or not above) each value: one comparison per pair,
+    // summed along the sequence.
+    let v = super::expand_dims(values, &[-1])?;
+    let below = if right {
+        super::less_equal(sorted_sequence, &v)?
+    } else {
+        super::less(sorted_sequence, &v)?
+    };
+    astype(&super::sum(&below, &[-1], false)?, Dtype::Uint32)
+}
 
 /// `a` sorted along `axis` (ascending, NaN last).
 pub(crate) fn sort_along_axis(a: &Array, axis: usize) -> Result<Array> {

@@ -1,0 +1,168 @@
+//! sort, argsort, partition, argpartition, topk and searchsorted against reference
+//! loops over f64 values (a stable sort of each line), on pseudo-random inputs with ties.
+
+mod common;
+use common::{random_array, values, Lcg};
+use ferrox::{ops, Dtype, Error};
+
+/// The lines of a row-major `shape` along `axis`: for each, the flat indices in order.
+fn lines(shape: &[usize], axis: usize) -> Vec<Vec<usize>> {
+    let n = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
+    let mut out = Vec::new();
+    for o in 0..outer {
+        for i in 0..inner {
+            out.push((0..n).map(|j| (o * n + j) * inner + i).collect());
+        }
+    }
+    out
+}
+
+/// The stable sorting permutation of each line.
+fn reference_argsort(x: &[f64], shape: &[usize], axis: usize) -> Vec<f64> {
+    let mut out = vec![0.0; x.len()];
+    for line in lines(shape, axis) {
+        let mut perm: Vec<usize> = (0..line.len()).collect();
+        perm.sort_by(|&a, &b| x[line[a]].total_cmp(&x[line[b]]));
+        for (j, &p) in perm.iter().enumerate() {
+            out[line[j]] = p as f64;
+        }
+    }
+    out
+}
+
+const CASES: &[(&[usize], isize)] = &[
+    (&[7], -1),
+    (&[3, 5], 0),
+    (&[3, 5], 1),
+    (&[2, 3, 4], 1),
+    (&[2, 3, 4], -1),
+    (&[0, 3], 0),
+    (&[4, 1], 1),
+];
+
+#[test]
+fn sort_and_argsort_match_a_stable_reference() {
+    let mut rng = Lcg(7);
+    for dtype in [
+        Dtype::Int32,
+        Dtype::Uint8,
+        Dtype::Float16,
+        Dtype::Float32,
+        Dtype::Float64,
+    ] {
+        for &(shape, axis) in CASES {
+            // Few distinct values: ties show whether the order is stable.
+            let (a, x) = random_array(shape, dtype, -3.0, 3.0, &mut rng);
+            let x: Vec<f64> = x.iter().map(|v| (v * 2.0).round() / 2.0).collect();
+            let a = common::array_of(&x, shape, dtype);
+            let ax = axis.rem_euclid(shape.len() as isize) as usize;
+            let perm = reference_argsort(&x, shape, ax);
+            let i = ops::argsort(&a, Some(axis)).unwrap();
+            assert_eq!(i.dtype(), Dtype::Uint32);
+            assert_eq!(values(&i), perm, "{dtype} {shape:?} axis {axis}");
+            let s = ops::sort(&a, Some(axis)).unwrap();
+            assert_eq!(s.dtype(), dtype);
+            let want: Vec<f64> = lines(shape, ax)
+                .iter()
+                .flat_map(|l| l.iter().map(|&k| (k, x[l[perm[k] as usize]])))
+                .fold(vec![0.0; x.len()], |mut o, (k, v)| {
+                    o[k] = v;
+                    o
+                });
+            assert_eq!(values(&s), want, "{dtype} {shape:?} axis {axis}");
+        }
+    }
+}
+
+#[test]
+fn none_axis_sorts_the_flattened_array_and_nan_goes_last() {
+    let a = ferrox::Array::from_slice(&[3.0f32, f32::NAN, -1.0, 2.0], &[2, 2]).unwrap();
+    let s = values(&ops::sort(&a, None).unwrap());
+    assert_eq!(&s[..3], [-1.0, 2.0, 3.0]);
+    assert!(s[3].is_nan());
+    assert_eq!(ops::sort(&a, None).unwrap().shape(), [4]);
+    assert_eq!(
+        values(&ops::argsort(&a, Some(-1)).unwrap()),
+        [0.0, 1.0, 0.0, 1.0]
+    );
+}
+
+#[test]
+fn partition_puts_the_kth_element_in_place() {
+    let mut rng = Lcg(11);
+    for &(shape, axis, kth) in &[
+        (&[9usize][..], 0isize, 4isize),
+        (&[4, 6], 1, -1),
+        (&[5, 3], 0, 0),
+    ] {
+        let (a, x) = random_array(shape, Dtype::Float32, -3.0, 3.0, &mut rng);
+        let ax = axis as usize;
+        let n = shape[ax] as isize;
+        let k = kth.rem_euclid(n) as usize;
+        let p = values(&ops::partition(&a, kth, Some(axis)).unwrap());
+        let idx = values(&ops::argpartition(&a, kth, Some(axis)).unwrap());
+        for line in lines(shape, ax) {
+            let mut sorted: Vec<f64> = line.iter().map(|&i| x[i]).collect();
+            sorted.sort_by(f64::total_cmp);
+            let by_index: Vec<f64> = line.iter().map(|&i| x[line[idx[i] as usize]]).collect();
+            for got in [line.iter().map(|&i| p[i]).collect::<Vec<_>>(), by_index] {
+                let mut same = got.clone();
+                same.sort_by(f64::total_cmp);
+                assert_eq!(same, sorted, "not a permutation of the line");
+                assert_eq!(got[k], sorted[k]);
+                assert!(got[..k].iter().all(|&v| v <= got[k]));
+                assert!(got[k + 1..].iter().all(|&v| v >= got[k]));
+            }
+        }
+    }
+}
+
+#[test]
+fn topk_gives_the_k_largest_and_searchsorted_the_insertion_points() {
+    let a = ferrox::Array::from_slice(&[3i32, 9, -1, 4, 9, 0, 7, 2], &[2, 4]).unwrap();
+    assert_eq!(
+        values(&ops::topk(&a, 2, Some(-1)).unwrap()),
+        [4.0, 9.0, 7.0, 9.0]
+    );
+    assert_eq!(
+        values(&ops::topk(&a, 1, Some(0)).unwrap()),
+        [9.0, 9.0, 7.0, 4.0]
+    );
+    assert_eq!(values(&ops::topk(&a, 3, None).unwrap()), [7.0, 9.0, 9.0]);
+    assert_eq!(ops::topk(&a, 0, Some(1)).unwrap().shape(), [2, 0]);
+
+    let seq = ferrox::Array::from_slice(&[1.0f32, 2.0, 2.0, 5.0], &[4]).unwrap();
+    let v = ferrox::Array::from_slice(&[0.0f32, 2.0, 3.0, 9.0, 5.0, 1.0], &[2, 3]).unwrap();
+    let left = ops::searchsorted(&seq, &v, false).unwrap();
+    assert_eq!(
+        (left.dtype(), left.shape()),
+        (Dtype::Uint32, &[2usize, 3][..])
+    );
+    assert_eq!(values(&left), [0.0, 1.0, 3.0, 4.0, 3.0, 0.0]);
+    assert_eq!(
+        values(&ops::searchsorted(&seq, &v, true).unwrap()),
+        [0.0, 3.0, 3.0, 4.0, 4.0, 1.0]
+    );
+}
+
+#[test]
+fn bad_arguments_are_errors() {
+    let a = ferrox::ops::zeros(&[3, 4], None).unwrap();
+    assert!(matches!(ops::sort(&a, Some(2)), Err(Error::Index(_))));
+    assert!(matches!(ops::argsort(&a, Some(-3)), Err(Error::Index(_))));
+    assert!(matches!(ops::partition(&a, 4, None), Ok(_)));
+    assert!(matches!(
+        ops::partition(&a, 4, Some(-1)),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        ops::argpartition(&a, -5, Some(1)),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(ops::topk(&a, 5, Some(1)), Err(Error::Invalid(_))));
+    assert!(matches!(ops::topk(&a, -1, Some(1)), Err(Error::Invalid(_))));
+    let e = ops::searchsorted(&a, &a, false).unwrap_err();
+    assert!(e.to_string().contains("1-D"), "{e}");
+}
