@@ -694,6 +694,18 @@ pub fn outer(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     on_stream(stream, || ops::outer(&a, &b)).map(PyArray::from)
 }
 #[pyfunction]
+#[pyo3(signature = (a, b, *, stream = None))]
+pub fn kron(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
+    let (a, b) = (array_arg(a)?, array_arg(b)?);
+    on_stream(stream, || ops::kron(&a, &b)).map(PyArray::from)
+}
+#[pyfunction]
+#[pyo3(signature = (a, scale = None, *, stream = None))]
+pub fn hadamard_transform(a: Arg, scale: Option<f64>, stream: Opt) -> PyResult<PyArray> {
+    let a = array_arg(a)?;
+    on_stream(stream, || ops::hadamard_transform(&a, scale)).map(PyArray::from)
+}
+#[pyfunction]
 #[pyo3(signature = (a, b, /, axes = None, *, stream = None))]
 pub fn tensordot(a: Arg, b: Arg, axes: Opt, stream: Opt) -> PyResult<PyArray> {
     let (a, b) = (array_arg(a)?, array_arg(b)?);
@@ -798,6 +810,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         addmm,
         inner,
         outer,
+        kron,
+        hadamard_transform,
         tensordot,
         vecdot,
     );

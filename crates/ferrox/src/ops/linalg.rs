@@ -1,4 +1,5 @@
-//! Products: `matmul`, `addmm`, `inner`, `outer`, `tensordot`, `vecdot`.
+//! Products: `matmul`, `addmm`, `inner`, `outer`, `kron`, `tensordot`, `vecdot`, and
+//! the Walsh-Hadamard transform.
 
 use super::{astype, broadcast_to, stream};
 use crate::array::Array;
@@ -147,6 +148,84 @@ pub fn outer(a: &Array, b: &Array) -> Result<Array> {
     let a = a.reshape(&[a.size(), 1])?;
     let b = b.reshape(&[1, b.size()])?;
     super::multiply(&a, &b)
+}
+
+/// The Kronecker product: the shorter shape is padded with leading 1s, and the result
+/// has extent `a.shape[i] * b.shape[i]` along each axis, `b` scaled by each of `a`'s
+/// elements in turn.
+///
+/// ```
+/// use ferrox::{ops, Array};
+/// let a = Array::from_slice(&[1i32, 2], &[2])?;
+/// let b = Array::from_slice(&[1i32, 10, 100], &[3])?;
+/// assert_eq!(ops::kron(&a, &b)?.to_vec::<i32>()?, [1, 10, 100, 2, 20, 200]);
+/// # Ok::<(), ferrox::Error>(())
+/// ```
+pub fn kron(a: &Array, b: &Array) -> Result<Array> {
+    let nd = a.ndim().max(b.ndim());
+    let pad = |x: &Array| -> Vec<usize> {
+        let mut s = vec![1; nd - x.ndim()];
+        s.extend_from_slice(x.shape());
+        s
+    };
+    let (sa, sb) = (pad(a), pad(b));
+    // a as (a0, 1, a1, 1, ..), b as (1, b0, 1, b1, ..): their product is laid out as
+    // (a0, b0, a1, b1, ..), which merges pairwise into the result.
+    let inter_a: Vec<usize> = sa.iter().flat_map(|&n| [n, 1]).collect();
+    let inter_b: Vec<usize> = sb.iter().flat_map(|&n| [1, n]).collect();
+    let p = super::multiply(&a.reshape(&inter_a)?, &b.reshape(&inter_b)?)?;
+    let out: Vec<usize> = sa.iter().zip(&sb).map(|(x, y)| x * y).collect();
+    p.reshape(&out)
+}
+
+/// The Walsh-Hadamard transform along the last axis, times `scale` (default
+/// `1/sqrt(n)`, which makes it orthonormal): `x @ H_n` with `H_n` Sylvester's matrix
+/// (`H_2n = [[H_n, H_n], [H_n, -H_n]]`), in `log2 n` butterfly stages. The last extent
+/// must be a power of two; MLX also takes `m * 2^k` for m in 12, 20 and 28, which is not
+/// supported yet. The result keeps a float dtype (integers give float32); float16 and
+/// bfloat16 compute in float32 and round once.
+pub fn hadamard_transform(a: &Array, scale: Option<f64>) -> Result<Array> {
+    let n = a.shape().last().copied().unwrap_or(1);
+    if !n.is_power_of_two() {
+        return Err(Error::Invalid(format!(
+            "[hadamard] Only supports n = m*2^k where m in (1, 12, 20, 28); \
+             m in (12, 20, 28) is not implemented yet, got n = {n}."
+        )));
+    }
+    use crate::Dtype::{Float32, Float64};
+    let dtype = if a.dtype().is_floating() {
+        a.dtype()
+    } else {
+        Float32
+    };
+    // Half types compute in float32 and round once at the end, not at every stage.
+    let compute = if dtype == Float64 { Float64 } else { Float32 };
+    let shape = a.shape().to_vec();
+    let rows = a.size() / n.max(1);
+    let mut x = super::astype(a, compute)?;
+    // Stage s pairs elements `h` apart (h = n/2, n/4, .., 1): (u, v) -> (u + v, u - v).
+    let mut h = n / 2;
+    while h >= 1 {
+        let y = x.reshape(&[rows, n / (2 * h), 2, h])?;
+        let u = super::slice(
+            &y,
+            &[0, 0, 0, 0],
+            &[rows as isize, (n / (2 * h)) as isize, 1, h as isize],
+            &[1; 4],
+        )?;
+        let v = super::slice(
+            &y,
+            &[0, 0, 1, 0],
+            &[rows as isize, (n / (2 * h)) as isize, 2, h as isize],
+            &[1; 4],
+        )?;
+        let pair = [super::add(&u, &v)?, super::subtract(&u, &v)?];
+        x = super::concatenate(&pair, Some(2))?;
+        h /= 2;
+    }
+    let scale = scale.unwrap_or(1.0 / (n as f64).sqrt());
+    let x = super::multiply(&x.reshape(&shape)?, scale)?;
+    super::astype(&x, dtype)
 }
 
 /// Contraction over the last `axes` of `a` and the first `axes` of `b`.
