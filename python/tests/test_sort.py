@@ -1,4 +1,4 @@
-"""sort, argsort, partition, argpartition, topk and searchsorted: values against NumPy,
+"""sort, argsort, partition, argpartition, topk, searchsorted and unique: values against NumPy,
 dtypes and exception types against MLX, gradients against finite differences."""
 
 import numpy as np
@@ -216,3 +216,65 @@ def test_bad_arguments_raise_mlx_exception_types(name, f, exc):
     if mlx is not None:
         with pytest.raises(exc):
             f(mlx)
+
+
+# ---------------------------------------------------------------- unique
+
+def unique_ref(x, size, fill=None):
+    """NumPy's unique (each NaN distinct) cut or padded to `size`, as MLX pads."""
+    flat = x.reshape(-1)
+    u, idx, inv, cnt = np.unique(flat, return_index=True, return_inverse=True,
+                                 return_counts=True, equal_nan=False)
+    k = len(u)
+    fill = u[0] if fill is None else fill
+    pad = max(size - k, 0)
+    vals = np.concatenate([u[:size], np.full(pad, fill, dtype=flat.dtype)])
+    idx = np.concatenate([idx[:size], np.full(pad, idx[0])])
+    cnt = np.concatenate([cnt[:size], np.zeros(pad, int)])
+    inv = np.minimum(inv, max(size - 1, 0)).reshape(x.shape)
+    return vals, idx, inv, cnt
+
+
+@pytest.mark.parametrize("dtype", [mx.int32, mx.uint8, mx.float32, mx.float64], ids=str)
+@pytest.mark.parametrize("shape", [(9,), (3, 4), (2, 2, 5), (1,)])
+@pytest.mark.parametrize("extra", [-2, 0, 3])
+def test_unique_against_numpy(dtype, shape, extra, rng):
+    x = rand(rng, shape, dtype)
+    k = len(np.unique(x))
+    size = max(k + extra, 0)
+    vals, idx, inv, cnt = mx.unique(mx.array(x), size, return_index=True,
+                                    return_inverse=True, return_counts=True)
+    want = unique_ref(x, size)
+    assert (vals.dtype, idx.dtype, inv.dtype, cnt.dtype) == (
+        mx.array(x).dtype, mx.uint32, mx.uint32, mx.int32)
+    for got, ref in zip((vals, idx, inv, cnt), want):
+        assert got.shape == ref.shape
+        np.testing.assert_array_equal(to_np(got), ref)
+    only = mx.unique(mx.array(x), size, fill_value=7)
+    np.testing.assert_array_equal(to_np(only), unique_ref(x, size, fill=7)[0])
+
+
+def test_unique_nan_each_distinct_and_errors():
+    x = np.array([1.0, np.nan, np.nan, 0.0], np.float32)
+    np.testing.assert_array_equal(to_np(mx.unique(mx.array(x), 4)), [0, 1, np.nan, np.nan])
+    with pytest.raises(ValueError, match="negative size"):
+        mx.unique(mx.array(x), -1)
+    with pytest.raises(ValueError, match="fill value"):
+        mx.unique(mx.array([], mx.float32), 2)
+    with pytest.raises(TypeError):
+        mx.unique(mx.array(x))
+    out = mx.unique(mx.array([], mx.float32), 2, fill_value=7, return_counts=True)
+    np.testing.assert_array_equal(to_np(out[0]), [7, 7])
+    np.testing.assert_array_equal(to_np(out[1]), [0, 0])
+
+
+@pytest.mark.parametrize("size", [0, 2, 4, 8])
+def test_unique_matches_mlx(size):
+    x = np.array([[3, 1, 2], [3, 1, 5]], np.int32)
+
+    def f(m):
+        return m.unique(m.array(x), size, return_index=True, return_inverse=True,
+                        return_counts=True, fill_value=-1)
+    for ours, theirs in zip(*on_both(f)):
+        assert ours.shape == theirs.shape and str(ours.dtype) == str(theirs.dtype)
+        np.testing.assert_array_equal(to_np(ours), np.array(theirs))

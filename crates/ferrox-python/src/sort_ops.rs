@@ -1,5 +1,5 @@
 //! mlx.core's sorting and selection functions: `sort`, `argsort`, `partition`,
-//! `argpartition`, `topk`, `searchsorted`.
+//! `argpartition`, `topk`, `searchsorted`, `unique`.
 
 use crate::array::PyArray;
 use crate::convert::array_arg;
@@ -67,11 +67,69 @@ pub fn searchsorted(
     on_stream(stream, || ops::searchsorted(&s, &v, right)).map(PyArray::from)
 }
 
+#[pyfunction]
+#[pyo3(signature = (a, /, size, return_index = false, return_inverse = false,
+                    return_counts = false, fill_value = None, *, stream = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn unique<'py>(
+    py: Python<'py>,
+    a: Arg<'_, 'py>,
+    size: isize,
+    return_index: bool,
+    return_inverse: bool,
+    return_counts: bool,
+    fill_value: Opt<'_, 'py>,
+    stream: Opt<'_, 'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    if size < 0 {
+        return Err(value_error(format!(
+            "[unique] Received negative size {size}."
+        )));
+    }
+    let a = array_arg(a)?;
+    let fill = fill_value
+        .filter(|f| !f.is_none())
+        .map(array_arg)
+        .transpose()?;
+    let u = on_stream(stream, || {
+        ops::unique(
+            &a,
+            size as usize,
+            fill.as_ref(),
+            return_index,
+            return_inverse,
+            return_counts,
+        )
+    })?;
+    let extra: Vec<PyArray> = [u.index, u.inverse, u.counts]
+        .into_iter()
+        .flatten()
+        .map(PyArray::from)
+        .collect();
+    let values = PyArray::from(u.values);
+    if extra.is_empty() {
+        return Ok(Bound::new(py, values)?.into_any());
+    }
+    let mut items = vec![Bound::new(py, values)?.into_any()];
+    for e in extra {
+        items.push(Bound::new(py, e)?.into_any());
+    }
+    Ok(pyo3::types::PyTuple::new(py, items)?.into_any())
+}
+
 /// Registers every function of this module.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     macro_rules! add {
         ($($f:ident),* $(,)?) => {$( m.add_function(wrap_pyfunction!($f, m)?)?; )*};
     }
-    add!(sort, argsort, partition, argpartition, topk, searchsorted);
+    add!(
+        sort,
+        argsort,
+        partition,
+        argpartition,
+        topk,
+        searchsorted,
+        unique
+    );
     Ok(())
 }

@@ -166,3 +166,33 @@ fn bad_arguments_are_errors() {
     let e = ops::searchsorted(&a, &a, false).unwrap_err();
     assert!(e.to_string().contains("1-D"), "{e}");
 }
+
+#[test]
+fn unique_pads_or_cuts_to_its_static_size() {
+    let a = ferrox::Array::from_slice(&[3i32, 1, 2, 3, 1, 5], &[2, 3]).unwrap();
+    let u = ops::unique(&a, 6, None, true, true, true).unwrap();
+    assert_eq!(values(&u.values), [1.0, 2.0, 3.0, 5.0, 1.0, 1.0]);
+    assert_eq!(values(&u.index.unwrap()), [1.0, 2.0, 0.0, 5.0, 1.0, 1.0]);
+    let inv = u.inverse.unwrap();
+    assert_eq!(
+        (inv.dtype(), inv.shape()),
+        (Dtype::Uint32, &[2usize, 3][..])
+    );
+    assert_eq!(values(&inv), [2.0, 0.0, 1.0, 2.0, 0.0, 3.0]);
+    assert_eq!(values(&u.counts.unwrap()), [2.0, 1.0, 2.0, 1.0, 0.0, 0.0]);
+    // Cut to 2: later values map to the last kept one and are not counted.
+    let fill = ferrox::Array::from_slice(&[-1i32], &[]).unwrap();
+    let u = ops::unique(&a, 2, Some(&fill), false, true, true).unwrap();
+    assert_eq!(values(&u.values), [1.0, 2.0]);
+    assert_eq!(values(&u.inverse.unwrap()), [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]);
+    assert_eq!(values(&u.counts.unwrap()), [2.0, 1.0]);
+    assert!(u.index.is_none());
+    let padded = ops::unique(&a, 5, Some(&fill), false, false, false).unwrap();
+    assert_eq!(values(&padded.values), [1.0, 2.0, 3.0, 5.0, -1.0]);
+    // An empty input needs a fill value.
+    let empty = ferrox::ops::zeros(&[0], None).unwrap();
+    assert!(matches!(
+        ops::unique(&empty, 2, None, false, false, false),
+        Err(Error::Invalid(_))
+    ));
+}

@@ -1,5 +1,6 @@
 //! Sorting and selection along an axis: `sort`, `argsort`, `partition`,
-//! `argpartition`, `topk`, `searchsorted`, and `median`. NaN sorts last, as in MLX.
+//! `argpartition`, `topk`, `searchsorted`, `unique`, and `median`. NaN sorts last, as
+//! in MLX.
 //!
 //! `partition` and `topk` sort the whole line: a sorted line is a valid partition for
 //! every `kth` (MLX leaves the order inside each side unspecified), and `topk`'s `k`
@@ -131,6 +132,125 @@ pub(crate) fn sort_along_axis(a: &Array, axis: usize) -> Result<Array> {
         vec![a.clone()],
         stream(),
     ))
+}
+
+/// What [`unique`] returns: the values, and whichever of the rest were asked for.
+#[derive(Clone, Debug)]
+pub struct Unique {
+    /// The distinct values of the flattened input in ascending order (each NaN counts
+    /// as distinct, and they come last), cut or padded to `size`.
+    pub values: Array,
+    /// For each value, the flat index of its first occurrence (uint32; padding: the
+    /// first value's).
+    pub index: Option<Array>,
+    /// For each input element, the position of its value in `values` (uint32, the
+    /// input's shape; values cut off by `size` map to `size - 1`).
+    pub inverse: Option<Array>,
+    /// How often each value occurs (int32; padding: 0).
+    pub counts: Option<Array>,
+}
+
+/// The distinct values of `a` (flattened), sorted, in an array of the static length
+/// `size`: MLX's `unique`, whose output shape cannot depend on the data. Past the
+/// distinct values it is padded with `fill_value` (default: the smallest value).
+///
+/// ```
+/// use ferrox::{ops, Array};
+/// let a = Array::from_slice(&[3i32, 1, 2, 3, 1, 5], &[6])?;
+/// let u = ops::unique(&a, 6, None, false, false, true)?;
+/// assert_eq!(u.values.to_vec::<i32>()?, [1, 2, 3, 5, 1, 1]);
+/// assert_eq!(u.counts.unwrap().to_vec::<i32>()?, [2, 1, 2, 1, 0, 0]);
+/// # Ok::<(), ferrox::Error>(())
+/// ```
+pub fn unique(
+    a: &Array,
+    size: usize,
+    fill_value: Option<&Array>,
+    return_index: bool,
+    return_inverse: bool,
+    return_counts: bool,
+) -> Result<Unique> {
+    use super::{concatenate, full, ones, put_along_axis, scatter_add, slice, take, where_};
+    let n = a.size();
+    let x = a.reshape(&[n])?;
+    let fill = match fill_value {
+        Some(f) => astype(f, a.dtype())?.reshape(&[])?,
+        None if n > 0 => slice(&sort_along_axis(&x, 0)?, &[0], &[1], &[1])?.reshape(&[])?,
+        None if size > 0 => {
+            return Err(Error::Invalid(
+                "[unique] A fill value is required for an empty input with a non-zero size.".into(),
+            ))
+        }
+        None => super::zeros(&[], Some(a.dtype()))?,
+    };
+    let head = |v: &Array| slice(v, &[0], &[size as isize], &[1]);
+    if n == 0 {
+        return Ok(Unique {
+            values: super::broadcast_to(&fill, &[size])?,
+            index: return_index
+                .then(|| full(&[size], 0, Some(Dtype::Uint32)))
+                .transpose()?,
+            inverse: return_inverse
+                .then(|| super::zeros(a.shape(), Some(Dtype::Uint32)))
+                .transpose()?,
+            counts: return_counts
+                .then(|| super::zeros(&[size], Some(Dtype::Int32)))
+                .transpose()?,
+        });
+    }
+    // Sort; an element starts a new value where it differs from the one before (NaN
+    // differs from NaN); its value's rank is the count of starts up to it, minus one.
+    let perm = argsort(&x, Some(0))?;
+    let s = take(&x, &perm, Some(0))?;
+    let n_i = n as isize;
+    let differs = super::not_equal(
+        &slice(&s, &[1], &[n_i], &[1])?,
+        &slice(&s, &[0], &[n_i - 1], &[1])?,
+    )?;
+    let starts = concatenate(&[ones(&[1], Some(Dtype::Bool))?, differs], Some(0))?;
+    let rank = super::subtract(
+        &super::cumsum(&starts, Some(0), false, true, Some(Dtype::Int32))?,
+        1,
+    )?;
+    // Writes go to slot `size` (dropped) unless they start a value that fits.
+    let kept = super::less(&rank, size as i32)?;
+    let dump = full(&[n], size as i32, Some(Dtype::Int32))?;
+    let slot = where_(&super::logical_and(&starts, &kept)?, &rank, &dump)?;
+    let padded = |base: &Array| super::broadcast_to(base, &[size + 1]);
+    let values = head(&put_along_axis(&padded(&fill)?, &slot, &s, Some(0))?)?;
+    let index = if return_index {
+        let first = slice(&perm, &[0], &[1], &[1])?.reshape(&[])?;
+        Some(head(&put_along_axis(
+            &padded(&first)?,
+            &slot,
+            &perm,
+            Some(0),
+        )?)?)
+    } else {
+        None
+    };
+    let counts = if return_counts {
+        let to = where_(&kept, &rank, &dump)?;
+        let zeros = super::zeros(&[size + 1], Some(Dtype::Int32))?;
+        let one = ones(&[n, 1], Some(Dtype::Int32))?;
+        Some(head(&scatter_add(&zeros, &[to], &one, &[0])?)?)
+    } else {
+        None
+    };
+    let inverse = if return_inverse {
+        let r = super::minimum(&rank, size.saturating_sub(1) as i32)?;
+        let r = astype(&r, Dtype::Uint32)?;
+        let zeros = super::zeros(&[n], Some(Dtype::Uint32))?;
+        Some(put_along_axis(&zeros, &perm, &r, Some(0))?.reshape(a.shape())?)
+    } else {
+        None
+    };
+    Ok(Unique {
+        values,
+        index,
+        inverse,
+        counts,
+    })
 }
 
 /// One position `i` along the last axis, kept as an axis of extent 1.
