@@ -240,6 +240,8 @@ def runtime_text(obj):
 def function_stub(name, obj, spec):
     if name in spec:
         params, returns = spec[name]
+        # nanobind's notation for a read-only NumPy array is not Python.
+        params = params.replace("ndarray[writable=False]", "Any")
         # The spec omits `-> array` for ops (they take stream=); others say what they return.
         takes_stream = with_stream(params, obj) != params
         returns = returns or ("array" if takes_stream else "Any")

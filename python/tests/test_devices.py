@@ -1,10 +1,16 @@
-"""Devices and streams: the functions of mlx.core, their reprs and the `with mx.stream` scope."""
+"""Devices and streams: the functions of mlx.core, their reprs and the `with mx.stream` scope;
+the metal and cuda modules and custom kernels as on a machine without those back ends."""
 
 import threading
 
 import pytest
 
 import ferrox.core as mx
+
+try:
+    import mlx.core as mlx
+except Exception:  # pragma: no cover - the oracle checks are skipped without MLX
+    mlx = None
 
 
 def test_stream_scope_sets_and_restores_the_default(oracle):
@@ -84,3 +90,38 @@ def test_the_gil_is_released_while_a_graph_evaluates():
             ticks += 1
         th.join()
         assert ticks > 1000, f"only {ticks} ticks: the GIL was held during evaluation"
+
+
+# ------------------------------------------- back ends this build has not (as MLX's CPU build)
+
+def test_metal_and_cuda_are_not_available_and_metal_memory_forwards(capfd):
+    import ferrox.core.metal as metal
+    assert mx.metal is metal
+    assert metal.is_available() is False and mx.cuda.is_available() is False
+    x = mx.ones((1024,))
+    mx.eval(x)
+    assert metal.get_active_memory() == mx.get_active_memory()
+    assert metal.get_peak_memory() == mx.get_peak_memory()
+    assert metal.get_cache_memory() == mx.get_cache_memory()
+    old = mx.set_cache_limit(1 << 30)
+    assert metal.set_cache_limit(old) == 1 << 30
+    assert metal.device_info() == {}
+    assert metal.start_capture("/tmp/trace.gputrace") is None and metal.stop_capture() is None
+    err = capfd.readouterr().err
+    assert "mx.metal.get_active_memory is deprecated" in err
+    assert "Use mx.set_cache_limit instead." in err
+
+
+def test_custom_kernels_raise_as_in_mlx_without_those_back_ends():
+    for m in [mx] + ([mlx] if mlx is not None else []):
+        kernel = m.fast.metal_kernel(name="k", input_names=["a"], output_names=["o"],
+                                     source="o[0] = a[0];")
+        with pytest.raises(RuntimeError, match="No Metal back-end"):
+            kernel(inputs=[m.ones((2,))], grid=(1, 1, 1), threadgroup=(1, 1, 1),
+                   output_shapes=[(2,)], output_dtypes=[m.float32])
+        with pytest.raises(RuntimeError, match="No CUDA back-end"):
+            m.fast.cuda_kernel(name="k", input_names=["a"], output_names=["o"], source="")
+    with pytest.raises(RuntimeError, match="No CUDA back-end"):
+        mx.fast.precompiled_cuda_kernel(name="k", compiled_source=b"", inputs=[],
+                                        output_shapes=[(1,)], output_dtypes=[mx.float32],
+                                        scalars=[], grid=(1, 1, 1), threadgroup=(1, 1, 1))

@@ -4,6 +4,7 @@ mod array;
 mod array_methods;
 mod array_protocols;
 mod at;
+mod backends;
 mod convert;
 mod device;
 mod dlpack;
@@ -41,6 +42,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;
+    backends::register(m)?;
     transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
