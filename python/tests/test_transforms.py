@@ -793,3 +793,31 @@ def test_complex_grad_is_dl_dx_plus_i_dl_dy(name, rng):
                 d = (npy(loss(*map(mx.array, hi))).item() - npy(loss(*map(mx.array, lo))).item())
                 want[k] += unit * d / (2 * eps)
         np.testing.assert_allclose(npy(grads[i]), want, rtol=2e-2, atol=2e-2, err_msg=f"{name} {i}")
+
+
+# ---------------------------------------------------------------- depends
+
+def test_depends_returns_its_inputs_and_evaluates_the_dependencies():
+    a = mx.array([1.0, 2.0])
+    b = mx.array([3.0]) * 2
+    out = mx.depends(a * 2, b)
+    assert isinstance(out, mx.array)
+    np.testing.assert_array_equal(npy(out), [2.0, 4.0])
+    outs = mx.depends([a, a * 3], [b, b + 1])
+    assert isinstance(outs, list) and len(outs) == 2
+    np.testing.assert_array_equal(npy(outs[1]), [3.0, 6.0])
+    # Gradients pass to the inputs, none to the dependencies (as MLX: [2, 0]).
+    g = mx.grad(lambda x: mx.sum(mx.depends(x * 2, x * 5)[0]))(a)
+    np.testing.assert_array_equal(npy(g), [2.0, 0.0])
+    g = mx.grad(lambda x: mx.sum(mx.depends([x * 2], [x * 5])[0] * x))(a)
+    np.testing.assert_array_equal(npy(g), [4.0, 8.0])
+    _, t = mx.jvp(lambda x: mx.depends(x * 3, x), [a], [mx.ones(2)])
+    np.testing.assert_array_equal(npy(t[0]), [3.0, 3.0])
+    v = mx.vmap(lambda x: mx.depends(x, x + 1))(mx.ones((2, 3)))
+    np.testing.assert_array_equal(npy(v), np.ones((2, 3)))
+    c = mx.compile(lambda x: mx.depends([x + 1], [x * 2])[0])(a)
+    np.testing.assert_array_equal(npy(c), [2.0, 3.0])
+    with pytest.raises(ValueError, match="at least one input"):
+        mx.depends([], [b])  # (MLX crashes here)
+    with pytest.raises(TypeError):
+        mx.depends(3, b)

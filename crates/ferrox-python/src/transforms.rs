@@ -267,6 +267,40 @@ fn disable_compile() {
     transforms::disable_compile()
 }
 
+/// An array, or a sequence of them, as a list of arrays (and whether it was one array).
+fn one_or_many(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<Array>, bool)> {
+    if let Ok(a) = obj.cast::<PyArray>() {
+        return Ok((vec![a.borrow().inner.clone()], true));
+    }
+    let items = obj.try_iter().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "[depends] {what} must be an array or a sequence of arrays."
+        ))
+    })?;
+    let items = items
+        .map(|i| i.and_then(|i| crate::convert::array_arg(&i)))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((items, false))
+}
+
+/// `depends(inputs, dependencies)`: `inputs` unchanged, made to evaluate
+/// `dependencies` with them. One array in, one array out; a sequence gives a list.
+#[pyfunction]
+#[pyo3(signature = (inputs, dependencies))]
+fn depends<'py>(
+    py: Python<'py>,
+    inputs: &Bound<'py, PyAny>,
+    dependencies: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (inputs, single) = one_or_many(inputs, "inputs")?;
+    let (deps, _) = one_or_many(dependencies, "dependencies")?;
+    let out = guard(|| ferrox::ops::depends(&inputs, &deps))?;
+    if single {
+        return Ok(Bound::new(py, PyArray::from(out[0].clone()))?.into_any());
+    }
+    Ok(to_list(py, &out)?.into_any())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FlatFunction>()?;
     m.add_class::<CompiledFunction>()?;
@@ -279,5 +313,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_vmap, m)?)?;
     m.add_function(wrap_pyfunction!(_checkpoint, m)?)?;
     m.add_function(wrap_pyfunction!(_custom_function, m)?)?;
+    m.add_function(wrap_pyfunction!(depends, m)?)?;
     Ok(())
 }

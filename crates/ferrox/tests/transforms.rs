@@ -1328,3 +1328,29 @@ fn errors_are_values() {
         "[BitCast] vjp is not implemented",
     );
 }
+
+/// `depends`: the outputs are the inputs' buffers, and evaluating them evaluates the
+/// dependencies; gradients reach the inputs only.
+#[test]
+fn depends_evaluates_its_dependencies_and_passes_gradients_through() {
+    let a = Array::from_slice(&[1.0f32, 2.0], &[2]).unwrap();
+    let dep = ops::multiply(&a, 5.0f32).unwrap();
+    let x = ops::add(&a, 1.0f32).unwrap();
+    let out = ops::depends(std::slice::from_ref(&x), std::slice::from_ref(&dep)).unwrap();
+    out[0].eval().unwrap();
+    assert!(dep.is_evaluated(), "the dependency was not evaluated");
+    assert_eq!(out[0].to_vec::<f32>().unwrap(), [2.0, 3.0]);
+    let g = grad(
+        |xs: &[Array]| {
+            let y = ops::multiply(&xs[0], 2.0f32)?;
+            let d = ops::multiply(&xs[0], 7.0f32)?;
+            Ok(vec![ops::sum(&ops::depends(&[y], &[d])?[0], &[], false)?])
+        },
+        &[0],
+    );
+    assert_eq!(
+        g(&[a.clone()]).unwrap()[0].to_vec::<f32>().unwrap(),
+        [2.0, 2.0]
+    );
+    assert!(ops::depends(&[], &[a]).is_err());
+}

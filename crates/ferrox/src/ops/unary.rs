@@ -249,6 +249,28 @@ pub fn nan_to_num(a: &Array, nan: f64, posinf: Option<f64>, neginf: Option<f64>)
     super::where_(&isneginf(a)?, neginf, &r)
 }
 
+/// `inputs` unchanged (the same buffers), made to depend on `dependencies`: evaluating
+/// the results evaluates the dependencies too. Gradients pass through to `inputs`.
+pub fn depends(inputs: &[Array], dependencies: &[Array]) -> Result<Vec<Array>> {
+    if inputs.is_empty() {
+        return Err(crate::Error::Invalid(
+            "[depends] Expected at least one input array.".into(),
+        ));
+    }
+    let outputs = inputs
+        .iter()
+        .map(|a| (a.shape().to_vec(), a.dtype()))
+        .collect();
+    let all: Vec<Array> = inputs.iter().chain(dependencies).cloned().collect();
+    let n = inputs.len();
+    Ok(Array::from_multi_op(
+        outputs,
+        crate::primitives::view::Depends { n },
+        all,
+        stream(),
+    ))
+}
+
 /// The data unchanged (a view); the transforms do not differentiate through it, so its
 /// gradient is zero.
 pub fn stop_gradient(a: &Array) -> Result<Array> {

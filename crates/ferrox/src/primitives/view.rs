@@ -443,6 +443,66 @@ impl Primitive for StopGradient {
     }
 }
 
+/// `depends`: its outputs are its first `n` inputs (the same buffers); evaluating them
+/// evaluates the other inputs, the dependencies, first.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Depends {
+    pub n: usize,
+}
+
+impl Primitive for Depends {
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        Some(inputs[..self.n].iter().map(|s| s.to_vec()).collect())
+    }
+    fn name(&self) -> &'static str {
+        "Depends"
+    }
+    fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
+        inputs[..self.n].iter().map(|a| a.data()).collect()
+    }
+    // The outputs are the inputs: their cotangents pass through; dependencies get none.
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        argnums
+            .iter()
+            .map(|&i| {
+                if i < self.n {
+                    Ok(cot[i].clone())
+                } else {
+                    ops::zeros_like(&p[i], None)
+                }
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        _: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        out: &[Array],
+    ) -> Result<Vec<Array>> {
+        (0..self.n)
+            .map(|j| match argnums.iter().position(|&i| i == j) {
+                Some(t) => Ok(tan[t].clone()),
+                None => ops::zeros_like(&out[j], None),
+            })
+            .collect()
+    }
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        let outputs = inputs[..self.n]
+            .iter()
+            .map(|a| (a.shape().to_vec(), a.dtype()))
+            .collect();
+        let arrays = Array::from_multi_op(outputs, self.clone(), inputs.to_vec(), ops::stream());
+        Ok((arrays, axes[..self.n].to_vec()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::reshaped;
