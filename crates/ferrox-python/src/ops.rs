@@ -694,6 +694,19 @@ pub fn outer(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     on_stream(stream, || ops::outer(&a, &b)).map(PyArray::from)
 }
 #[pyfunction]
+#[pyo3(signature = (x, *, stream = None))]
+pub fn to_fp8(x: Arg, stream: Opt) -> PyResult<PyArray> {
+    let x = array_arg(x)?;
+    on_stream(stream, || ops::to_fp8(&x)).map(PyArray::from)
+}
+#[pyfunction]
+#[pyo3(signature = (x, dtype = None, *, stream = None))]
+pub fn from_fp8(x: Arg, dtype: Opt, stream: Opt) -> PyResult<PyArray> {
+    let x = array_arg(x)?;
+    let dtype = opt_dtype(dtype)?.unwrap_or(ferrox::Dtype::Bfloat16);
+    on_stream(stream, || ops::from_fp8(&x, dtype)).map(PyArray::from)
+}
+#[pyfunction]
 #[pyo3(signature = (a, b, *, stream = None))]
 pub fn kron(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     let (a, b) = (array_arg(a)?, array_arg(b)?);
@@ -811,6 +824,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         inner,
         outer,
         kron,
+        to_fp8,
+        from_fp8,
         hadamard_transform,
         tensordot,
         vecdot,
