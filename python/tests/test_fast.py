@@ -1,4 +1,4 @@
-"""``mx.fast`` (``rms_norm``, ``layer_norm``, ``scaled_dot_product_attention``) and the fused
+"""``mx.fast`` (``rms_norm``, ``layer_norm``, ``scaled_dot_product_attention``, ``rope``) and the fused
 ``mx.softmax`` against real MLX and NumPy: values, dtypes, gradients through ``mx.grad``,
 and errors of MLX's exception types.
 """
@@ -264,3 +264,94 @@ def test_errors_match_mlx(i):
         mx.eval(make(mx))
     if isinstance(want.value, ValueError):
         assert str(got.value) == str(want.value)
+
+
+# ---------------------------------------------------------------- rope
+
+def rope_ref(x, dims, traditional, base, scale, offset, freqs=None):
+    """Rotary embedding in float64, from its definition."""
+    x = np.asarray(x, np.float64)
+    L = x.shape[-2]
+    off = np.asarray(offset, np.float64)
+    if off.ndim == 1:
+        off = off.reshape((-1,) + (1,) * (x.ndim - 1))
+    pos = (off + np.arange(L)[:, None]) * scale
+    inv = 1.0 / np.asarray(freqs, np.float64) if freqs is not None else \
+        base ** (-np.arange(0, dims, 2) / dims)
+    th = pos * inv
+    c, s = np.cos(th), np.sin(th)
+    out = x.copy()
+    i1, i2 = ((slice(0, dims, 2), slice(1, dims, 2)) if traditional
+              else (slice(0, dims // 2), slice(dims // 2, dims)))
+    x1, x2 = x[..., i1], x[..., i2]
+    out[..., i1], out[..., i2] = x1 * c - x2 * s, x1 * s + x2 * c
+    return out
+
+
+ROPE_CASES = [
+    ((2, 3, 5, 8), 8, False, 10000.0, 1.0, 0),
+    ((2, 3, 5, 8), 8, True, 10000.0, 1.0, 3),
+    ((2, 5, 8), 6, False, 500.0, 0.5, 2),
+    ((1, 4, 16), 4, True, 10.0, 2.0, 1),
+    ((3, 4, 8), 8, False, 10000.0, 1.0, np.array([0, 5, 9])),
+]
+
+
+@pytest.mark.parametrize("shape,dims,traditional,base,scale,offset", ROPE_CASES)
+def test_rope_against_its_definition_and_mlx(shape, dims, traditional, base, scale, offset):
+    x = np.random.default_rng(1).standard_normal(shape)
+    off = mx.array(offset) if isinstance(offset, np.ndarray) else offset
+    got = mx.fast.rope(mx.array(x.astype(np.float32)), dims, traditional=traditional,
+                       base=base, scale=scale, offset=off)
+    want = rope_ref(x, dims, traditional, base, scale, offset)
+    np.testing.assert_allclose(np.array(got), want, rtol=1e-5, atol=1e-5)
+    got64 = mx.fast.rope(mx.array(x, dtype=mx.float64), dims, traditional=traditional, base=base, scale=scale,
+                         offset=off)
+    assert got64.dtype == mx.float64
+    np.testing.assert_allclose(np.array(got64), want, rtol=1e-12, atol=1e-12)
+    if mlx is not None:
+        moff = mlx.array(offset) if isinstance(offset, np.ndarray) else offset
+        theirs = mlx.fast.rope(mlx.array(x.astype(np.float32)), dims, traditional=traditional,
+                               base=base, scale=scale, offset=moff)
+        np.testing.assert_allclose(np.array(got), np.array(theirs), rtol=1e-5, atol=1e-5)
+
+
+def test_rope_with_freqs_half_types_and_gradient():
+    x = np.random.default_rng(2).standard_normal((2, 4, 8))
+    fr = np.array([1.0, 2.0, 4.0, 8.0])
+    got = mx.fast.rope(mx.array(x, dtype=mx.float64), 8, traditional=False, base=None,
+                       scale=1.0, offset=1,
+                       freqs=mx.array(fr))
+    np.testing.assert_allclose(np.array(got), rope_ref(x, 8, False, None, 1.0, 1, fr), atol=1e-12)
+    h = mx.fast.rope(mx.array(x, dtype=mx.float16), 8, traditional=True, base=10000.0,
+                     scale=1.0, offset=0)
+    assert h.dtype == mx.float16
+    # Linear in x: the gradient of sum(w * rope(x)) is rope's transpose applied to w.
+    w = np.random.default_rng(3).standard_normal((2, 4, 8))
+    f = lambda a: mx.sum(mx.fast.rope(a, 6, traditional=True, base=100.0, scale=1.0, offset=2)
+                         * mx.array(w))
+    g = np.array(mx.grad(f)(mx.array(x, dtype=mx.float64)))
+    eps, num = 1e-6, np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[i] += eps
+        xm[i] -= eps
+        num[i] = ((rope_ref(xp, 6, True, 100.0, 1.0, 2) - rope_ref(xm, 6, True, 100.0, 1.0, 2))
+                  * w).sum() / (2 * eps)
+    np.testing.assert_allclose(g, num, atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(dims=7, base=10.0), "even"),
+    (dict(dims=8, base=10.0, freqs=[1.0, 2.0, 3.0, 4.0]), "Only one"),
+    (dict(dims=8, base=None), "Only one"),
+])
+def test_rope_bad_arguments_raise_value_error(kwargs, match):
+    x = mx.ones((1, 2, 8))
+    if "freqs" in kwargs:
+        kwargs["freqs"] = mx.array(kwargs["freqs"])
+    dims = kwargs.pop("dims")
+    with pytest.raises(ValueError, match=match):
+        mx.fast.rope(x, dims, traditional=False, scale=1.0, offset=0, **kwargs)
+    with pytest.raises(ValueError, match="3 dimensions"):
+        mx.fast.rope(mx.ones((8,)), 8, traditional=False, base=10.0, scale=1.0, offset=0)

@@ -1,6 +1,7 @@
 //! `ferrox.core.fast`, a drop-in for `mlx.core.fast`: `rms_norm`, `layer_norm` and
-//! `scaled_dot_product_attention`, each one fused CPU kernel. As in MLX, the tensor
-//! arguments must be arrays (a list or NumPy array is a `TypeError`).
+//! `scaled_dot_product_attention`, each one fused CPU kernel, and `rope` (composed of
+//! ops). As in MLX, the tensor arguments must be arrays (a list or NumPy array is a
+//! `TypeError`).
 
 use crate::array::PyArray;
 use crate::convert::type_name;
@@ -98,6 +99,32 @@ fn scaled_dot_product_attention(
     .map(PyArray::from)
 }
 
+#[pyfunction]
+#[pyo3(signature = (a, dims, *, traditional, base, scale, offset, freqs = None, stream = None))]
+#[allow(clippy::too_many_arguments)]
+fn rope(
+    a: Arg,
+    dims: usize,
+    traditional: bool,
+    base: Option<f64>,
+    scale: f64,
+    offset: Arg,
+    freqs: Opt,
+    stream: Opt,
+) -> PyResult<PyArray> {
+    let a = array_only("rope", "a", a)?;
+    // An integer offset, or an array of them.
+    let offset = match offset.extract::<i64>() {
+        Ok(o) => Array::scalar(o as i32),
+        Err(_) => array_only("rope", "offset", offset)?,
+    };
+    let freqs = opt_array("rope", "freqs", freqs)?;
+    on_stream(stream, || {
+        fast::rope(&a, dims, traditional, base, scale, &offset, freqs.as_ref())
+    })
+    .map(PyArray::from)
+}
+
 /// Adds `fast` to `m`, also importable as `ferrox.core.fast`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -105,6 +132,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     f.add_function(wrap_pyfunction!(rms_norm, &f)?)?;
     f.add_function(wrap_pyfunction!(layer_norm, &f)?)?;
     f.add_function(wrap_pyfunction!(scaled_dot_product_attention, &f)?)?;
+    f.add_function(wrap_pyfunction!(rope, &f)?)?;
     m.add("fast", &f)?;
     py.import("sys")?
         .getattr("modules")?

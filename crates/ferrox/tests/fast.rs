@@ -620,3 +620,44 @@ fn half_inputs_give_half_outputs() {
     let o = fast::scaled_dot_product_attention(&q, &k, &q, 0.3, AttentionMask::None, None).unwrap();
     assert_eq!(o.dtype(), Dtype::Float32);
 }
+
+/// rope against its definition in f64: pairs (x[i], x[i + dims/2]) (or (x[2i], x[2i+1])
+/// when traditional) rotated by (offset + l) · scale · base^(-2i/dims); the rest kept.
+#[test]
+fn rope_rotates_feature_pairs_by_position() {
+    let (b, l, d, dims) = (2usize, 3usize, 6usize, 4usize);
+    let x: Vec<f64> = (0..b * l * d)
+        .map(|i| ((i * 37) % 17) as f64 / 8.0 - 1.0)
+        .collect();
+    let a = Array::from_slice(&x, &[b, l, d]).unwrap();
+    for traditional in [false, true] {
+        let offset = Array::scalar(2i32);
+        let got = ferrox::ops::fast::rope(&a, dims, traditional, Some(100.0), 0.5, &offset, None)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap();
+        for row in 0..b * l {
+            let p = (2 + row % l) as f64 * 0.5;
+            let r = &x[row * d..(row + 1) * d];
+            let mut want = r.to_vec();
+            for i in 0..dims / 2 {
+                let th = p * 100f64.powf(-2.0 * i as f64 / dims as f64);
+                let (j, k) = if traditional {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + dims / 2)
+                };
+                want[j] = r[j] * th.cos() - r[k] * th.sin();
+                want[k] = r[j] * th.sin() + r[k] * th.cos();
+            }
+            for (g, w) in got[row * d..(row + 1) * d].iter().zip(&want) {
+                assert!(
+                    (g - w).abs() < 1e-12,
+                    "traditional {traditional} row {row}: {g} vs {w}"
+                );
+            }
+        }
+    }
+    let bad = ferrox::ops::fast::rope(&a, 5, false, Some(10.0), 1.0, &Array::scalar(0i32), None);
+    assert!(bad.is_err());
+}

@@ -342,3 +342,118 @@ pub(crate) fn attention_from_ops(
         Ok(out)
     }
 }
+
+/// Rotary position embedding (MLX's `fast.rope`) of `a` (`[..., L, D]`, at least 3-D):
+/// the first `dims` features of the row at position `p = offset + l` are rotated in
+/// pairs by the angles `scale · p · θ_i`, `θ_i = base^(-2i/dims)` (or `1 / freqs[i]`);
+/// the remaining features pass through. Pairs are `(x[2i], x[2i+1])` when
+/// `traditional`, else `(x[i], x[i + dims/2])`. `offset` is an integer scalar, or one
+/// per entry of the leading axis. Computed in float32 (float64 stays float64); the
+/// result has `a`'s dtype.
+pub fn rope(
+    a: &Array,
+    dims: usize,
+    traditional: bool,
+    base: Option<f64>,
+    scale: f64,
+    offset: &Array,
+    freqs: Option<&Array>,
+) -> Result<Array> {
+    use super::{add, concatenate, cos, divide, multiply, sin, slice, stack, subtract};
+    let nd = a.ndim();
+    if nd < 3 {
+        return Err(Error::Invalid(format!(
+            "[rope] Input must have at least 3 dimensions but got input with {nd} dimensions."
+        )));
+    }
+    let d = a.shape()[nd - 1];
+    if dims % 2 != 0 || dims > d || dims == 0 {
+        return Err(Error::Invalid(format!(
+            "[rope] dims must be even, positive and at most the last axis ({d}) but got {dims}."
+        )));
+    }
+    if base.is_some() == freqs.is_some() {
+        return Err(Error::Invalid(
+            "[rope] Only one of base or freqs can have a value.".into(),
+        ));
+    }
+    let (h, l) = (dims / 2, a.shape()[nd - 2]);
+    let ft = if a.dtype() == Dtype::Float64 {
+        Dtype::Float64
+    } else {
+        Dtype::Float32
+    };
+    let inv = match (freqs, base) {
+        (Some(f), _) => {
+            if f.shape() != [h] {
+                return Err(Error::Invalid(format!(
+                    "[rope] freqs must be one-dimensional of size {h} but got shape {:?}.",
+                    f.shape()
+                )));
+            }
+            divide(1.0, &astype(f, ft)?)?
+        }
+        (None, Some(b)) => {
+            let v: Vec<f64> = (0..h)
+                .map(|i| b.powf(-2.0 * i as f64 / dims as f64))
+                .collect();
+            astype(&Array::from_slice(&v, &[h])?, ft)?
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    // Positions: offset + l, shaped to broadcast over [..., L, 1].
+    let off = astype(offset, ft)?;
+    let off = match off.ndim() {
+        0 => off,
+        1 if off.size() == a.shape()[0] => {
+            let mut s = vec![1; nd];
+            s[0] = off.size();
+            off.reshape(&s)?
+        }
+        _ => {
+            return Err(Error::Invalid(format!(
+                "[rope] offset must be a scalar or have one entry per leading index ({}), \
+                 got shape {:?}.",
+                a.shape()[0],
+                offset.shape()
+            )))
+        }
+    };
+    let pos = add(
+        &super::arange(0.0, l as f64, 1.0, Some(ft))?.reshape(&[l, 1])?,
+        &off,
+    )?;
+    let theta = multiply(&multiply(&pos, scale)?, &inv)?;
+    let (c, s) = (cos(&theta)?, sin(&theta)?);
+    let x = astype(a, ft)?;
+    let lead: Vec<isize> = a.shape()[..nd - 1].iter().map(|&n| n as isize).collect();
+    let part = |from: usize, to: usize, step: usize| {
+        let mut start = vec![0; nd];
+        let mut stop = lead.clone();
+        let mut steps = vec![1; nd];
+        start[nd - 1] = from as isize;
+        stop.push(to as isize);
+        steps[nd - 1] = step as isize;
+        slice(&x, &start, &stop, &steps)
+    };
+    let (x1, x2) = if traditional {
+        (part(0, dims, 2)?, part(1, dims, 2)?)
+    } else {
+        (part(0, h, 1)?, part(h, dims, 1)?)
+    };
+    let o1 = subtract(&multiply(&x1, &c)?, &multiply(&x2, &s)?)?;
+    let o2 = add(&multiply(&x1, &s)?, &multiply(&x2, &c)?)?;
+    let rotated = if traditional {
+        let mut shape = o1.shape().to_vec();
+        shape[nd - 1] = dims;
+        stack(&[o1, o2], -1)?.reshape(&shape)?
+    } else {
+        concatenate(&[o1, o2], Some(-1))?
+    };
+    let out = if dims < d {
+        concatenate(&[rotated, part(dims, d, 1)?], Some(-1))?
+    } else {
+        rotated
+    };
+    astype(&out, a.dtype())
+}
