@@ -60,22 +60,29 @@ fn pow2i(n: f32) -> f32 {
     f32::from_bits(i.wrapping_add(127) << 23)
 }
 
-/// e^x.
+/// `(n, e^r)` with `x = n ln2 + r`, `|r| <= ln2/2` (`n` integer-valued): e^x is
+/// `e^r · 2^n`, which the callers scale as their ranges allow.
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    // Past these, e^x is inf or below the smallest subnormal; clamping keeps the
-    // exponent arithmetic below in range and still rounds to inf / 0.
-    let xc = x.clamp(-104.0, 89.0);
-    // x = n ln2 + r, |r| <= ln2/2, with ln2 split in two so n ln2 is exact.
-    let n = (xc * std::f32::consts::LOG2_E).round();
-    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_375, xc));
+fn exp_reduced(x: f32) -> (f32, f32) {
+    // ln2 split in two so that n ln2 is exact.
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_375, x));
     let p = 1.987_569_1e-4_f32;
     let p = p.mul_add(r, 1.398_199_9e-3);
     let p = p.mul_add(r, 8.333_452e-3);
     let p = p.mul_add(r, 4.166_579_6e-2);
     let p = p.mul_add(r, 1.666_666_5e-1);
     let p = p.mul_add(r, 5.000_000_1e-1);
-    let er = (p * r).mul_add(r, r) + 1.0;
+    (n, (p * r).mul_add(r, r) + 1.0)
+}
+
+/// e^x.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    // Past these, e^x is inf or below the smallest subnormal; clamping keeps the
+    // exponent arithmetic below in range and still rounds to inf / 0.
+    let xc = x.clamp(-104.0, 89.0);
+    let (n, er) = exp_reduced(xc);
     // 2^n in two halves, each a normal number, so that the product under- and overflows
     // gradually, as the true result does.
     let h = (n * 0.5).floor();
@@ -89,10 +96,11 @@ pub fn exp_f32(x: f32) -> f32 {
 
 /// tanh(x): a polynomial near 0 (where 1 - 2/(e^2x + 1) loses digits), that form beyond.
 ///
-/// The exponential is `exp_f32`'s, specialised to the range it meets here: past
-/// |x| = 9.1 tanh rounds to ±1, so |x| is clamped there, 2|x| lies in [1.25, 18.2] and
-/// `2^n` is one normal number (no overflow split, no NaN or infinity case). A quarter
-/// fewer instructions than through `exp_f32`: tanh is the costly step of GELU.
+/// The exponential is `exp_f32`'s reduction and polynomial, scaled for the range it
+/// meets here: past |x| = 9.1 tanh rounds to ±1, so |x| is clamped there, 2|x| lies in
+/// [1.25, 18.2] and `2^n` is one normal number (no overflow split, no NaN or infinity
+/// case). A quarter fewer instructions than through `exp_f32`: tanh is the costly step
+/// of GELU.
 #[inline(always)]
 pub fn tanh_f32(x: f32) -> f32 {
     let a = x.abs();
@@ -106,15 +114,8 @@ pub fn tanh_f32(x: f32) -> f32 {
     let small = x * z.mul_add(p, 1.0);
     // (One `min` instruction; a NaN becomes 9.1 here, and takes `small` below.)
     let t = 2.0 * if a < 9.1 { a } else { 9.1 };
-    let n = (t * std::f32::consts::LOG2_E).round();
-    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_375, t));
-    let q = 1.987_569_1e-4_f32;
-    let q = q.mul_add(r, 1.398_199_9e-3);
-    let q = q.mul_add(r, 8.333_452e-3);
-    let q = q.mul_add(r, 4.166_579_6e-2);
-    let q = q.mul_add(r, 1.666_666_5e-1);
-    let q = q.mul_add(r, 5.000_000_1e-1);
-    let e = ((q * r).mul_add(r, r) + 1.0) * pow2i(n);
+    let (n, er) = exp_reduced(t);
+    let e = er * pow2i(n);
     let large = (1.0 - 2.0 / (e + 1.0)).copysign(x);
     // (`>=`, so that NaN, unordered, is `small`: NaN.)
     if a >= 0.625 {
