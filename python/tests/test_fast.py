@@ -355,3 +355,40 @@ def test_rope_bad_arguments_raise_value_error(kwargs, match):
         mx.fast.rope(x, dims, traditional=False, scale=1.0, offset=0, **kwargs)
     with pytest.raises(ValueError, match="3 dimensions"):
         mx.fast.rope(mx.ones((8,)), 8, traditional=False, base=10.0, scale=1.0, offset=0)
+
+
+# ---------------------------------------------------------------- cross_entropy
+
+@pytest.mark.parametrize("dtype", [F32, F16, BF16])
+@pytest.mark.parametrize("shape", [(7,), (4, 10), (2, 3, 5)])
+def test_cross_entropy_matches_mlx_and_numpy(dtype, shape):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal(shape)
+    t = rng.integers(0, shape[-1], shape[:-1]).astype(np.int32)
+    ours = mx.fast.cross_entropy(mx.array(x).astype(getattr(mx, dtype)), mx.array(t))
+    theirs = mlx.fast.cross_entropy(mlx.array(x).astype(getattr(mlx, dtype)), mlx.array(t))
+    assert ours.dtype == mx.float32 and ours.shape == t.shape
+    m = x.max(-1, keepdims=True)
+    want = (np.log(np.exp(x - m).sum(-1)) + m[..., 0]
+            - np.take_along_axis(x, t[..., None], -1)[..., 0])
+    tol = TOL[dtype] * 4
+    np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=tol, atol=tol)
+    if dtype == F32:
+        np.testing.assert_allclose(np.array(ours), want, rtol=1e-5, atol=1e-5)
+
+
+def test_cross_entropy_gradient_and_errors():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4))
+    t = np.array([0, 3, 1], np.int32)
+    g = mx.grad(lambda a: mx.sum(mx.fast.cross_entropy(a, mx.array(t))))(
+        mx.array(x, dtype=mx.float64))
+    p = np.exp(x) / np.exp(x).sum(-1, keepdims=True)
+    np.testing.assert_allclose(np.array(g), p - np.eye(4)[t], atol=1e-12)
+    logits = mx.zeros((2, 3))
+    for m in (mx, mlx):
+        with pytest.raises(ValueError):
+            m.fast.cross_entropy(m.zeros((2, 3)), m.array([0, 1, 2]))
+        with pytest.raises(ValueError):
+            m.fast.cross_entropy(m.zeros((2, 3)), m.array([0.0, 1.0]))
+    assert mx.fast.cross_entropy(logits, mx.array([0, 1], mx.uint8)).shape == (2,)

@@ -1,7 +1,7 @@
 //! `ferrox.core.fast`, a drop-in for `mlx.core.fast`: `rms_norm`, `layer_norm` and
-//! `scaled_dot_product_attention`, each one fused CPU kernel, and `rope` (composed of
-//! ops). As in MLX, the tensor arguments must be arrays (a list or NumPy array is a
-//! `TypeError`).
+//! `scaled_dot_product_attention`, each one fused CPU kernel, and `rope` and
+//! `cross_entropy` (composed of ops). As in MLX, the tensor arguments must be arrays (a
+//! list or NumPy array is a `TypeError`).
 
 use crate::array::PyArray;
 use crate::convert::type_name;
@@ -125,6 +125,14 @@ fn rope(
     .map(PyArray::from)
 }
 
+#[pyfunction]
+#[pyo3(signature = (logits, targets, *, stream = None))]
+fn cross_entropy(logits: Arg, targets: Arg, stream: Opt) -> PyResult<PyArray> {
+    let logits = array_only("cross_entropy", "logits", logits)?;
+    let targets = array_only("cross_entropy", "targets", targets)?;
+    on_stream(stream, || fast::cross_entropy(&logits, &targets)).map(PyArray::from)
+}
+
 /// Adds `fast` to `m`, also importable as `ferrox.core.fast`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -133,6 +141,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     f.add_function(wrap_pyfunction!(layer_norm, &f)?)?;
     f.add_function(wrap_pyfunction!(scaled_dot_product_attention, &f)?)?;
     f.add_function(wrap_pyfunction!(rope, &f)?)?;
+    f.add_function(wrap_pyfunction!(cross_entropy, &f)?)?;
     m.add("fast", &f)?;
     py.import("sys")?
         .getattr("modules")?

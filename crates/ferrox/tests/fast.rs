@@ -661,3 +661,28 @@ fn rope_rotates_feature_pairs_by_position() {
     let bad = ferrox::ops::fast::rope(&a, 5, false, Some(10.0), 1.0, &Array::scalar(0i32), None);
     assert!(bad.is_err());
 }
+
+/// cross_entropy against logsumexp minus the target's logit, in f64; float32 out.
+#[test]
+fn cross_entropy_is_logsumexp_minus_the_target_logit() {
+    let x: Vec<f64> = (0..12).map(|i| ((i * 5) % 7) as f64 / 3.0 - 1.0).collect();
+    let logits = Array::from_slice(&x, &[3, 4]).unwrap();
+    let t = [2i32, 0, 3];
+    let targets = Array::from_slice(&t, &[3]).unwrap();
+    let out = fast::cross_entropy(&logits, &targets).unwrap();
+    assert_eq!((out.dtype(), out.shape()), (Dtype::Float32, &[3usize][..]));
+    let got = out.to_vec::<f32>().unwrap();
+    for r in 0..3 {
+        let row = &x[r * 4..(r + 1) * 4];
+        let lse = row.iter().map(|v| v.exp()).sum::<f64>().ln();
+        let want = lse - row[t[r] as usize];
+        assert!(
+            (got[r] as f64 - want).abs() < 1e-6,
+            "row {r}: {} vs {want}",
+            got[r]
+        );
+    }
+    assert!(fast::cross_entropy(&logits, &Array::from_slice(&[0i32, 1], &[2]).unwrap()).is_err());
+    let float_targets = Array::from_slice(&[0.0f32, 1.0, 2.0], &[3]).unwrap();
+    assert!(fast::cross_entropy(&logits, &float_targets).is_err());
+}

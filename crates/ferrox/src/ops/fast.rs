@@ -457,3 +457,29 @@ pub fn rope(
     };
     astype(&out, a.dtype())
 }
+
+/// Cross entropy with class indices (MLX's `fast.cross_entropy`):
+/// `logsumexp(logits, -1) - logits[..., targets]`, one loss per entry of `targets`
+/// (whose shape is `logits`' without its last axis), as float32. Reduces in the logits'
+/// dtype, as MLX's CPU path does.
+pub fn cross_entropy(logits: &Array, targets: &Array) -> Result<Array> {
+    use super::{expand_dims, logsumexp, squeeze, subtract, take_along_axis};
+    let nd = logits.ndim();
+    if nd == 0 || targets.shape() != &logits.shape()[..nd - 1] {
+        return Err(Error::Invalid(format!(
+            "[cross_entropy] targets shape {:?} does not match logits shape {:?} with the \
+             last axis removed.",
+            targets.shape(),
+            logits.shape()
+        )));
+    }
+    if !targets.dtype().is_integer() {
+        return Err(Error::Invalid(format!(
+            "[cross_entropy] targets must be integer class indices but got {}.",
+            targets.dtype()
+        )));
+    }
+    let picked = take_along_axis(logits, &expand_dims(targets, &[-1])?, Some(-1))?;
+    let loss = subtract(&logsumexp(logits, &[-1], false)?, &squeeze(&picked, &[-1])?)?;
+    astype(&loss, Dtype::Float32)
+}
