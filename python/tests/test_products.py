@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import ferrox.core as mx
+from numeric import fd_grad
 
 try:
     import mlx.core as mlx
@@ -55,16 +56,6 @@ def test_hadamard_is_its_own_inverse_when_orthonormal(rng):
     x = mx.array(rng.uniform(-1, 1, (4, 32)).astype(np.float32))
     back = mx.hadamard_transform(mx.hadamard_transform(x))
     np.testing.assert_allclose(np.array(back), np.array(x), atol=1e-5)
-
-
-def fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 def test_gradients_match_finite_differences(rng):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import ferrox.core as mx
+from numeric import fd_grad
 
 try:
     import mlx.core as mlx
@@ -118,15 +119,6 @@ def test_searchsorted_against_numpy(side, dtype, vshape, rng):
 
 
 # ---------------------------------------------------------------- gradients
-
-def fd_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 GRADS = {

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import ferrox.core as mx
+from numeric import fd_grad
 
 try:
     import mlx.core as mlx
@@ -22,18 +23,6 @@ def a64(x):
 
 def npy(x):
     return np.array(x)
-
-
-def fd_grad(f, x, eps=1e-6):
-    """Central differences of the scalar f at the float64 numpy array x."""
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
 
 
 # Representative ops, each with its function in ferrox and in numpy (for the values the
