@@ -98,6 +98,10 @@ class NumpyFw:
     def argmax(self, x, axis):
         return self.m.argmax(x, axis=axis)
 
+    #: x [N, H, W, C] @ w [O, KH, KW, C] -> [N, H, W, O], "same" padding for 3x3; None
+    #: where the framework has no convolution (NumPy).
+    conv2d_same = None
+
     def relu(self, x):
         return self.m.maximum(x, 0)
 
@@ -182,6 +186,9 @@ class MxFw(NumpyFw):
     def logsumexp(self, x):
         return self.m.logsumexp(x, axis=-1)
 
+    def conv2d_same(self, x, w):
+        return self.m.conv2d(x, w, padding=1)
+
     def compile_step(self, step, core, state):
         """The whole step under compile, the state captured (inputs=/outputs=)."""
         return self.m.compile(step, inputs=state, outputs=state)
@@ -223,6 +230,10 @@ class JaxFw(NumpyFw):
 
     def logsumexp(self, x):
         return self.jax.nn.logsumexp(x, axis=-1)
+
+    def conv2d_same(self, x, w):
+        return self.jax.lax.conv_general_dilated(
+            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "OHWI", "NHWC"))
 
     def compile_step(self, step, core, state):
         """The functional step under `jit`, the state donated."""
@@ -301,6 +312,12 @@ class TorchFw(NumpyFw):
 
     def take_last(self, x, idx):
         return x.gather(-1, idx[:, None])[:, 0]
+
+    def conv2d_same(self, x, w):
+        # NHWC data seen as NCHW in channels-last memory format (a view, no copy): torch's
+        # CPU convolution runs channels-last natively.
+        y = self.F.conv2d(x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2), padding=1)
+        return y.permute(0, 2, 3, 1)
 
 
 COLUMNS = ["ferrox", "numpy", "mlx", "jax", "torch"]
@@ -579,6 +596,10 @@ WORKLOADS = [
       target=vs(None, 1.5), note=lambda fw: fw.fallback.get("rms_norm")),
     W("transpose_copy_4096_f32", "transpose + copy 4096² f32", lambda fw: fw.transpose_copy,
       matrix_4096, target=vs(None, 2.0)),
+    W("conv2d_3x3_f32", "conv2d 3×3, batch 16, 56×56, 64→64 channels, f32 (channels last)",
+      lambda fw: fw.conv2d_same, lambda: [data(Q((16, 56, 56, 64), (2, 8, 8, 8)), 31),
+                                          0.05 * data(Q((64, 3, 3, 64), (8, 3, 3, 8)), 32)],
+      mode="jit_ops", target=vs(None, 1.0)),
     W("mlp_step", "MLP train step 784-512-512-10, batch 256, Adam, eager", build=mlp_build(False),
       inputs=mlp_inputs, check_calls=2),
     W("mlp_step_compiled", "MLP train step 784-512-512-10, batch 256, Adam, compiled",

@@ -5,6 +5,7 @@ mod array_methods;
 mod array_protocols;
 mod at;
 mod backends;
+mod conv_ops;
 mod convert;
 mod device;
 mod dlpack;
@@ -39,6 +40,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     shape_ops::register(m)?;
     scan_ops::register(m)?;
     sort_ops::register(m)?;
+    conv_ops::register(m)?;
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;

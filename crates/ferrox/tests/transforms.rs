@@ -535,6 +535,44 @@ fn matmul_and_products() {
 }
 
 #[test]
+fn convolutions() {
+    // Strides, both paddings (one negative), both dilations, groups and flip.
+    let f = |x: &[Array]| ops::conv_general(&x[0], &x[1], &[2], &[1], &[-1], &[2], &[1], 2, true);
+    let inputs = [
+        rand(&[2, 9, 4], 90, -1.0, 1.0),
+        rand(&[4, 2, 2], 91, -1.0, 1.0),
+    ];
+    check_all("conv_general 1d", &f, &inputs);
+    let f = |x: &[Array]| {
+        ops::conv_general(
+            &x[0],
+            &x[1],
+            &[1, 2],
+            &[0, 1],
+            &[1, 0],
+            &[1],
+            &[2, 1],
+            1,
+            false,
+        )
+    };
+    let inputs = [
+        rand(&[1, 3, 5, 2], 92, -1.0, 1.0),
+        rand(&[3, 2, 2, 2], 93, -1.0, 1.0),
+    ];
+    check_all("conv_general 2d", &f, &inputs);
+    let f = |x: &[Array]| ops::conv_transpose2d(&x[0], &x[1], [2, 1], [1, 0], [1, 1], [1, 0], 1);
+    let inputs = [
+        rand(&[1, 3, 3, 2], 94, -1.0, 1.0),
+        rand(&[2, 3, 2, 2], 95, -1.0, 1.0),
+    ];
+    check_all("conv_transpose2d", &f, &inputs);
+    let f = |x: &[Array]| ops::convolve(&x[0], &x[1], "same");
+    let inputs = [rand(&[6], 96, -1.0, 1.0), rand(&[3], 97, -1.0, 1.0)];
+    check_all("convolve", &f, &inputs);
+}
+
+#[test]
 fn fast_ops() {
     use ferrox::ops::fast::{self, AttentionMask};
     let x = || rand(&[3, 5], 80, -2.0, 2.0);

@@ -12,6 +12,7 @@
 //! ```
 
 mod binary;
+mod conv;
 mod creation;
 pub mod fast;
 mod indexing;
@@ -26,6 +27,7 @@ mod sort;
 mod unary;
 
 pub use binary::*;
+pub use conv::*;
 pub use creation::*;
 pub use indexing::*;
 pub use layout::*;

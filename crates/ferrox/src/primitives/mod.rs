@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod binary;
+pub mod conv;
 pub mod creation;
 pub mod fused;
 pub mod indexing;

@@ -20,6 +20,7 @@ macro_rules! simd_kernel {
 pub mod arith;
 pub mod attention;
 pub mod binary;
+pub mod conv;
 pub mod copy;
 pub mod elementwise;
 pub mod fused;

@@ -1,0 +1,325 @@
+//! `Convolution`: an N-d convolution, channels last (`[N, *spatial, C]`), with strides,
+//! padding, kernel and input dilation, groups and flip. Its gradients are convolutions
+//! again (so they differentiate again), built by `ops::conv_with`.
+
+use crate::array::{Array, Data, Shape};
+use crate::backend::cpu;
+use crate::dtype::Dtype;
+use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
+use crate::transforms::vmap::by_loop;
+use crate::{ops, Error, Result};
+use half::f16;
+use num_complex::Complex32;
+
+/// The parameters of a convolution: one entry per spatial axis in each vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Convolution {
+    pub stride: Vec<usize>,
+    /// Padding before and after each spatial axis (negative crops).
+    pub padding_lo: Vec<isize>,
+    pub padding_hi: Vec<isize>,
+    pub kernel_dilation: Vec<usize>,
+    pub input_dilation: Vec<usize>,
+    pub groups: usize,
+    pub flip: bool,
+}
+
+impl Convolution {
+    /// The length of spatial axis `d` of an input of extent `n` once dilated and padded.
+    pub(crate) fn padded_len(&self, d: usize, n: usize) -> isize {
+        if n == 0 {
+            return self.padding_lo[d] + self.padding_hi[d];
+        }
+        ((n - 1) * self.input_dilation[d] + 1) as isize + self.padding_lo[d] + self.padding_hi[d]
+    }
+
+    /// The output's spatial extent on axis `d` for input extent `n` and kernel extent
+    /// `k`, or `None` when the dilated kernel is longer than the padded input.
+    pub(crate) fn out_len(&self, d: usize, n: usize, k: usize) -> Option<usize> {
+        let span = ((k.max(1) - 1) * self.kernel_dilation[d] + 1) as isize;
+        let p = self.padded_len(d, n);
+        (p >= span).then(|| ((p - span) as usize) / self.stride[d] + 1)
+    }
+
+    /// The output shape for input `x` and weight `w` (shapes already checked).
+    pub(crate) fn output_shape(&self, x: &[usize], w: &[usize]) -> Option<Vec<usize>> {
+        let nd = x.len() - 2;
+        let mut out = vec![x[0]];
+        for d in 0..nd {
+            out.push(self.out_len(d, x[d + 1], w[d + 1])?);
+        }
+        out.push(w[0]);
+        Some(out)
+    }
+}
+
+/// `data` as a row-major array of `dtype`, copied only when it is not one already.
+fn row_major(a: &Array, dtype: Dtype) -> Result<Data> {
+    let d = a.data()?;
+    if a.dtype() == dtype && d.is_row_contiguous(a.shape()) {
+        return Ok(d);
+    }
+    let out = Data::alloc(a.shape(), dtype)?;
+    cpu::copy::copy_cast(a.shape(), &d, a.dtype(), &out, dtype);
+    Ok(out)
+}
+
+impl Primitive for Convolution {
+    fn name(&self) -> &'static str {
+        "Convolution"
+    }
+
+    fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
+        let (x, w) = (inputs[0], inputs[1]);
+        if x.len() != w.len() || x.len() != self.stride.len() + 2 {
+            return None;
+        }
+        Some(vec![self.output_shape(x, w)?])
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+        let (shape, dtype) = ctx.outputs[0].clone();
+        let (x, w) = (&inputs[0], &inputs[1]);
+        let nd = x.ndim() - 2;
+        let geometry = cpu::conv::Geometry {
+            batch: x.shape()[0],
+            in_spatial: x.shape()[1..=nd].to_vec(),
+            in_channels: x.shape()[nd + 1],
+            out_spatial: shape[1..=nd].to_vec(),
+            out_channels: shape[nd + 1],
+            kernel: w.shape()[1..=nd].to_vec(),
+            stride: self.stride.clone(),
+            pad_lo: self.padding_lo.clone(),
+            kernel_dilation: self.kernel_dilation.clone(),
+            input_dilation: self.input_dilation.clone(),
+            groups: self.groups,
+            flip: self.flip,
+        };
+        // bfloat16 computes in float32 (the GEMM has no bf16 kernel).
+        let compute = if dtype == Dtype::Bfloat16 {
+            Dtype::Float32
+        } else {
+            dtype
+        };
+        let (xd, wd) = (row_major(x, compute)?, row_major(w, compute)?);
+        let out = Data::alloc(&shape, compute)?;
+        let size = |s: &[usize]| s.iter().product::<usize>();
+        let (nx, nw, no) = (size(x.shape()), size(w.shape()), size(&shape));
+        macro_rules! run {
+            ($t:ty, $one:expr) => {
+                // SAFETY: row-major buffers of exactly these element counts.
+                unsafe {
+                    cpu::conv::conv::<$t>(
+                        &geometry,
+                        xd.as_slice(nx),
+                        wd.as_slice(nw),
+                        out.as_mut_slice(no),
+                        $one,
+                    )
+                }
+            };
+        }
+        match compute {
+            Dtype::Float32 => run!(f32, 1.0),
+            Dtype::Float64 => run!(f64, 1.0),
+            Dtype::Float16 => run!(f16, f16::ONE),
+            Dtype::Complex64 => run!(Complex32, Complex32::new(1.0, 0.0)),
+            d => {
+                return Err(Error::Runtime(format!(
+                    "[Convolution] no CPU kernel for {d}."
+                )))
+            }
+        }
+        if dtype == compute {
+            return Ok(vec![out]);
+        }
+        let narrowed = Data::alloc(&shape, dtype)?;
+        cpu::copy::copy_cast(&shape, &out, compute, &narrowed, dtype);
+        Ok(vec![narrowed])
+    }
+
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => input_grad(self, &p[0], &p[1], &cot[0]),
+                _ => weight_grad(self, &p[0], &p[1], &cot[0]),
+            })
+            .collect()
+    }
+
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        // Bilinear: d conv(x, w) = conv(dx, w) + conv(x, dw).
+        let mut acc: Option<Array> = None;
+        for (&i, t) in argnums.iter().zip(tan) {
+            let d = match i {
+                0 => ops::conv_with(t, &p[1], self.clone())?,
+                _ => ops::conv_with(&p[0], t, self.clone())?,
+            };
+            acc = Some(match acc {
+                Some(a) => ops::add(&a, &d)?,
+                None => d,
+            });
+        }
+        acc.map(|a| vec![a])
+            .ok_or_else(|| Error::Runtime("[Convolution] jvp without tangents".into()))
+    }
+
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        let (x, w) = (&inputs[0], &inputs[1]);
+        match (axes[0], axes[1]) {
+            // A batch of inputs is a larger batch of images: fold it into axis 0.
+            (Some(ax), None) => {
+                let b = x.shape()[ax];
+                let xf = ops::moveaxis(x, ax as isize, 0)?;
+                let n = xf.shape()[1];
+                let mut folded: Vec<isize> = vec![(b * n) as isize];
+                folded.extend(xf.shape()[2..].iter().map(|&s| s as isize));
+                let y = ops::conv_with(&ops::reshape(&xf, &folded)?, w, self.clone())?;
+                let mut shape = vec![b as isize, n as isize];
+                shape.extend(y.shape()[1..].iter().map(|&s| s as isize));
+                Ok((vec![ops::reshape(&y, &shape)?], vec![Some(0)]))
+            }
+            // A batch of weights: one convolution per weight.
+            _ => {
+                let prim = self.clone();
+                by_loop(inputs, axes, move |a| {
+                    Ok(vec![ops::conv_with(&a[0], &a[1], prim.clone())?])
+                })
+            }
+        }
+    }
+}
+
+/// Spatial extents of `a` (`[N, *spatial, C]`).
+fn spatial(a: &Array) -> &[usize] {
+    &a.shape()[1..a.ndim() - 1]
+}
+
+/// The cotangent of the input: the cotangent `c` spread back over the dilated, padded
+/// input by a convolution with the channel-transposed, mirrored weights (input dilation
+/// = the stride), then read back at the input's own positions.
+fn input_grad(p: &Convolution, x: &Array, w: &Array, c: &Array) -> Result<Array> {
+    let nd = p.stride.len();
+    let (groups, cout, cin) = (p.groups, w.shape()[0], x.shape()[nd + 1]);
+    let (cout_g, cin_g) = (cout / groups, cin / groups);
+    // [groups * cout_g, *k, cin_g] -> [groups * cin_g, *k, cout_g]
+    let mut split: Vec<isize> = vec![groups as isize, cout_g as isize];
+    split.extend(w.shape()[1..].iter().map(|&s| s as isize));
+    let mut perm: Vec<isize> = vec![0, nd as isize + 2];
+    perm.extend((2..nd + 2).map(|a| a as isize));
+    perm.push(1);
+    let mut merged: Vec<isize> = vec![(groups * cin_g) as isize];
+    merged.extend(w.shape()[1..=nd].iter().map(|&s| s as isize));
+    merged.push(cout_g as isize);
+    let wt = ops::reshape(&ops::transpose(&ops::reshape(w, &split)?, &perm)?, &merged)?;
+
+    let (mut lo, mut hi) = (vec![0isize; nd], vec![0isize; nd]);
+    for d in 0..nd {
+        let k = w.shape()[d + 1] as isize;
+        let o = spatial(c)[d] as isize;
+        let padded = p.padded_len(d, spatial(x)[d]);
+        lo[d] = p.kernel_dilation[d] as isize * (k - 1);
+        hi[d] = padded - 1 - (o - 1) * p.stride[d] as isize;
+    }
+    let back = Convolution {
+        stride: vec![1; nd],
+        padding_lo: lo,
+        padding_hi: hi,
+        kernel_dilation: p.kernel_dilation.clone(),
+        input_dilation: p.stride.clone(),
+        groups,
+        flip: !p.flip,
+    };
+    // The gradient over the dilated, padded input: [N, *padded, C_in].
+    let g = ops::conv_with(c, &wt, back)?;
+    // Undo padding (a crop reads as zero) and input dilation.
+    let mut widths = vec![(0usize, 0usize)];
+    let (mut start, mut stop, mut step) = (vec![0isize], vec![x.shape()[0] as isize], vec![1]);
+    for d in 0..nd {
+        let (front, end) = ((-p.padding_lo[d]).max(0), (-p.padding_hi[d]).max(0));
+        widths.push((front as usize, end as usize));
+        let first = p.padding_lo[d] + front;
+        let n = spatial(x)[d] as isize;
+        start.push(first);
+        stop.push(first + (n - 1).max(0) * p.input_dilation[d] as isize + n.min(1));
+        step.push(p.input_dilation[d] as isize);
+    }
+    widths.push((0, 0));
+    start.push(0);
+    stop.push(cin as isize);
+    step.push(1);
+    let g = if widths.iter().any(|&(a, b)| a + b > 0) {
+        ops::pad(&g, &widths, ops::PadMode::Constant, 0.0)?
+    } else {
+        g
+    };
+    ops::slice(&g, &start, &stop, &step)
+}
+
+/// The cotangent of the weights: per group, a convolution of the input (channels as the
+/// batch, images as channels) with the cotangent as the kernel, whose stride is the
+/// kernel dilation and whose kernel dilation is the stride.
+fn weight_grad(p: &Convolution, x: &Array, w: &Array, c: &Array) -> Result<Array> {
+    let nd = p.stride.len();
+    let (groups, cout, cin) = (p.groups, w.shape()[0], x.shape()[nd + 1]);
+    let (cout_g, cin_g) = (cout / groups, cin / groups);
+    // [N, *s, C] -> [C, *s, N]
+    let channels_first = |a: &Array| ops::swapaxes(a, 0, nd as isize + 1);
+    let (xt, ct) = (channels_first(x)?, channels_first(c)?);
+    let kernel = &w.shape()[1..=nd];
+    let along = Convolution {
+        stride: p.kernel_dilation.clone(),
+        padding_lo: p.padding_lo.clone(),
+        padding_hi: p.padding_hi.clone(),
+        kernel_dilation: p.stride.clone(),
+        input_dilation: p.input_dilation.clone(),
+        groups: 1,
+        flip: false,
+    };
+    let mut parts = Vec::with_capacity(groups);
+    for g in 0..groups {
+        let take = |a: &Array, lo: usize, n: usize| {
+            let mut start = vec![0isize; nd + 2];
+            let mut stop: Vec<isize> = a.shape().iter().map(|&s| s as isize).collect();
+            start[0] = lo as isize;
+            stop[0] = (lo + n) as isize;
+            ops::slice(a, &start, &stop, &vec![1; nd + 2])
+        };
+        let (xg, cg) = if groups == 1 {
+            (xt.clone(), ct.clone())
+        } else {
+            (take(&xt, g * cin_g, cin_g)?, take(&ct, g * cout_g, cout_g)?)
+        };
+        // [cin_g, *z, cout_g] with z >= kernel: keep the first `kernel` positions.
+        let z = ops::conv_with(&xg, &cg, along.clone())?;
+        let mut stop: Vec<isize> = vec![cin_g as isize];
+        stop.extend(kernel.iter().map(|&k| k as isize));
+        stop.push(cout_g as isize);
+        let z = ops::slice(&z, &vec![0; nd + 2], &stop, &vec![1; nd + 2])?;
+        parts.push(ops::swapaxes(&z, 0, nd as isize + 1)?);
+    }
+    let dw = if groups == 1 {
+        parts.pop().expect("one group, one part")
+    } else {
+        ops::concatenate(&parts, Some(0))?
+    };
+    if p.flip {
+        let axes: Vec<isize> = (1..=nd as isize).collect();
+        ops::flip(&dw, Some(&axes))
+    } else {
+        Ok(dw)
+    }
+}
