@@ -17,6 +17,7 @@ mod memory;
 mod numpy;
 mod ops;
 mod printopts;
+mod quantize_ops;
 mod random;
 mod scan_ops;
 mod shape_ops;
@@ -41,6 +42,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     scan_ops::register(m)?;
     sort_ops::register(m)?;
     conv_ops::register(m)?;
+    quantize_ops::register(m)?;
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;

@@ -1,6 +1,8 @@
-//! Low-precision formats. So far the 8-bit float conversions `to_fp8` / `from_fp8`
-//! (E4M3, "fn": no infinities, one NaN code per sign, largest finite 448), as MLX
-//! stores them: one uint8 per value.
+//! Low-precision formats: affine quantization (`quantize`, `dequantize`,
+//! `quantized_matmul`: groups of `group_size` values along the last axis stored as
+//! `bits`-bit codes with a float scale and bias each, bit for bit as MLX stores them),
+//! and the 8-bit float conversions `to_fp8` / `from_fp8` (E4M3, "fn": no infinities,
+//! one NaN code per sign, largest finite 448), one uint8 per value.
 
 use super::{
     abs, astype, bitwise_and, clip, full, isnan, left_shift, multiply, right_shift, round,
@@ -104,4 +106,309 @@ pub fn from_fp8(x: &Array, dtype: Dtype) -> Result<Array> {
     }
     let table = Array::from_slice(&fp8_values(), &[256])?;
     astype(&take(&table, &astype(x, Dtype::Uint32)?, None)?, dtype)
+}
+
+// ---- affine quantization -----------------------------------------------------------------
+
+use crate::primitives::quantized::{Dequantize, PackBits, QuantizedMatmul};
+
+/// A quantized matrix: codes packed in uint32 words, and a scale and bias per group
+/// (`biases` is `None` for the modes without one).
+#[derive(Clone, Debug)]
+pub struct Quantized {
+    pub wq: Array,
+    pub scales: Array,
+    pub biases: Option<Array>,
+}
+
+/// Checks the mode and fills in MLX's defaults: `(group_size, bits)`.
+fn affine_params(
+    op: &str,
+    group_size: Option<usize>,
+    bits: Option<usize>,
+    mode: &str,
+) -> Result<(usize, usize)> {
+    match mode {
+        "affine" => {}
+        "mxfp4" | "mxfp8" | "nvfp4" => {
+            return Err(Error::Invalid(format!(
+                "[{op}] Quantization mode '{mode}' is not implemented in ferrox yet; use 'affine'."
+            )))
+        }
+        _ => {
+            return Err(Error::Invalid(format!(
+                "[{op}] Invalid quantization mode '{mode}'."
+            )))
+        }
+    }
+    let (gs, bits) = (group_size.unwrap_or(64), bits.unwrap_or(4));
+    if ![32, 64, 128].contains(&gs) {
+        return Err(Error::Invalid(format!(
+            "[{op}] The requested group size {gs} is not supported. The supported group sizes \
+             are 32, 64, and 128."
+        )));
+    }
+    if ![1, 2, 3, 4, 5, 6, 8].contains(&bits) {
+        return Err(Error::Invalid(format!(
+            "[{op}] The requested number of bits {bits} is not supported. The supported bits \
+             are 1, 2, 3, 4, 5, 6 and 8."
+        )));
+    }
+    Ok((gs, bits))
+}
+
+fn shape_str(s: &[usize]) -> String {
+    let v: Vec<String> = s.iter().map(|x| x.to_string()).collect();
+    format!("({})", v.join(","))
+}
+
+/// Quantizes each group of `group_size` (default 64) consecutive values along the last
+/// axis of `w` (at least 2-D) to `bits`-bit codes (default 4) with MLX's affine rule:
+/// the scale spans the group's range, and the group's value of largest magnitude is
+/// represented exactly. Returns the codes packed into uint32 words (last axis
+/// `cols * bits / 32`) and the scales and biases (last axis `cols / group_size`, `w`'s
+/// dtype). Bit for bit what MLX returns.
+///
+/// ```
+/// use ferrox::ops;
+/// let w = ops::arange(0.0, 64.0, 1.0, None)?.reshape(&[1, 64])?;
+/// let q = ops::quantize(&w, None, None, "affine")?;
+/// assert_eq!(q.wq.shape(), &[1, 8]);
+/// let back = ops::dequantize(&q.wq, &q.scales, q.biases.as_ref(), None, None, "affine", None)?;
+/// assert!(ops::allclose(&back, &w, 0.0, 2.2, false)?.item::<bool>()?);
+/// # Ok::<(), ferrox::Error>(())
+/// ```
+pub fn quantize(
+    w: &Array,
+    group_size: Option<usize>,
+    bits: Option<usize>,
+    mode: &str,
+) -> Result<Quantized> {
+    let (gs, bits) = affine_params("quantize", group_size, bits, mode)?;
+    if !w.dtype().is_floating() {
+        return Err(Error::Invalid(format!(
+            "[quantize] Only real floating types can be quantized but w has type {}.",
+            w.dtype()
+        )));
+    }
+    if w.ndim() < 2 {
+        return Err(Error::Invalid(format!(
+            "[quantize] The matrix to be quantized must have at least 2 dimension but it has \
+             only {}.",
+            w.ndim()
+        )));
+    }
+    let cols = w.shape()[w.ndim() - 1];
+    if cols % gs != 0 {
+        return Err(Error::Invalid(format!(
+            "[quantize] The last dimension of the matrix needs to be divisible by the \
+             quantization group size {gs}. However the provided  matrix has shape {}",
+            shape_str(w.shape())
+        )));
+    }
+    let mut grouped = w.shape()[..w.ndim() - 1].to_vec();
+    grouped.extend([cols / gs, gs]);
+    let g = astype(w, Dtype::Float32)?.reshape(&grouped)?;
+    let n_bins = ((1u32 << bits) - 1) as f64;
+    let (hi, lo) = (super::max(&g, &[-1], true)?, super::min(&g, &[-1], true)?);
+    let span = super::maximum(&super::divide(&subtract(&hi, &lo)?, n_bins)?, 1e-7)?;
+    let (scales, biases) = if bits == 1 {
+        // One bit: the two codes are the group's minimum and maximum.
+        (span, lo)
+    } else {
+        edge_exact(&lo, &hi, &span)?
+    };
+    let (zero, top) = (Array::scalar(0.0f32), Array::scalar(n_bins as f32));
+    let codes = clip(
+        &round(&super::divide(&subtract(&g, &biases)?, &scales)?, 0)?,
+        Some(&zero),
+        Some(&top),
+    )?;
+    let codes = astype(&codes, Dtype::Uint32)?.reshape(w.shape())?;
+    let squeeze = |a: &Array| super::squeeze(a, &[-1]).and_then(|a| astype(&a, w.dtype()));
+    Ok(Quantized {
+        wq: pack_bits(&codes, bits)?,
+        scales: squeeze(&scales)?,
+        biases: Some(squeeze(&biases)?),
+    })
+}
+
+/// Scales and biases (float32, per group) that represent the group's end of larger
+/// magnitude exactly (as `q0 * scale`, with zero bias when it rounds to code 0): MLX's
+/// rule for 2 bits and more. `span` is the range over the number of steps.
+fn edge_exact(lo: &Array, hi: &Array, span: &Array) -> Result<(Array, Array)> {
+    let low_end = super::greater(&abs(lo)?, &abs(hi)?)?;
+    let scales = where_(&low_end, span, &super::negative(span)?)?;
+    let edge = where_(&low_end, lo, hi)?;
+    let q0 = round(&super::divide(&edge, &scales)?, 0)?;
+    let nonzero = super::not_equal(&q0, 0.0)?;
+    let scales = where_(&nonzero, &super::divide(&edge, &q0)?, &scales)?;
+    let biases = where_(&nonzero, &edge, 0.0)?;
+    Ok((scales, biases))
+}
+
+/// Codes (uint32, last axis a multiple of `32 / gcd(32, bits)`) packed `bits` each into
+/// uint32 words along the last axis.
+pub(crate) fn pack_bits(codes: &Array, bits: usize) -> Result<Array> {
+    let mut shape = codes.shape().to_vec();
+    let n = shape.last().copied().unwrap_or(0);
+    *shape.last_mut().expect("quantized arrays are at least 1-D") = n * bits / 32;
+    Ok(Array::from_op(
+        shape,
+        Dtype::Uint32,
+        PackBits { bits },
+        vec![codes.clone()],
+        super::stream(),
+    ))
+}
+
+/// Checks packed weights `w` against their scales and biases: `(rows.., cols)` of the
+/// float matrix they stand for.
+fn check_packed(
+    op: &str,
+    w: &Array,
+    scales: &Array,
+    biases: Option<&Array>,
+    gs: usize,
+    bits: usize,
+) -> Result<usize> {
+    if w.dtype() != Dtype::Uint32 {
+        return Err(Error::Invalid(format!(
+            "[{op}] The matrix should be given as a uint32 but it has type {}.",
+            w.dtype()
+        )));
+    }
+    let Some(biases) = biases else {
+        return Err(Error::Invalid(format!(
+            "[{op}] Biases must be provided for affine quantization."
+        )));
+    };
+    if w.ndim() < 2 {
+        return Err(Error::Invalid(format!(
+            "[{op}] The matrix should be at least 2-D but it has {} dimensions.",
+            w.ndim()
+        )));
+    }
+    let nd = w.ndim();
+    let cols = w.shape()[nd - 1] * 32 / bits;
+    let mut want = w.shape().to_vec();
+    want[nd - 1] = cols / gs;
+    if scales.shape() != want.as_slice() || biases.shape() != want.as_slice() || cols % gs != 0 {
+        return Err(Error::Invalid(format!(
+            "[{op}] Shape of scales and biases does not match the matrix given the \
+             quantization parameters. Provided matrix of shape {} and scales/biases of shape \
+             {} with group_size={gs} and bits={bits}.",
+            shape_str(w.shape()),
+            shape_str(scales.shape())
+        )));
+    }
+    Ok(cols)
+}
+
+/// The float matrix that packed weights `w` stand for: `code * scale + bias` per group,
+/// in `dtype` (default: the scales' dtype).
+pub fn dequantize(
+    w: &Array,
+    scales: &Array,
+    biases: Option<&Array>,
+    group_size: Option<usize>,
+    bits: Option<usize>,
+    mode: &str,
+    dtype: Option<Dtype>,
+) -> Result<Array> {
+    let (gs, bits) = affine_params("dequantize", group_size, bits, mode)?;
+    let cols = check_packed("dequantize", w, scales, biases, gs, bits)?;
+    let biases = biases.expect("checked above");
+    let dtype = dtype.unwrap_or(scales.dtype());
+    if !dtype.is_floating() {
+        return Err(Error::Invalid(format!(
+            "[dequantize] Output dtype must be a floating type, got {dtype}."
+        )));
+    }
+    let mut shape = w.shape().to_vec();
+    *shape.last_mut().expect("at least 2-D") = cols;
+    let inputs = vec![w.clone(), scales.clone(), biases.clone()];
+    Ok(Array::from_op(
+        shape,
+        dtype,
+        Dequantize {
+            group_size: gs,
+            bits,
+        },
+        inputs,
+        super::stream(),
+    ))
+}
+
+/// `x @ dequantize(w).T` (`transpose`, a linear layer's layout: `w` `[n, k]`) or
+/// `x @ dequantize(w)` (`w` `[k, n]`) without forming the float weights: for a few rows
+/// of `x` (decoding) each weight row is read once, as codes. `x` is `[.., k]` (batch
+/// axes are more rows); `w` is 2-D. The output's dtype is that of `x` and the scales
+/// promoted together.
+#[allow(clippy::too_many_arguments)]
+pub fn quantized_matmul(
+    x: &Array,
+    w: &Array,
+    scales: &Array,
+    biases: Option<&Array>,
+    transpose: bool,
+    group_size: Option<usize>,
+    bits: Option<usize>,
+    mode: &str,
+) -> Result<Array> {
+    let (gs, bits) = affine_params("quantized_matmul", group_size, bits, mode)?;
+    let cols = check_packed("quantized_matmul", w, scales, biases, gs, bits)?;
+    if w.ndim() != 2 {
+        return Err(Error::Invalid(format!(
+            "[quantized_matmul] Batched quantized weights are not implemented in ferrox yet: \
+             w has shape {}.",
+            shape_str(w.shape())
+        )));
+    }
+    let rows = w.shape()[0];
+    let (k, n) = if transpose {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
+    let last = x.shape().last().copied();
+    if x.ndim() == 0 || last != Some(k) {
+        let (a, b) = (k, n);
+        return Err(Error::Invalid(format!(
+            "[quantized_matmul] Last dimension of first input with shape (..., {}) does not \
+             match the expanded quantized matrix ({a}, {b}) computed from shape {} with \
+             group_size={gs}, bits={bits} and transpose={transpose}",
+            last.unwrap_or(0),
+            shape_str(w.shape())
+        )));
+    }
+    if !x.dtype().is_floating() {
+        return Err(Error::Invalid(format!(
+            "[quantized_matmul] Only real floating types are supported but x has type {}.",
+            x.dtype()
+        )));
+    }
+    let prim = QuantizedMatmul {
+        group_size: gs,
+        bits,
+        transpose,
+    };
+    quantized_matmul_with(x, w, scales, biases.expect("checked"), prim)
+}
+
+/// The product node for checked arguments (the gradient rules build theirs here).
+pub(crate) fn quantized_matmul_with(
+    x: &Array,
+    w: &Array,
+    scales: &Array,
+    biases: &Array,
+    prim: QuantizedMatmul,
+) -> Result<Array> {
+    let cols = w.shape()[1] * 32 / prim.bits;
+    let n = if prim.transpose { w.shape()[0] } else { cols };
+    let dtype = super::result_type(&[x, scales]);
+    let mut shape = x.shape().to_vec();
+    *shape.last_mut().expect("x is at least 1-D") = n;
+    let inputs = vec![x.clone(), w.clone(), scales.clone(), biases.clone()];
+    Ok(Array::from_op(shape, dtype, prim, inputs, super::stream()))
 }

@@ -10,6 +10,7 @@ pub mod fused;
 pub mod indexing;
 pub mod matmul;
 pub mod norm;
+pub mod quantized;
 pub mod random;
 pub mod reduce;
 pub mod scan;
