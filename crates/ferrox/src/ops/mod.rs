@@ -14,6 +14,7 @@
 mod binary;
 mod creation;
 pub mod fast;
+pub mod fft;
 mod indexing;
 mod layout;
 mod linalg;

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod binary;
 pub mod creation;
+pub mod fft;
 pub mod fused;
 pub mod indexing;
 pub mod matmul;

@@ -22,6 +22,7 @@ pub mod attention;
 pub mod binary;
 pub mod copy;
 pub mod elementwise;
+pub mod fft;
 pub mod fused;
 pub mod indexing;
 pub mod matmul;
