@@ -1,5 +1,5 @@
 """mx.fft: values against numpy.fft, dtypes, shapes and exception types against MLX,
-gradients against finite differences (and MLX's where MLX's are right), stft/istft
+gradients against finite differences and MLX's, stft/istft
 against MLX and a framed NumPy reference."""
 
 import numpy as np
@@ -170,14 +170,14 @@ def test_gradients_match_finite_differences(i):
 
 
 @needs_mlx
-def test_gradients_agree_with_mlx_where_mlx_is_right():
-    """MLX's vjp of complex fft/ifft and of even-length irfft are the adjoints; its
-    rfft vjp and odd-length irfft vjp miss doubled bins (ours follow finite
-    differences, checked above)."""
+def test_gradients_agree_with_mlx():
+    """The same real losses differentiated by MLX: complex, real-input and inverse-real
+    transforms, even and odd lengths."""
     rng = np.random.default_rng(9)
     x = crand(rng, (3, 8))
     for f in [lambda m, a: m.fft.fft(a), lambda m, a: m.fft.ifft(a, n=6), lambda m, a: m.fft.irfft(a, axis=0),
-              lambda m, a: m.fft.fft2(a, norm="ortho")]:
+              lambda m, a: m.fft.irfft(a, n=9), lambda m, a: m.fft.fft2(a, norm="ortho"),
+              lambda m, a: m.fft.rfft(m.real(a), n=7), lambda m, a: m.fft.rfftn(m.real(a))]:
         y = f(np, x)
         u = rng.standard_normal(y.shape).astype(np.float32)
         v = rng.standard_normal(y.shape).astype(np.float32)
