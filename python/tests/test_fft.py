@@ -100,6 +100,8 @@ BAD_CALLS = [
     ("irfft", lambda m, a: m.fft.irfft(a[:, :1])),
     ("fftfreq", lambda m, a: m.fft.fftfreq(0)),
     ("rfftfreq", lambda m, a: m.fft.rfftfreq(-2)),
+    ("fftfreq", lambda m, a: m.fft.fftfreq(4, 0.0)),
+    ("rfftfreq", lambda m, a: m.fft.rfftfreq(4, d=0.0)),
     ("fftshift", lambda m, a: m.fft.fftshift(a, axes=[4])),
     ("ifftshift", lambda m, a: m.fft.ifftshift(a, axes=-3)),
     ("fft", lambda m, a: m.fft.fft([1.0, 2.0])),
