@@ -12,6 +12,7 @@ mod dlpack;
 mod dtype;
 mod errors;
 mod fast;
+mod fft;
 mod indexing;
 mod memory;
 mod numpy;
@@ -46,6 +47,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;
+    fft::register(m)?;
     backends::register(m)?;
     transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;

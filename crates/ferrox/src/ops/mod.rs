@@ -15,6 +15,7 @@ mod binary;
 mod conv;
 mod creation;
 pub mod fast;
+pub mod fft;
 mod indexing;
 mod layout;
 mod linalg;

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod binary;
 pub mod conv;
 pub mod creation;
+pub mod fft;
 pub mod fused;
 pub mod indexing;
 pub mod matmul;

@@ -23,6 +23,7 @@ pub mod binary;
 pub mod conv;
 pub mod copy;
 pub mod elementwise;
+pub mod fft;
 pub mod fused;
 pub mod indexing;
 pub mod matmul;
