@@ -7,6 +7,7 @@ pub mod binary;
 pub mod creation;
 pub mod fused;
 pub mod indexing;
+pub mod linalg;
 pub mod matmul;
 pub mod norm;
 pub mod random;

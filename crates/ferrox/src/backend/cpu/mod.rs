@@ -24,6 +24,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod fused;
 pub mod indexing;
+pub mod linalg;
 pub mod matmul;
 pub mod norm;
 pub mod random;
