@@ -12,6 +12,7 @@ mod dtype;
 mod errors;
 mod fast;
 mod indexing;
+mod linalg;
 mod memory;
 mod numpy;
 mod ops;
@@ -42,6 +43,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;
+    linalg::register(m)?;
     backends::register(m)?;
     transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;

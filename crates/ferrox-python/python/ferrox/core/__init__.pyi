@@ -17,6 +17,7 @@ ArrayLike = Any
 StreamOrDevice = Stream | ThreadLocalStream | Device | DeviceType | None
 from . import cuda as cuda
 from . import fast as fast
+from . import linalg as linalg
 from . import metal as metal
 from . import random as random
 
