@@ -724,6 +724,22 @@ fn gradients_match_finite_differences() {
             tall.clone(),
         ),
         ("pinv", Box::new(linalg::pinv), a.clone()),
+        // One output of several kept: the rules must not read the dropped ones.
+        (
+            "eigh values only",
+            Box::new(|x: &Array| Ok(linalg::eigh(&sym(x)?, "L")?.0)),
+            a.clone(),
+        ),
+        (
+            "qr R only",
+            Box::new(|x: &Array| Ok(linalg::qr(x)?.1)),
+            tall.clone(),
+        ),
+        (
+            "svd S only",
+            Box::new(|x: &Array| Ok(linalg::svd(x, true)?.remove(1))),
+            a.clone(),
+        ),
         (
             "norm nuc",
             Box::new(|x: &Array| {

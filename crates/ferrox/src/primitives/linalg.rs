@@ -228,7 +228,18 @@ impl Primitive for Qr {
                 "[QRF] vjp is implemented for matrices with at least as many rows as columns; got ({m}, {n})."
             )));
         }
-        let (q, r) = (&out[0], &out[1]);
+        // A new node: an output the caller dropped reaches the rule as zeros.
+        let _ = out;
+        let o = Array::from_multi_op(
+            vec![
+                (out[0].shape().to_vec(), out[0].dtype()),
+                (out[1].shape().to_vec(), out[1].dtype()),
+            ],
+            Qr,
+            vec![p[0].clone()],
+            ops::stream(),
+        );
+        let (q, r) = (&o[0], &o[1]);
         let (qbar, rbar) = (&cot[0], &cot[1]);
         let mm = ops::subtract(&ops::matmul(r, &mt(rbar)?)?, &ops::matmul(&mt(qbar)?, q)?)?;
         let b = ops::add(qbar, &ops::matmul(q, &copyltu(&mm)?)?)?;
@@ -292,12 +303,10 @@ impl Primitive for Svd {
         let nd = a.ndim();
         let (m, n) = (a.shape()[nd - 2], a.shape()[nd - 1]);
         let kk = m.min(n);
-        let (u, s, vt) = if self.compute_uv {
-            (out[0].clone(), out[1].clone(), out[2].clone())
-        } else {
-            let f = svd_full(a);
-            (f[0].clone(), f[1].clone(), f[2].clone())
-        };
+        // A new node: an output the caller dropped reaches the rule as zeros.
+        let _ = out;
+        let f = svd_full(a);
+        let (u, s, vt) = (f[0].clone(), f[1].clone(), f[2].clone());
         let sbar = if self.compute_uv { &cot[1] } else { &cot[0] };
         let uk = leading(&u, nd - 1, kk)?;
         let vk = mt(&leading(&vt, nd - 2, kk)?)?;
@@ -390,11 +399,9 @@ impl Primitive for Eigh {
 }
 
 impl Eigh {
-    /// The eigenvalues and eigenvectors: the outputs, or a new node with vectors.
+    /// The eigenvalues and eigenvectors, from a new node: an output the caller dropped
+    /// reaches the rules as zeros, so they cannot use `outputs`.
     fn both(&self, a: &Array, out: &[Array]) -> (Array, Array) {
-        if self.vectors {
-            return (out[0].clone(), out[1].clone());
-        }
         let o = Array::from_multi_op(
             vec![
                 (out[0].shape().to_vec(), out[0].dtype()),
