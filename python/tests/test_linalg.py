@@ -261,6 +261,10 @@ GRADS = {
     "svd": lambda t: (lambda u, s, vt: u**2 + vt**2 + s[..., None])(*L.svd(t)),
     "svd_values": lambda t: L.svd(t, compute_uv=False),
     "qr": lambda t: (lambda q, r: q + r)(*L.qr(t)),
+    # One output of several kept (the others dropped).
+    "eigh_w_only": lambda t: L.eigh(sym(t))[0],
+    "qr_r_only": lambda t: L.qr(t)[1],
+    "svd_s_only": lambda t: L.svd(t)[1],
     "pinv": lambda t: L.pinv(t),
     "norm_nuc": lambda t: L.norm(t, "nuc", axis=(-2, -1)),
     "norm_2": lambda t: L.norm(t, 2, axis=(-2, -1)),
