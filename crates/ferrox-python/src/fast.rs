@@ -17,7 +17,7 @@ type Arg<'a, 'py> = &'a Bound<'py, PyAny>;
 type Opt<'a, 'py> = Option<&'a Bound<'py, PyAny>>;
 
 /// An `array` argument, strictly.
-fn array_only(func: &str, name: &str, a: Arg) -> PyResult<Array> {
+pub(crate) fn array_only(func: &str, name: &str, a: Arg) -> PyResult<Array> {
     match a.cast::<PyArray>() {
         Ok(a) => Ok(a.borrow().inner.clone()),
         Err(_) => Err(PyTypeError::new_err(format!(

@@ -14,6 +14,7 @@ mod errors;
 mod fast;
 mod fft;
 mod indexing;
+mod linalg;
 mod memory;
 mod numpy;
 mod ops;
@@ -48,6 +49,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     random::register(m)?;
     fast::register(m)?;
     fft::register(m)?;
+    linalg::register(m)?;
     backends::register(m)?;
     transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;

@@ -9,6 +9,7 @@ pub mod creation;
 pub mod fft;
 pub mod fused;
 pub mod indexing;
+pub mod linalg;
 pub mod matmul;
 pub mod norm;
 pub mod quantized;

@@ -18,6 +18,7 @@ StreamOrDevice = Stream | ThreadLocalStream | Device | DeviceType | None
 from . import cuda as cuda
 from . import fast as fast
 from . import fft as fft
+from . import linalg as linalg
 from . import metal as metal
 from . import random as random
 

@@ -26,6 +26,7 @@ pub mod elementwise;
 pub mod fft;
 pub mod fused;
 pub mod indexing;
+pub mod linalg;
 pub mod matmul;
 pub mod norm;
 pub mod quantized;
