@@ -707,6 +707,35 @@ pub fn from_fp8(x: Arg, dtype: Opt, stream: Opt) -> PyResult<PyArray> {
     on_stream(stream, || ops::from_fp8(&x, dtype)).map(PyArray::from)
 }
 #[pyfunction]
+#[pyo3(signature = (subscripts, *operands, stream = None))]
+pub fn einsum(subscripts: &str, operands: &Bound<'_, PyTuple>, stream: Opt) -> PyResult<PyArray> {
+    let arrays = operands
+        .iter()
+        .map(|o| array_arg(&o))
+        .collect::<PyResult<Vec<_>>>()?;
+    on_stream(stream, || ops::einsum(subscripts, &arrays)).map(PyArray::from)
+}
+#[pyfunction]
+#[pyo3(signature = (subscripts, *operands))]
+pub fn einsum_path<'py>(
+    py: Python<'py>,
+    subscripts: &str,
+    operands: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let arrays = operands
+        .iter()
+        .map(|o| array_arg(&o))
+        .collect::<PyResult<Vec<_>>>()?;
+    let (path, report) = crate::errors::guard(|| ops::einsum_path(subscripts, &arrays))?;
+    let path = PyList::new(
+        py,
+        path.iter()
+            .map(|p| PyTuple::new(py, p))
+            .collect::<PyResult<Vec<_>>>()?,
+    )?;
+    PyTuple::new(py, [path.into_any(), report.into_pyobject(py)?.into_any()])
+}
+#[pyfunction]
 #[pyo3(signature = (a, b, *, stream = None))]
 pub fn kron(a: Arg, b: Arg, stream: Opt) -> PyResult<PyArray> {
     let (a, b) = (array_arg(a)?, array_arg(b)?);
@@ -824,6 +853,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         inner,
         outer,
         kron,
+        einsum,
+        einsum_path,
         to_fp8,
         from_fp8,
         hadamard_transform,

@@ -54,3 +54,59 @@ fn hadamard_transform_matches_the_sylvester_matrix() {
     let e = ferrox::ops::hadamard_transform(&a.reshape(&[48]).unwrap(), None).unwrap_err();
     assert!(e.to_string().contains("n = 48"), "{e}");
 }
+
+#[test]
+fn einsum_matches_explicit_loops() {
+    use ferrox::{ops, Array};
+    let a = Array::from_slice(&(0..6).map(|x| x as f32).collect::<Vec<_>>(), &[2, 3]).unwrap();
+    let b = Array::from_slice(
+        &(0..12).map(|x| x as f32 - 5.0).collect::<Vec<_>>(),
+        &[3, 4],
+    )
+    .unwrap();
+    let (av, bv) = (a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+    // ij,jk->ik
+    let got = ops::einsum("ij,jk->ik", &[a.clone(), b.clone()])
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    for i in 0..2 {
+        for k in 0..4 {
+            let want: f32 = (0..3).map(|j| av[i * 3 + j] * bv[j * 4 + k]).sum();
+            assert_eq!(got[i * 4 + k], want);
+        }
+    }
+    // ij->ji and the implicit "ij,ij" (sum of products) and "ji" (transpose by order).
+    let t = ops::einsum("ij->ji", &[a.clone()])
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+    assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    let s = ops::einsum("ij,ij", &[a.clone(), a.clone()])
+        .unwrap()
+        .item::<f32>()
+        .unwrap();
+    assert_eq!(s, av.iter().map(|x| x * x).sum::<f32>());
+    // A diagonal, and a three-operand chain through the greedy order.
+    let sq = Array::from_slice(&(0..9).map(|x| x as f32).collect::<Vec<_>>(), &[3, 3]).unwrap();
+    assert_eq!(
+        ops::einsum("ii->i", &[sq.clone()])
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![0.0, 4.0, 8.0]
+    );
+    let chain = ops::einsum("ij,jk,kl->il", &[a.clone(), sq.clone(), b.clone()]).unwrap();
+    let want = ops::matmul(&ops::matmul(&a, &sq).unwrap(), &b).unwrap();
+    assert_eq!(
+        chain.to_vec::<f32>().unwrap(),
+        want.to_vec::<f32>().unwrap()
+    );
+    let (path, report) = ops::einsum_path("ij,jk->ik", &[a.clone(), b.clone()]).unwrap();
+    assert_eq!(path, vec![vec![0, 1]]);
+    assert!(report.contains("Naive FLOP count:  48"), "{report}");
+    // Errors.
+    assert!(ops::einsum("ij,jk->ik", &[a.clone()]).is_err());
+    assert!(ops::einsum("ij,jk->ik", &[a.clone(), a.clone()]).is_err());
+    assert!(ops::einsum("ij->k", &[a]).is_err());
+}

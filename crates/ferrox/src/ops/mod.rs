@@ -14,6 +14,7 @@
 mod binary;
 mod conv;
 mod creation;
+mod einsum;
 pub mod fast;
 pub mod fft;
 mod indexing;
@@ -31,6 +32,7 @@ mod unary;
 pub use binary::*;
 pub use conv::*;
 pub use creation::*;
+pub use einsum::*;
 pub use indexing::*;
 pub use layout::*;
 pub use products::*;
