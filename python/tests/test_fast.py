@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import ferrox.core as mx
+from numeric import fd_grad
 
 mlx = pytest.importorskip("mlx.core")
 
@@ -392,3 +393,75 @@ def test_cross_entropy_gradient_and_errors():
         with pytest.raises(ValueError):
             m.fast.cross_entropy(m.zeros((2, 3)), m.array([0.0, 1.0]))
     assert mx.fast.cross_entropy(logits, mx.array([0, 1], mx.uint8)).shape == (2,)
+
+
+def _gated_delta_ref(q, k, v, g, beta, state=None, mask=None):
+    """float64 reference of the gated delta recurrence, step by step."""
+    B, T, Hk, Dk = q.shape
+    Hv, Dv = v.shape[2:]
+    q, k = np.repeat(q, Hv // Hk, 2), np.repeat(k, Hv // Hk, 2)
+    S = np.zeros((B, Hv, Dv, Dk)) if state is None else state.astype(np.float64)
+    ys = []
+    for t in range(T):
+        old = S
+        decay = g[:, t, :, None, None] if g.ndim == 3 else g[:, t, :, None, :]
+        S = S * decay
+        kv = (S * k[:, t, :, None, :]).sum(-1)
+        d = (v[:, t] - kv) * beta[:, t, :, None]
+        S = S + k[:, t, :, None, :] * d[..., None]
+        y = (S * q[:, t, :, None, :]).sum(-1)
+        if mask is not None:
+            S = np.where(mask[:, t, None, None, None], S, old)
+            y = np.where(mask[:, t, None, None], y, 0)
+        ys.append(y)
+    return np.stack(ys, 1), S
+
+
+@pytest.mark.parametrize("heads", [(2, 2), (2, 4), (1, 3)])
+@pytest.mark.parametrize("per_channel_gamma", [False, True])
+@pytest.mark.parametrize("with_state_and_mask", [False, True])
+def test_gated_delta_update(heads, per_channel_gamma, with_state_and_mask):
+    rng = np.random.default_rng(11)
+    B, T, Dk, Dv = 2, 5, 8, 6
+    Hk, Hv = heads
+    q = rng.standard_normal((B, T, Hk, Dk)).astype(np.float32)
+    k = (rng.standard_normal((B, T, Hk, Dk)) * 0.3).astype(np.float32)
+    v = rng.standard_normal((B, T, Hv, Dv)).astype(np.float32)
+    g = rng.uniform(0.5, 1, (B, T, Hv) + ((Dk,) if per_channel_gamma else ())).astype(np.float32)
+    beta = rng.uniform(0, 1, (B, T, Hv)).astype(np.float32)
+    S0 = rng.standard_normal((B, Hv, Dv, Dk)).astype(np.float32) if with_state_and_mask else None
+    mask = (rng.uniform(size=(B, T)) > 0.3) if with_state_and_mask else None
+    kw = {} if S0 is None else dict(initial_state=mx.array(S0), mask=mx.array(mask))
+    y, s = mx.fast.gated_delta_update(*[mx.array(t) for t in (q, k, v, g, beta)], **kw)
+    ry, rs = _gated_delta_ref(q, k, v, g, beta, S0, mask)
+    assert y.shape == (B, T, Hv, Dv) and s.shape == (B, Hv, Dv, Dk)
+    assert y.dtype == mx.float32 and s.dtype == mx.float32
+    np.testing.assert_allclose(np.array(y), ry, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.array(s), rs, rtol=1e-4, atol=1e-4)
+    if mlx is not None:
+        my, ms = mlx.fast.gated_delta_update(*[mlx.array(t) for t in (q, k, v, g, beta)],
+                                              **({} if S0 is None else dict(initial_state=mlx.array(S0), mask=mlx.array(mask))))
+        np.testing.assert_allclose(np.array(y), np.array(my), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(np.array(s), np.array(ms), rtol=1e-4, atol=1e-4)
+
+
+def test_gated_delta_update_dtypes_errors_and_grad():
+    rng = np.random.default_rng(12)
+    B, T, H, D = 1, 3, 2, 4
+    q, k, v = (rng.standard_normal((B, T, H, D)) * 0.5 for _ in range(3))
+    g = rng.uniform(0.5, 1, (B, T, H))
+    beta = rng.uniform(0, 1, (B, T, H))
+    y, s = mx.fast.gated_delta_update(*[mx.array(t).astype(mx.float16) for t in (q, k, v, g, beta)])
+    assert y.dtype == mx.float16 and s.dtype == mx.float32
+    with pytest.raises(ValueError):
+        mx.fast.gated_delta_update(*[mx.array(t) for t in (q, k, v, g, beta[:, :, :1, None])])
+    with pytest.raises(ValueError, match="multiple of the key heads"):
+        mx.fast.gated_delta_update(*[mx.array(t) for t in (q, k, v[:, :, :1].repeat(3, 2), g, beta)])
+    with pytest.raises(TypeError):
+        mx.fast.gated_delta_update(q, k, v, g, beta)
+    # Gradient in q against finite differences of the float64 reference.
+    w = rng.standard_normal((B, T, H, D))
+    f = lambda qq: (mx.fast.gated_delta_update(qq, *[mx.array(t) for t in (k, v, g, beta)])[0] * mx.array(w)).sum()
+    gq = mx.grad(f)(mx.array(q))
+    ref = fd_grad(lambda qq: (_gated_delta_ref(qq, k, v, g, beta)[0] * w).sum(), q)
+    np.testing.assert_allclose(np.array(gq), ref, rtol=1e-3, atol=1e-3)

@@ -241,10 +241,9 @@ def test_getitem_out_of_range_python_int_raises():
             a[key]
 
 
+# Boolean-mask reads, which MLX refuses, are ferrox's escape hatch (beyond MLX; see
+# test_data_dependent.py), so they are not among the errors to match.
 ERROR_KEYS = [
-    lambda lib: lib.array([True, False]),
-    lambda lib: [True, False],
-    lambda lib: [[True], [False]],
     lambda lib: True,
     lambda lib: 1.0,
     lambda lib: [1.0],
@@ -272,10 +271,6 @@ def test_getitem_errors_match_mlx(make_key, oracle):
 
 def test_getitem_error_messages():
     a = mx.arange(6).reshape(2, 3)
-    with pytest.raises(ValueError, match="boolean indices are not yet supported"):
-        a[mx.array([True, False])]
-    with pytest.raises(ValueError, match="boolean indices are not yet supported"):
-        a[np.array([True, False])]
     with pytest.raises(ValueError, match="Indices must be integral"):
         a[[0.5]]
     with pytest.raises(ValueError, match="Too many indices for array with 2 dimensions"):

@@ -1,6 +1,6 @@
 //! `ferrox.core.fast`, a drop-in for `mlx.core.fast`: `rms_norm`, `layer_norm` and
 //! `scaled_dot_product_attention`, each one fused CPU kernel, and `rope` and
-//! `cross_entropy` (composed of ops). As in MLX, the tensor arguments must be arrays (a
+//! `cross_entropy` and `gated_delta_update` (composed of ops). As in MLX, the tensor arguments must be arrays (a
 //! list or NumPy array is a `TypeError`).
 
 use crate::array::PyArray;
@@ -134,6 +134,35 @@ fn cross_entropy(logits: Arg, targets: Arg, stream: Opt) -> PyResult<PyArray> {
 }
 
 /// Adds `fast` to `m`, also importable as `ferrox.core.fast`.
+/// The gated delta recurrence; returns `[y, final_state]` as MLX does (a list).
+#[pyfunction]
+#[pyo3(signature = (q, k, v, gamma, beta, initial_state = None, mask = None, *, stream = None))]
+#[allow(clippy::too_many_arguments)]
+fn gated_delta_update(
+    q: Arg,
+    k: Arg,
+    v: Arg,
+    gamma: Arg,
+    beta: Arg,
+    initial_state: Opt,
+    mask: Opt,
+    stream: Opt,
+) -> PyResult<Vec<PyArray>> {
+    const F: &str = "gated_delta_update";
+    let (q, k, v) = (
+        array_only(F, "q", q)?,
+        array_only(F, "k", k)?,
+        array_only(F, "v", v)?,
+    );
+    let (g, b) = (array_only(F, "gamma", gamma)?, array_only(F, "beta", beta)?);
+    let s = opt_array(F, "initial_state", initial_state)?;
+    let m = opt_array(F, "mask", mask)?;
+    let (y, state) = on_stream(stream, || {
+        fast::gated_delta_update(&q, &k, &v, &g, &b, s.as_ref(), m.as_ref())
+    })?;
+    Ok(vec![y.into(), state.into()])
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let f = PyModule::new(py, "ferrox.core.fast")?;
@@ -142,6 +171,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     f.add_function(wrap_pyfunction!(scaled_dot_product_attention, &f)?)?;
     f.add_function(wrap_pyfunction!(rope, &f)?)?;
     f.add_function(wrap_pyfunction!(cross_entropy, &f)?)?;
+    f.add_function(wrap_pyfunction!(gated_delta_update, &f)?)?;
     m.add("fast", &f)?;
     py.import("sys")?
         .getattr("modules")?

@@ -106,30 +106,15 @@ macro_rules! n_d_fn {
 n_d_fn!(fftn, ifftn, rfftn, irfftn);
 
 /// MLX rejects a zero spacing (whose frequencies would be infinite).
-fn check_spacing(func: &str, d: f64) -> PyResult<()> {
-    if d == 0.0 {
-        return Err(crate::errors::value_error(format!(
-            "[{func}] `d` must be non-zero."
-        )));
-    }
-    Ok(())
-}
-
 #[pyfunction]
 #[pyo3(signature = (n, d = 1.0, stream = None))]
 fn fftfreq(n: isize, d: f64, stream: Opt) -> PyResult<PyArray> {
-    if n > 0 {
-        check_spacing("fftfreq", d)?;
-    }
     on_stream(stream, || ops_fft::fftfreq(n, d)).map(PyArray::from)
 }
 
 #[pyfunction]
 #[pyo3(signature = (n, d = 1.0, stream = None))]
 fn rfftfreq(n: isize, d: f64, stream: Opt) -> PyResult<PyArray> {
-    if n > 0 {
-        check_spacing("rfftfreq", d)?;
-    }
     on_stream(stream, || ops_fft::rfftfreq(n, d)).map(PyArray::from)
 }
 

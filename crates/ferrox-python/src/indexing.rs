@@ -319,6 +319,65 @@ pub fn index_axis0(a: &Array, i: isize) -> PyResult<Array> {
     guard(|| ops::slice(a, &start, &stop, &vec![1; nd])?.reshape(&a.shape()[1..]))
 }
 
+/// A boolean mask read (beyond MLX, which refuses it): NumPy's rule that a mask must
+/// match the axes it covers, from axis `first` of `a`.
+fn check_mask(a: &Array, mask: &Array, first: usize) -> PyResult<()> {
+    if mask.ndim() == 0 {
+        return Err(value_error(
+            "boolean indices are not yet supported for 0-d masks in reads",
+        ));
+    }
+    for (i, &m) in mask.shape().iter().enumerate() {
+        let ax = first + i;
+        let n = a.shape().get(ax).copied();
+        if n != Some(m) {
+            return Err(IndexError::new_err(match n {
+                Some(n) => format!(
+                    "boolean index did not match indexed array along axis {ax}; size of axis \
+                     is {n} but size of corresponding boolean axis is {m}"
+                ),
+                None => format!(
+                    "too many indices for array: array is {}-dimensional, but the boolean \
+                     index covers axes up to {ax}",
+                    a.ndim()
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// The entries with each boolean mask replaced by its `nonzero` index arrays (NumPy's
+/// definition of a mask among other indices), each mask checked against its axes.
+fn masks_as_indices(a: &Array, entries: Vec<Entry>) -> PyResult<Vec<Entry>> {
+    let width = |e: &Entry| match e {
+        Entry::Int(_) | Entry::Slice(..) | Entry::Array(_) => 1,
+        Entry::Mask(m) => m.ndim(),
+        _ => 0,
+    };
+    let named: usize = entries.iter().map(width).sum();
+    let mut axis = 0;
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        match e {
+            Entry::Mask(m) => {
+                check_mask(a, &m, axis)?;
+                axis += m.ndim();
+                out.extend(guard(|| ops::nonzero(&m))?.into_iter().map(Entry::Array));
+            }
+            Entry::Ellipsis => {
+                axis += a.ndim().saturating_sub(named);
+                out.push(e);
+            }
+            e => {
+                axis += width(&e);
+                out.push(e);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `a[key]`.
 pub fn get(a: &Array, key: &Bound<'_, PyAny>) -> PyResult<Array> {
     let Key { entries, single } = parse(key)?;
@@ -326,8 +385,18 @@ pub fn get(a: &Array, key: &Bound<'_, PyAny>) -> PyResult<Array> {
         return Err(cannot_index());
     }
     if entries.iter().any(|e| matches!(e, Entry::Mask(_))) {
-        return Err(value_error("boolean indices are not yet supported"));
+        if single {
+            if let Entry::Mask(m) = &entries[0] {
+                check_mask(a, m, 0)?;
+                return guard(|| ops::boolean_mask(a, m));
+            }
+        }
+        return get_entries(a, masks_as_indices(a, entries)?, false);
     }
+    get_entries(a, entries, single)
+}
+
+fn get_entries(a: &Array, entries: Vec<Entry>, single: bool) -> PyResult<Array> {
     if single {
         match &entries[0] {
             Entry::NewAxis => return guard(|| ops::expand_dims(a, &[0])),

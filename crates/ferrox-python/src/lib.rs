@@ -13,6 +13,7 @@ mod dtype;
 mod errors;
 mod fast;
 mod fft;
+mod gathered_ops;
 mod indexing;
 mod linalg;
 mod memory;
@@ -45,6 +46,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     sort_ops::register(m)?;
     conv_ops::register(m)?;
     quantize_ops::register(m)?;
+    gathered_ops::register(m)?;
     printopts::register(m)?;
     random::register(m)?;
     fast::register(m)?;

@@ -195,6 +195,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     f.add_function(wrap_pyfunction!(svd, &f)?)?;
     f.add_function(wrap_pyfunction!(tri_inv, &f)?)?;
     m.add("linalg", &f)?;
+    // mlx.core.matrix_norm is linalg.norm under a second name (the same function).
+    m.add("matrix_norm", f.getattr("norm")?)?;
     py.import("sys")?
         .getattr("modules")?
         .set_item("ferrox.core.linalg", &f)?;

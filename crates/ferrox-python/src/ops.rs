@@ -316,6 +316,16 @@ pub fn count_nonzero(a: Arg, axis: Opt, keepdims: bool, stream: Opt) -> PyResult
     on_stream(stream, || ops::count_nonzero(&a, &axes, keepdims)).map(PyArray::from)
 }
 
+/// Beyond MLX: the indices of the nonzero elements, one array per axis (NumPy's
+/// `nonzero`). It evaluates `a`, and raises inside `compile` or `vmap`.
+#[pyfunction]
+#[pyo3(signature = (a, /, *, stream = None))]
+pub fn nonzero<'py>(py: Python<'py>, a: Arg, stream: Opt) -> PyResult<Bound<'py, PyTuple>> {
+    let a = array_arg(a)?;
+    let parts = on_stream(stream, || ops::nonzero(&a))?;
+    PyTuple::new(py, parts.into_iter().map(PyArray::from))
+}
+
 #[pyfunction]
 #[pyo3(signature = (a, /, axis = None, keepdims = false, ddof = 0, *, stream = None))]
 pub fn var(a: Arg, axis: Opt, keepdims: bool, ddof: usize, stream: Opt) -> PyResult<PyArray> {
@@ -810,6 +820,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         logsumexp,
         minmax,
         count_nonzero,
+        nonzero,
         var,
         std_dev,
         argmax,

@@ -10,6 +10,9 @@
 //! # Ok::<(), ferrox::Error>(())
 //! ```
 
+mod gated_delta;
+pub use gated_delta::gated_delta_update;
+
 use super::{astype, broadcast_to, result_type, stream};
 use crate::array::Array;
 use crate::dtype::{finfo, promote, Dtype};

@@ -302,12 +302,15 @@ pub fn irfft2(a: &Array, s: Option<&[isize]>, axes: Option<&[isize]>, norm: &str
 }
 
 /// The sample frequencies of an `n`-point transform with sample spacing `d` (float32):
-/// `[0, 1, ..., ⌈n/2⌉ − 1, −⌊n/2⌋, ..., −1] / (n·d)`. Errors: `n <= 0`.
+/// `[0, 1, ..., ⌈n/2⌉ − 1, −⌊n/2⌋, ..., −1] / (n·d)`. Errors: `n <= 0`, `d == 0`.
 pub fn fftfreq(n: isize, d: f64) -> Result<Array> {
     if n <= 0 {
         return Err(Error::Invalid(format!(
             "[fftfreq] `n` must be greater than 0 but got {n}."
         )));
+    }
+    if d == 0.0 {
+        return Err(Error::Invalid("[fftfreq] `d` must be non-zero.".into()));
     }
     let nf = n as f64;
     let pos = super::arange(0.0, ((n - 1) / 2 + 1) as f64, 1.0, None)?;
@@ -316,12 +319,15 @@ pub fn fftfreq(n: isize, d: f64) -> Result<Array> {
 }
 
 /// The non-negative sample frequencies of an `n`-point real transform (float32):
-/// `[0, 1, ..., ⌊n/2⌋] / (n·d)`. Errors: `n <= 0`.
+/// `[0, 1, ..., ⌊n/2⌋] / (n·d)`. Errors: `n <= 0`, `d == 0`.
 pub fn rfftfreq(n: isize, d: f64) -> Result<Array> {
     if n <= 0 {
         return Err(Error::Invalid(format!(
             "[rfftfreq] `n` must be greater than 0 but got {n}."
         )));
+    }
+    if d == 0.0 {
+        return Err(Error::Invalid("[rfftfreq] `d` must be non-zero.".into()));
     }
     let k = super::arange(0.0, (n / 2 + 1) as f64, 1.0, None)?;
     divide(&k, (n as f64 * d) as f32)

@@ -8,6 +8,7 @@ pub mod conv;
 pub mod creation;
 pub mod fft;
 pub mod fused;
+pub mod gathered;
 pub mod indexing;
 pub mod linalg;
 pub mod matmul;

@@ -19,7 +19,7 @@
 //! A replay builds ordinary lazy nodes from the traced primitives, so a compiled
 //! function composes with `grad` and `vmap` like any other.
 
-use super::{output_ids, tape, trace, tracers};
+use super::{output_ids, tape, trace_symbolic, tracers};
 use crate::array::Array;
 use crate::array::Shape;
 use crate::device::Stream;
@@ -70,7 +70,7 @@ impl Program {
     /// Traces `f` on `args` and simplifies the graph.
     fn trace(f: &dyn Fn(&[Array]) -> Result<Vec<Array>>, args: &[Array]) -> Result<Program> {
         let traced = tracers(args);
-        let outputs = trace(f, &traced)?;
+        let outputs = trace_symbolic(f, &traced)?;
         let (ops, _) = tape(&outputs, &traced, false);
         let mut refs: HashMap<usize, Ref> = traced
             .iter()

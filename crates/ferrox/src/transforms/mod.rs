@@ -59,6 +59,33 @@ pub(crate) type IdSet = HashSet<usize, BuildHasherDefault<AddressHasher>>;
 thread_local! {
     /// How many traced functions this thread is inside (transforms nest).
     static TRACING: Cell<usize> = const { Cell::new(0) };
+    /// How many of those are `compile` or `vmap` traces, whose traced arrays stand for
+    /// values not known yet (a later call's, or a batch's).
+    static SYMBOLIC: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Whether `a`'s values are unknown while it is traced: it depends on an argument of a
+/// function `compile` or `vmap` is tracing. Ops whose output shape depends on values
+/// (`nonzero`, boolean-mask reads) refuse such arrays.
+pub fn values_unknown(a: &Array) -> bool {
+    a.is_tracer() && SYMBOLIC.with(|t| t.get() > 0)
+}
+
+/// Runs `f` on `inputs` as a traced function whose arguments stand for values not known
+/// yet (`compile`, `vmap`).
+pub(crate) fn trace_symbolic(
+    f: &dyn Fn(&[Array]) -> Result<Vec<Array>>,
+    inputs: &[Array],
+) -> Result<Vec<Array>> {
+    struct Symbolic;
+    impl Drop for Symbolic {
+        fn drop(&mut self) {
+            SYMBOLIC.with(|t| t.set(t.get().saturating_sub(1)));
+        }
+    }
+    SYMBOLIC.with(|t| t.set(t.get() + 1));
+    let _symbolic = Symbolic;
+    trace(f, inputs)
 }
 
 /// Whether this thread is running a function a transform traces. While it is, evaluating

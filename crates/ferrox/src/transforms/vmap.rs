@@ -2,7 +2,7 @@
 //! batched arguments, then walks the graph from them forward, calling each primitive's
 //! `vmap` rule on batched inputs. The helpers at the end are shared by the rules.
 
-use super::{check_count, op_outputs, output_ids, tape, trace, IdMap};
+use super::{check_count, op_outputs, output_ids, tape, trace_symbolic, IdMap};
 use crate::array::{Array, Data};
 use crate::primitive::{Batched, EvalContext, Primitive};
 use crate::{ops, Error, Result};
@@ -131,7 +131,7 @@ pub fn vmap_with_out_axes(
             None => stand_ins.push(a.clone()),
         }
     }
-    let outputs = trace(f, &stand_ins)?;
+    let outputs = trace_symbolic(f, &stand_ins)?;
     let out_axes = out_axes(&outputs)?;
     if out_axes.len() != outputs.len() {
         return Err(Error::Invalid(format!(
