@@ -98,10 +98,35 @@ def test_dtypes_and_values_match_mlx(dtype):
                                    atol=tol * np.abs(want).max())
 
 
-@pytest.mark.parametrize("n", [3, 6, 10])
+@pytest.mark.parametrize("n", [3, 6, 10, 44])
 def test_hadamard_of_unsupported_size_raises_value_error(n):
     with pytest.raises(ValueError, match="hadamard"):
         mx.hadamard_transform(mx.ones((n,)))
     if mlx is not None:
         with pytest.raises(ValueError):  # (MLX raises when it evaluates)
             mlx.eval(mlx.hadamard_transform(mlx.ones((n,))))
+
+
+@pytest.mark.parametrize("n", [12, 24, 20, 80, 28, 56, 12 * 64])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_hadamard_of_sizes_m_times_power_of_two(n, dtype, rng):
+    """n = m * 2^k (m in 12, 20, 28): orthogonal (H Hᵀ = n I, so the default scale makes
+    it its own inverse only for symmetric H, but always norm-preserving), and equal to
+    MLX's values."""
+    x = rng.standard_normal((3, n))
+    d = getattr(mx, dtype)
+    # H itself, from the transform of the identity: a ±1 matrix with H Hᵀ = n I.
+    h = np.array(mx.hadamard_transform(mx.eye(n, dtype=mx.float64), scale=1.0))
+    assert set(np.unique(h)) == {-1.0, 1.0}
+    np.testing.assert_allclose(h @ h.T, n * np.eye(n), atol=1e-9)
+    out = mx.hadamard_transform(mx.array(x, dtype=d))
+    assert out.dtype == d
+    tol = 1e-10 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(np.array(out), x @ h / np.sqrt(n), rtol=tol, atol=tol)
+    if mlx is not None:
+        want = np.array(mlx.hadamard_transform(mlx.array(x.astype(np.float32))))
+        np.testing.assert_allclose(np.array(out.astype(mx.float32)), want, rtol=1e-5, atol=1e-5)
+    # The gradient is the transpose: d/dx sum(H(x) * w) = w @ Hᵀ / sqrt(n).
+    w = rng.standard_normal((3, n))
+    g = mx.grad(lambda a: mx.sum(mx.hadamard_transform(a) * mx.array(w)))(mx.array(x))
+    np.testing.assert_allclose(np.array(g), w @ h.T / np.sqrt(n), rtol=1e-5, atol=1e-5)

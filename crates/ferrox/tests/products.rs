@@ -51,8 +51,28 @@ fn hadamard_transform_matches_the_sylvester_matrix() {
             assert_eq!(got[r * n + j], want, "row {r} col {j}");
         }
     }
-    let e = ferrox::ops::hadamard_transform(&a.reshape(&[48]).unwrap(), None).unwrap_err();
-    assert!(e.to_string().contains("n = 48"), "{e}");
+    // 36 = 12 * 3 is neither a power of two nor m * 2^k for m in 12, 20, 28.
+    let odd = ferrox::ops::ones(&[36], None).unwrap();
+    let e = ferrox::ops::hadamard_transform(&odd, None).unwrap_err();
+    assert!(e.to_string().contains("n = 36"), "{e}");
+}
+
+/// Sizes m * 2^k (48 = 12 * 4): H is a ±1 matrix with H Hᵀ = n I.
+#[test]
+fn hadamard_transform_of_twelve_times_a_power_of_two_is_orthogonal() {
+    let n = 48;
+    let eye = ferrox::ops::eye(n, None, 0, Some(ferrox::Dtype::Float64)).unwrap();
+    let h = ferrox::ops::hadamard_transform(&eye, Some(1.0))
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
+    assert!(h.iter().all(|&v| v == 1.0 || v == -1.0));
+    for i in 0..n {
+        for j in 0..n {
+            let dot: f64 = (0..n).map(|t| h[i * n + t] * h[j * n + t]).sum();
+            assert_eq!(dot, if i == j { n as f64 } else { 0.0 }, "rows {i}, {j}");
+        }
+    }
 }
 
 #[test]

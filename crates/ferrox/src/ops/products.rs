@@ -178,20 +178,100 @@ pub fn kron(a: &Array, b: &Array) -> Result<Array> {
     p.reshape(&out)
 }
 
+/// Hadamard matrices of orders 12, 20 and 28, a row per string (`+` is 1, `-` is -1):
+/// the ones MLX uses for sizes `m * 2^k` (so results agree with MLX's exactly).
+const H12: [&str; 12] = [
+    "+-++++++++++",
+    "--+-+-+-+-+-",
+    "+++-++----++",
+    "+---+--+-++-",
+    "+++++-++----",
+    "+-+---+--+-+",
+    "++--+++-++--",
+    "+--++---+--+",
+    "++----+++-++",
+    "+--+-++---+-",
+    "++++----+++-",
+    "+-+--+-++---",
+];
+const H20: [&str; 20] = [
+    "+-----++++--++--+--+",
+    "-+---+-+++---+++-+--",
+    "--+--++-+++---+-+-+-",
+    "---+-+++-+++-----+-+",
+    "----+++++--++--+--+-",
+    "+----+----+-++---++-",
+    "-+----+----+-++---++",
+    "--+----+--+-+-++---+",
+    "---+----+-++-+-++---",
+    "----+----+-++-+-++--",
+    "++--+-+--++----+----",
+    "+++--+-+---+----+---",
+    "-+++--+-+---+----+--",
+    "--+++--+-+---+----+-",
+    "+--+++--+-----+----+",
+    "+-++-++--+-+++++----",
+    "-+-+++++--+-+++-+---",
+    "+-+-+-+++-++-++--+--",
+    "++-+---++++++-+---+-",
+    "-++-++--++++++-----+",
+];
+const H28: [&str; 28] = [
+    "+--------++++--+-++-+-++--++",
+    "-+--------+++++-+-++-+-++--+",
+    "--+----+---+++-+-+-++++-++--",
+    "---+---++---+++-+-+-+-++-++-",
+    "----+--+++---+++-+-+---++-++",
+    "-----+-++++----++-+-++--++-+",
+    "------+-++++--+-++-+-++--++-",
+    "++----++------+--++---+-++-+",
+    "+++-----+------+--++-+-+-++-",
+    "-+++-----+------+--++-+-+-++",
+    "--+++-----+---+--+--++-+-+-+",
+    "---+++-----+--++--+--++-+-+-",
+    "----+++-----+--++--+--++-+-+",
+    "+----++------+--++--++-++-+-",
+    "+-+--+--++--+++------++----+",
+    "-+-+--++-++--+-+-----+++----",
+    "+-+-+--++-++----+-----+++---",
+    "-+-+-+--++-++----+-----+++--",
+    "--+-+-+--++-++----+-----+++-",
+    "+--+-+-+--++-+-----+-----+++",
+    "-+--+-+++--++-------++----++",
+    "+--++--+-+--+---++++-+------",
+    "-+--++--+-+--+---++++-+-----",
+    "--+--+++-+-+--+---+++--+----",
+    "+--+--+-+-+-+-++---++---+---",
+    "++--+----+-+-++++---+----+--",
+    "-++--+-+--+-+-++++--------+-",
+    "--++--+-+--+-+-++++--------+",
+];
+
+/// The odd factor `m` of a size `n = m * 2^k` that `hadamard_transform` takes, with its
+/// matrix (none for `m = 1`).
+fn hadamard_factor(n: usize) -> Option<(usize, Option<&'static [&'static str]>)> {
+    if n.is_power_of_two() {
+        return Some((1, None));
+    }
+    [(12, &H12[..]), (20, &H20[..]), (28, &H28[..])]
+        .into_iter()
+        .find(|&(m, _)| n % m == 0 && (n / m).is_power_of_two())
+        .map(|(m, h)| (m, Some(h)))
+}
+
 /// The Walsh-Hadamard transform along the last axis, times `scale` (default
-/// `1/sqrt(n)`, which makes it orthonormal): `x @ H_n` with `H_n` Sylvester's matrix
-/// (`H_2n = [[H_n, H_n], [H_n, -H_n]]`), in `log2 n` butterfly stages. The last extent
-/// must be a power of two; MLX also takes `m * 2^k` for m in 12, 20 and 28, which is not
-/// supported yet. The result keeps a float dtype (integers give float32); float16 and
-/// bfloat16 compute in float32 and round once.
+/// `1/sqrt(n)`, which makes it orthonormal): `x @ H_n`. For `n` a power of two `H_n` is
+/// Sylvester's matrix (`H_2n = [[H_n, H_n], [H_n, -H_n]]`), applied in `log2 n` butterfly
+/// stages; for `n = m * 2^k` with m in 12, 20, 28 it is `kron(H_m, H_2^k)`, the
+/// butterflies then a product with `H_m`, as MLX does. The result keeps a float dtype
+/// (integers give float32); float16 and bfloat16 compute in float32 and round once.
 pub fn hadamard_transform(a: &Array, scale: Option<f64>) -> Result<Array> {
     let n = a.shape().last().copied().unwrap_or(1);
-    if !n.is_power_of_two() {
+    let Some((m, hm)) = hadamard_factor(n) else {
         return Err(Error::Invalid(format!(
-            "[hadamard] Only supports n = m*2^k where m in (1, 12, 20, 28); \
-             m in (12, 20, 28) is not implemented yet, got n = {n}."
+            "[hadamard] Only supports n = m*2^k where m in (1, 12, 20, 28), got n = {n}."
         )));
-    }
+    };
     use crate::Dtype::{Float32, Float64};
     let dtype = if a.dtype().is_floating() {
         a.dtype()
@@ -201,27 +281,40 @@ pub fn hadamard_transform(a: &Array, scale: Option<f64>) -> Result<Array> {
     // Half types compute in float32 and round once at the end, not at every stage.
     let compute = if dtype == Float64 { Float64 } else { Float32 };
     let shape = a.shape().to_vec();
-    let rows = a.size() / n.max(1);
+    let p = n / m;
+    let rows = a.size() / p.max(1);
     let mut x = super::astype(a, compute)?;
-    // Stage s pairs elements `h` apart (h = n/2, n/4, .., 1): (u, v) -> (u + v, u - v).
-    let mut h = n / 2;
+    // Stage s pairs elements `h` apart (h = p/2, p/4, .., 1): (u, v) -> (u + v, u - v).
+    let mut h = p / 2;
     while h >= 1 {
-        let y = x.reshape(&[rows, n / (2 * h), 2, h])?;
+        let y = x.reshape(&[rows, p / (2 * h), 2, h])?;
         let u = super::slice(
             &y,
             &[0, 0, 0, 0],
-            &[rows as isize, (n / (2 * h)) as isize, 1, h as isize],
+            &[rows as isize, (p / (2 * h)) as isize, 1, h as isize],
             &[1; 4],
         )?;
         let v = super::slice(
             &y,
             &[0, 0, 1, 0],
-            &[rows as isize, (n / (2 * h)) as isize, 2, h as isize],
+            &[rows as isize, (p / (2 * h)) as isize, 2, h as isize],
             &[1; 4],
         )?;
         let pair = [super::add(&u, &v)?, super::subtract(&u, &v)?];
         x = super::concatenate(&pair, Some(2))?;
         h /= 2;
+    }
+    if let Some(hm) = hm {
+        // y[c, d] = sum_a H_m[a, c] * x[a, d] over the (m, p) view of each row.
+        let signs: Vec<f64> = hm
+            .iter()
+            .flat_map(|r| r.bytes().map(|b| if b == b'+' { 1.0 } else { -1.0 }))
+            .collect();
+        let hm_t = super::astype(
+            &super::matrix_transpose(&Array::from_slice(&signs, &[m, m])?)?,
+            compute,
+        )?;
+        x = matmul(&hm_t, &x.reshape(&[rows / m, m, p])?)?;
     }
     let scale = scale.unwrap_or(1.0 / (n as f64).sqrt());
     let x = super::multiply(&x.reshape(&shape)?, scale)?;
