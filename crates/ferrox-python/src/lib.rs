@@ -8,6 +8,7 @@ mod backends;
 mod conv_ops;
 mod convert;
 mod device;
+mod distributed;
 mod dlpack;
 mod dtype;
 mod errors;
@@ -52,6 +53,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fast::register(m)?;
     fft::register(m)?;
     linalg::register(m)?;
+    distributed::register(m)?;
     backends::register(m)?;
     transforms::register(m)?;
     m.add("pi", std::f64::consts::PI)?;

@@ -19,6 +19,7 @@
 //! → [`scheduler`] (order, run, free) → [`backend`] (kernels) → [`memory`] (buffers).
 
 pub mod array;
+pub mod distributed;
 pub mod backend;
 pub mod device;
 pub mod dtype;
