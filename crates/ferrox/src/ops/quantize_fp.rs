@@ -456,9 +456,10 @@ fn batch_indices(op: &str, idx: Option<&Array>, batch: &[usize]) -> Result<Array
 /// Quantized matrix products with a gather over the batch axes: `lhs_indices` pick
 /// matrices of `x` (`[.., m, k]`, batch axes flattened) and `rhs_indices` of `w`; the two
 /// broadcast together and lead the output, `[I.., m, n]`. A missing index array stands for
-/// every matrix in order; with neither, this is `quantized_matmul` (as in MLX). nvfp4
-/// takes a float32 `global_scale` per matrix of `w`. `sorted_indices` is a hint MLX's CPU
-/// build does not need, nor this.
+/// every matrix in order; with neither, this is `quantized_matmul` (as in MLX). A
+/// `global_scale` (nvfp4, float32, one per matrix of `w`) is checked and then refused, as
+/// MLX's CPU build does. `sorted_indices` is a hint MLX's CPU build does not need, nor
+/// this.
 #[allow(clippy::too_many_arguments)]
 pub fn gather_qmm(
     x: &Array,
@@ -513,6 +514,11 @@ pub fn gather_qmm(
                 g.dtype()
             )));
         }
+        // MLX's CPU build stops here (QuantizedMatmulNd could take one scale per
+        // matrix as an input, but MLX gives no CPU values to match).
+        return Err(Error::Invalid(format!(
+            "[{op}] Global scale is only supported on the GPU."
+        )));
     }
     let lhs = batch_indices(op, lhs_indices, &x.shape()[..xn - 2])?;
     let rhs = batch_indices(op, rhs_indices, &w.shape()[..wn - 2])?;
@@ -530,9 +536,7 @@ pub fn gather_qmm(
     if let Some(b) = biases {
         wsb.push(pick(b, &rhs)?);
     }
-    if let Some(g) = global_scale {
-        wsb.push(take(&g.reshape(&[g.size()])?, &rhs, Some(0))?);
-    }
+
     let prim = QuantizedMatmulNd {
         mode: qmode,
         transpose,
