@@ -173,8 +173,3 @@ def test_quantize_errors_like_mlx(i):
         with pytest.raises(ValueError) as theirs:
             mlx.eval(ERRORS[i](mlx))
         assert str(ours.value) == str(theirs.value)
-
-
-def test_modes_not_yet_implemented_say_so():
-    with pytest.raises(ValueError, match="not implemented"):
-        mx.quantize(mx.ones((2, 64)), mode="mxfp4")

@@ -4,8 +4,8 @@
 
 use crate::array::PyArray;
 use crate::convert::array_arg;
-use crate::errors::guard;
 use crate::convert::dtype_of;
+use crate::errors::guard;
 use ferrox::distributed::{self as dist, Group};
 use pyo3::prelude::*;
 
@@ -62,7 +62,12 @@ collectives!(all_sum, all_max, all_min, all_gather, sum_scatter);
 
 #[pyfunction]
 #[pyo3(signature = (x, dst, *, group = None, stream = None))]
-fn send(x: Arg, dst: usize, group: Option<&Bound<'_, PyGroup>>, stream: Option<Arg>) -> PyResult<PyArray> {
+fn send(
+    x: Arg,
+    dst: usize,
+    group: Option<&Bound<'_, PyGroup>>,
+    stream: Option<Arg>,
+) -> PyResult<PyArray> {
     let _ = stream;
     let x = array_arg(x)?;
     guard(|| dist::send(&x, dst, group_of(group).as_ref())).map(PyArray::from)
@@ -84,7 +89,12 @@ fn recv(
 
 #[pyfunction]
 #[pyo3(signature = (x, src, *, group = None, stream = None))]
-fn recv_like(x: Arg, src: usize, group: Option<&Bound<'_, PyGroup>>, stream: Option<Arg>) -> PyResult<PyArray> {
+fn recv_like(
+    x: Arg,
+    src: usize,
+    group: Option<&Bound<'_, PyGroup>>,
+    stream: Option<Arg>,
+) -> PyResult<PyArray> {
     let _ = stream;
     let x = array_arg(x)?;
     guard(|| dist::recv(x.shape(), x.dtype(), src, group_of(group).as_ref())).map(PyArray::from)

@@ -1,4 +1,6 @@
-//! mlx.core's affine quantization: `quantize`, `dequantize`, `quantized_matmul`.
+//! mlx.core's quantization: `quantize`, `dequantize`, `quantized_matmul` (affine and the
+//! fp modes `mxfp4`, `mxfp8`, `nvfp4`), `gather_qmm`, and `qqmm` / `gather_qqmm` (which
+//! raise MLX's CPU errors).
 
 use crate::array::PyArray;
 use crate::convert::array_arg;
@@ -28,16 +30,6 @@ fn size(v: Option<i64>, what: &str) -> PyResult<Option<usize>> {
     .transpose()
 }
 
-/// `global_scale` belongs to the nvfp4 mode, which ferrox does not implement yet.
-fn no_global_scale(op: &str, global_scale: Opt) -> PyResult<()> {
-    match global_scale {
-        Some(g) if !g.is_none() => Err(value_error(format!(
-            "[{op}] global_scale is only used by the 'nvfp4' mode, which is not implemented in ferrox yet."
-        ))),
-        _ => Ok(()),
-    }
-}
-
 #[pyfunction]
 #[pyo3(signature = (w, /, group_size = None, bits = None, mode = "affine", *, global_scale = None, stream = None))]
 pub fn quantize<'py>(
@@ -49,10 +41,11 @@ pub fn quantize<'py>(
     global_scale: Opt,
     stream: Opt,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    no_global_scale("quantize", global_scale)?;
-    let w = array_arg(w)?;
+    let (w, global_scale) = (array_arg(w)?, opt_array(global_scale)?);
     let (gs, bits) = (size(group_size, "group size")?, size(bits, "bits")?);
-    let q = on_stream(stream, || ops::quantize(&w, gs, bits, mode))?;
+    let q = on_stream(stream, || {
+        ops::quantize(&w, gs, bits, mode, global_scale.as_ref())
+    })?;
     let mut items = vec![PyArray::from(q.wq), PyArray::from(q.scales)];
     items.extend(q.biases.map(PyArray::from));
     PyTuple::new(py, items)
@@ -72,12 +65,21 @@ pub fn dequantize(
     dtype: Opt,
     stream: Opt,
 ) -> PyResult<PyArray> {
-    no_global_scale("dequantize", global_scale)?;
     let (w, scales, biases) = (array_arg(w)?, array_arg(scales)?, opt_array(biases)?);
+    let global_scale = opt_array(global_scale)?;
     let (gs, bits) = (size(group_size, "group size")?, size(bits, "bits")?);
     let dtype = opt_dtype(dtype)?;
     on_stream(stream, || {
-        ops::dequantize(&w, &scales, biases.as_ref(), gs, bits, mode, dtype)
+        ops::dequantize(
+            &w,
+            &scales,
+            biases.as_ref(),
+            gs,
+            bits,
+            mode,
+            global_scale.as_ref(),
+            dtype,
+        )
     })
     .map(PyArray::from)
 }
@@ -109,9 +111,128 @@ pub fn quantized_matmul(
     .map(PyArray::from)
 }
 
+#[pyfunction]
+#[pyo3(signature = (x, w, /, scales, biases = None, lhs_indices = None, rhs_indices = None, transpose = true, group_size = None, bits = None, mode = "affine", global_scale = None, *, sorted_indices = false, stream = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn gather_qmm(
+    x: Arg,
+    w: Arg,
+    scales: Arg,
+    biases: Opt,
+    lhs_indices: Opt,
+    rhs_indices: Opt,
+    transpose: bool,
+    group_size: Option<i64>,
+    bits: Option<i64>,
+    mode: &str,
+    global_scale: Opt,
+    sorted_indices: bool,
+    stream: Opt,
+) -> PyResult<PyArray> {
+    let (x, w, scales) = (array_arg(x)?, array_arg(w)?, array_arg(scales)?);
+    let (biases, lhs, rhs) = (
+        opt_array(biases)?,
+        opt_array(lhs_indices)?,
+        opt_array(rhs_indices)?,
+    );
+    let global_scale = opt_array(global_scale)?;
+    let (gs, bits) = (size(group_size, "group size")?, size(bits, "bits")?);
+    on_stream(stream, || {
+        ops::gather_qmm(
+            &x,
+            &w,
+            &scales,
+            biases.as_ref(),
+            lhs.as_ref(),
+            rhs.as_ref(),
+            transpose,
+            gs,
+            bits,
+            mode,
+            global_scale.as_ref(),
+            sorted_indices,
+        )
+    })
+    .map(PyArray::from)
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, w, scales = None, group_size = None, bits = None, mode = "nvfp4", global_scale_x = None, global_scale_w = None, *, stream = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn qqmm(
+    x: Arg,
+    w: Arg,
+    scales: Opt,
+    group_size: Option<i64>,
+    bits: Option<i64>,
+    mode: &str,
+    global_scale_x: Opt,
+    global_scale_w: Opt,
+    stream: Opt,
+) -> PyResult<PyArray> {
+    let (x, w, scales) = (array_arg(x)?, array_arg(w)?, opt_array(scales)?);
+    let (gx, gw) = (opt_array(global_scale_x)?, opt_array(global_scale_w)?);
+    let (gs, bits) = (size(group_size, "group size")?, size(bits, "bits")?);
+    on_stream(stream, || {
+        ops::qqmm(
+            &x,
+            &w,
+            scales.as_ref(),
+            gs,
+            bits,
+            mode,
+            gx.as_ref(),
+            gw.as_ref(),
+        )
+    })
+    .map(PyArray::from)
+}
+
+#[pyfunction]
+#[pyo3(signature = (x, w, /, scales = None, lhs_indices = None, rhs_indices = None, group_size = None, bits = None, mode = "nvfp4", global_scale_x = None, global_scale_w = None, *, sorted_indices = false, stream = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn gather_qqmm(
+    x: Arg,
+    w: Arg,
+    scales: Opt,
+    lhs_indices: Opt,
+    rhs_indices: Opt,
+    group_size: Option<i64>,
+    bits: Option<i64>,
+    mode: &str,
+    global_scale_x: Opt,
+    global_scale_w: Opt,
+    sorted_indices: bool,
+    stream: Opt,
+) -> PyResult<PyArray> {
+    let (x, w, scales) = (array_arg(x)?, array_arg(w)?, opt_array(scales)?);
+    let (lhs, rhs) = (opt_array(lhs_indices)?, opt_array(rhs_indices)?);
+    let (gx, gw) = (opt_array(global_scale_x)?, opt_array(global_scale_w)?);
+    let (gs, bits) = (size(group_size, "group size")?, size(bits, "bits")?);
+    on_stream(stream, || {
+        ops::gather_qqmm(
+            &x,
+            &w,
+            scales.as_ref(),
+            lhs.as_ref(),
+            rhs.as_ref(),
+            gs,
+            bits,
+            mode,
+            gx.as_ref(),
+            gw.as_ref(),
+            sorted_indices,
+        )
+    })
+    .map(PyArray::from)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(quantize, m)?)?;
     m.add_function(wrap_pyfunction!(dequantize, m)?)?;
     m.add_function(wrap_pyfunction!(quantized_matmul, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_qmm, m)?)?;
+    m.add_function(wrap_pyfunction!(qqmm, m)?)?;
+    m.add_function(wrap_pyfunction!(gather_qqmm, m)?)?;
     Ok(())
 }

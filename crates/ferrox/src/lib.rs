@@ -19,9 +19,9 @@
 //! → [`scheduler`] (order, run, free) → [`backend`] (kernels) → [`memory`] (buffers).
 
 pub mod array;
-pub mod distributed;
 pub mod backend;
 pub mod device;
+pub mod distributed;
 pub mod dtype;
 pub mod error;
 pub mod memory;

@@ -1,5 +1,7 @@
 //! to_fp8 / from_fp8 (E4M3) against the format's definition; affine quantization against
-//! its packing and rounding rule and the product with the dequantized weights.
+//! its packing and rounding rule and the product with the dequantized weights; the fp
+//! modes (mxfp4, mxfp8, nvfp4) against values MLX 0.32.4 gives; batched weights,
+//! gather_qmm and qqmm.
 
 mod common;
 use ferrox::{ops, Array, Dtype, Error};
@@ -85,7 +87,7 @@ fn affine_quantize_represents_each_value_within_one_step() {
         for gs in [32usize, 64, 128] {
             let mut rng = common::Lcg(bits as u64 * 131 + gs as u64);
             let (w, wv) = common::random_array(&[3, 256], Dtype::Float32, -2.0, 2.0, &mut rng);
-            let q = ops::quantize(&w, Some(gs), Some(bits), "affine").unwrap();
+            let q = ops::quantize(&w, Some(gs), Some(bits), "affine", None).unwrap();
             assert_eq!(q.wq.shape(), &[3, 256 * bits / 32]);
             assert_eq!(q.scales.shape(), &[3, 256 / gs]);
             let words = q.wq.to_vec::<u32>().unwrap();
@@ -98,6 +100,7 @@ fn affine_quantize_represents_each_value_within_one_step() {
                 Some(gs),
                 Some(bits),
                 "affine",
+                None,
                 None,
             )
             .unwrap()
@@ -135,7 +138,7 @@ fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
         ] {
             let (rows, cols) = (40usize, 128usize);
             let (w, _) = common::random_array(&[rows, cols], Dtype::Float32, -1.0, 1.0, &mut rng);
-            let q = ops::quantize(&w, Some(32), Some(bits), "affine").unwrap();
+            let q = ops::quantize(&w, Some(32), Some(bits), "affine", None).unwrap();
             let k = if transpose { cols } else { rows };
             let (x, _) = common::random_array(&[m, k], Dtype::Float32, -1.0, 1.0, &mut rng);
             let y = ops::quantized_matmul(
@@ -156,6 +159,7 @@ fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
                 Some(32),
                 Some(bits),
                 "affine",
+                None,
                 None,
             )
             .unwrap();
@@ -185,21 +189,29 @@ fn affine_quantization_errors() {
         other => panic!("expected {needle:?}, got {other:?}"),
     };
     err(
-        ops::quantize(&ops::ones(&[64], None).unwrap(), None, None, "affine"),
+        ops::quantize(&ops::ones(&[64], None).unwrap(), None, None, "affine", None),
         "at least 2 dimension",
     );
     err(
-        ops::quantize(&ops::ones(&[2, 48], None).unwrap(), None, None, "affine"),
+        ops::quantize(
+            &ops::ones(&[2, 48], None).unwrap(),
+            None,
+            None,
+            "affine",
+            None,
+        ),
         "divisible",
     );
-    err(ops::quantize(&w, None, Some(7), "affine"), "bits 7");
-    err(ops::quantize(&w, Some(16), None, "affine"), "group size 16");
-    err(ops::quantize(&w, None, None, "mxfp4"), "not implemented");
+    err(ops::quantize(&w, None, Some(7), "affine", None), "bits 7");
     err(
-        ops::quantize(&w, None, None, "bad"),
+        ops::quantize(&w, Some(16), None, "affine", None),
+        "group size 16",
+    );
+    err(
+        ops::quantize(&w, None, None, "bad", None),
         "Invalid quantization mode",
     );
-    let q = ops::quantize(&w, None, None, "affine").unwrap();
+    let q = ops::quantize(&w, None, None, "affine", None).unwrap();
     let x = ops::ones(&[3, 32], None).unwrap();
     let r = ops::quantized_matmul(
         &x,
@@ -214,4 +226,286 @@ fn affine_quantization_errors() {
     assert!(matches!(r, Err(Error::Invalid(m)) if m.contains("does not match")));
     let r = ops::quantized_matmul(&x, &q.wq, &q.scales, None, true, None, None, "affine");
     assert!(matches!(r, Err(Error::Invalid(m)) if m.contains("Biases must be provided")));
+}
+
+// ---- fp modes: values MLX 0.32.4 returns (probed on its CPU build) ------------------------
+
+/// The 4-bit codes of packed words, in order.
+fn codes4(wq: &Array) -> Vec<u32> {
+    wq.to_vec::<u32>()
+        .unwrap()
+        .iter()
+        .flat_map(|w| (0..8).map(move |i| (w >> (4 * i)) & 15))
+        .collect()
+}
+
+fn row32(vals: &[f32]) -> Array {
+    let mut v = vals.to_vec();
+    v.resize(32, 0.0);
+    Array::from_slice(&v, &[1, 32]).unwrap()
+}
+
+#[test]
+fn mxfp4_rounds_ties_toward_zero_with_power_of_two_scales() {
+    let w = row32(&[
+        6.0, 0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, -0.25, -0.75, -5.0, 0.2, 0.3, 5.9, 0.1, -0.0,
+        1e-8,
+    ]);
+    let q = ops::quantize(&w, None, None, "mxfp4", None).unwrap();
+    assert!(q.biases.is_none());
+    assert_eq!(
+        (q.wq.shape(), q.scales.dtype()),
+        (&[1usize, 4][..], Dtype::Uint8)
+    );
+    assert_eq!(q.scales.to_vec::<u8>().unwrap(), [127]);
+    assert_eq!(
+        codes4(&q.wq)[..17],
+        [7, 0, 1, 2, 3, 4, 5, 6, 0, 9, 14, 0, 1, 7, 0, 0, 0]
+    );
+    // (amax, scale byte, code of amax): the exponent is ceil(log2(amax / 6)) exactly,
+    // wraps in its byte below 2^-127, and a non-finite maximum gives byte 128, codes 0.
+    for (amax, byte, code) in [
+        (6144.0007f32, 138u8, 5u32),
+        (6143.9995, 137, 7),
+        (1e-40, 248, 6),
+        (0.0, 127, 0),
+        (f32::INFINITY, 128, 0),
+        (f32::NAN, 128, 0),
+    ] {
+        let q = ops::quantize(&row32(&[amax]), None, None, "mxfp4", None).unwrap();
+        assert_eq!(q.scales.to_vec::<u8>().unwrap(), [byte], "amax {amax}");
+        assert_eq!(codes4(&q.wq)[0], code, "amax {amax}");
+    }
+}
+
+#[test]
+fn mxfp8_codes_are_e4m3_and_nonfinite_groups_saturate() {
+    let q = ops::quantize(
+        &row32(&[448.0, 0.0, 1.0, -1e-30]),
+        None,
+        None,
+        "mxfp8",
+        None,
+    )
+    .unwrap();
+    assert_eq!(q.wq.shape(), &[1, 8]);
+    assert_eq!(q.scales.to_vec::<u8>().unwrap(), [127]);
+    assert_eq!(
+        q.wq.to_vec::<u32>().unwrap()[0].to_le_bytes(),
+        [126, 0, 56, 128]
+    );
+    let q = ops::quantize(
+        &row32(&[f32::INFINITY, 1.0, 0.0, -1.0]),
+        None,
+        None,
+        "mxfp8",
+        None,
+    )
+    .unwrap();
+    assert_eq!(q.scales.to_vec::<u8>().unwrap(), [128]);
+    assert_eq!(
+        q.wq.to_vec::<u32>().unwrap()[0].to_le_bytes(),
+        [126, 126, 254, 254]
+    );
+    let q = ops::quantize(&row32(&[1e-40]), None, None, "mxfp8", None).unwrap();
+    assert_eq!(q.scales.to_vec::<u8>().unwrap(), [242]);
+    assert_eq!(q.wq.to_vec::<u32>().unwrap()[0] & 255, 121);
+}
+
+#[test]
+fn nvfp4_with_a_global_scale() {
+    let mut v = vec![0.0f32; 32];
+    (v[0], v[1], v[16], v[17]) = (6.0, 3.0, 1.2, -0.7);
+    let w = Array::from_slice(&v, &[1, 32]).unwrap();
+    let g = Array::scalar(10.0f32);
+    let q = ops::quantize(&w, None, None, "nvfp4", Some(&g)).unwrap();
+    assert_eq!(q.scales.to_vec::<u8>().unwrap(), [120, 101]);
+    let c = codes4(&q.wq);
+    assert_eq!([c[0], c[1], c[16], c[17]], [7, 5, 7, 14]);
+    let d = ops::dequantize(
+        &q.wq,
+        &q.scales,
+        None,
+        None,
+        None,
+        "nvfp4",
+        Some(&g),
+        Some(Dtype::Float32),
+    )
+    .unwrap()
+    .to_vec::<f32>()
+    .unwrap();
+    assert_eq!(
+        [d[0], d[1], d[16], d[17]],
+        [5.714286, 2.857143, 1.1607144, -0.77380955]
+    );
+    // Without it: 6 / 6 -> scale 1.0 (code 56), 1.2 / 6 = 0.2 -> 0.203125 (code 37).
+    let q = ops::quantize(&w, None, None, "nvfp4", None).unwrap();
+    assert_eq!(q.scales.to_vec::<u8>().unwrap(), [56, 37]);
+}
+
+/// `x @ w.T` in float64 from the dequantized (float32) weights.
+fn reference_product(x: &[f32], w: &[f32], m: usize, n: usize, k: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k)
+                .map(|t| x[i * k + t] as f64 * w[j * k + t] as f64)
+                .sum();
+        }
+    }
+    out
+}
+
+#[test]
+fn fp_modes_dequantize_to_bfloat16_and_multiply() {
+    let mut rng = common::Lcg(7);
+    for mode in ["mxfp4", "mxfp8", "nvfp4"] {
+        let (w, wv) = common::random_array(&[2, 12, 64], Dtype::Float32, -3.0, 3.0, &mut rng);
+        let q = ops::quantize(&w, None, None, mode, None).unwrap();
+        let d = ops::dequantize(&q.wq, &q.scales, None, None, None, mode, None, None).unwrap();
+        assert_eq!(
+            (d.dtype(), d.shape()),
+            (Dtype::Bfloat16, &[2usize, 12, 64][..])
+        );
+        let dv = common::values(&d);
+        let step = if mode == "mxfp8" { 0.07 } else { 0.5 };
+        for (a, b) in dv.iter().zip(&wv) {
+            assert!((a - b).abs() <= step * 3.0 + 1e-6, "{mode}: {a} vs {b}");
+        }
+        let full = ops::dequantize(
+            &q.wq,
+            &q.scales,
+            None,
+            None,
+            None,
+            mode,
+            None,
+            Some(Dtype::Float32),
+        )
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+        // x (2, 3, 64) against the batch of two weight matrices.
+        let (x, _) = common::random_array(&[2, 3, 64], Dtype::Float32, -1.0, 1.0, &mut rng);
+        let y = ops::quantized_matmul(&x, &q.wq, &q.scales, None, true, None, None, mode).unwrap();
+        assert_eq!(
+            (y.shape(), y.dtype()),
+            (&[2usize, 3, 12][..], Dtype::Float32)
+        );
+        let (xv, yv) = (x.to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
+        for b in 0..2 {
+            let want = reference_product(
+                &xv[b * 192..(b + 1) * 192],
+                &full[b * 768..(b + 1) * 768],
+                3,
+                12,
+                64,
+            );
+            for (g, e) in yv[b * 36..(b + 1) * 36].iter().zip(&want) {
+                assert!(
+                    (*g as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{mode}: {g} vs {e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn gather_qmm_picks_matrices_by_index() {
+    let mut rng = common::Lcg(11);
+    let (w, _) = common::random_array(&[4, 8, 64], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let q = ops::quantize(&w, None, None, "mxfp4", None).unwrap();
+    let (x, _) = common::random_array(&[2, 1, 64], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let rhs = Array::from_slice(&[1u32, 3], &[2, 1]).unwrap();
+    let y = ops::gather_qmm(
+        &x,
+        &q.wq,
+        &q.scales,
+        None,
+        None,
+        Some(&rhs),
+        true,
+        None,
+        None,
+        "mxfp4",
+        None,
+        false,
+    )
+    .unwrap();
+    assert_eq!(y.shape(), &[2, 2, 1, 8]);
+    let yv = y.to_vec::<f32>().unwrap();
+    // The indices broadcast to (2, 2): lhs (every x, [0, 1]) along the last axis, rhs
+    // ([[1], [3]]) along the first, so out[i, j] = x[j] @ w[rhs[i]].T.
+    for (i, j) in [(0usize, 0usize), (0, 1), (1, 0), (1, 1)] {
+        let xi = ops::take(&x, &Array::scalar(j as u32), Some(0)).unwrap();
+        let widx = Array::scalar([1u32, 3][i]);
+        let pick = |a: &Array| ops::take(a, &widx, Some(0)).unwrap();
+        let want = ops::quantized_matmul(
+            &xi,
+            &pick(&q.wq),
+            &pick(&q.scales),
+            None,
+            true,
+            None,
+            None,
+            "mxfp4",
+        )
+        .unwrap()
+        .to_vec::<f32>()
+        .unwrap();
+        assert_eq!(&yv[(i * 2 + j) * 8..(i * 2 + j + 1) * 8], &want[..]);
+    }
+}
+
+#[test]
+fn fp_mode_errors_are_mlx_messages() {
+    let w = ops::ones(&[4, 64], None).unwrap();
+    let msg = |e: Error| e.to_string();
+    let q = |gs, bits, mode| {
+        ops::quantize(&w, gs, bits, mode, None)
+            .map(|_| ())
+            .unwrap_err()
+    };
+    assert_eq!(
+        msg(q(Some(16), None, "mxfp4")),
+        "[quantize] mxfp4 quantization requires group size 32 but got 16."
+    );
+    assert_eq!(
+        msg(q(None, Some(4), "mxfp8")),
+        "[quantize] mxfp8 quantization requires bits to be 8 but got 4."
+    );
+    let odd = ops::ones(&[3, 16], None).unwrap();
+    assert_eq!(
+        msg(ops::quantize(&odd, None, None, "nvfp4", None).unwrap_err()),
+        "[reshape] Cannot reshape array of size 48 into shape (1,4,8)."
+    );
+    let g = Array::scalar(1.0f32);
+    assert_eq!(
+        msg(ops::quantize(&w, None, None, "mxfp4", Some(&g)).unwrap_err()),
+        "[quantize] Global scale is only supported for 'nvfp4' quantization mode."
+    );
+    let fq = ops::quantize(&w, None, None, "mxfp4", None).unwrap();
+    let e = ops::dequantize(
+        &fq.wq,
+        &fq.scales,
+        Some(&fq.scales),
+        None,
+        None,
+        "mxfp4",
+        None,
+        None,
+    );
+    assert_eq!(
+        msg(e.unwrap_err()),
+        "[dequantize] Biases must be null for quantization mode 'mxfp4'."
+    );
+    let x = ops::ones(&[3, 64], None).unwrap();
+    let r = ops::qqmm(&x, &w, None, None, None, "nvfp4", None, None);
+    assert!(matches!(r, Err(Error::Runtime(m)) if m == "[QQMatmul] NYI for the general case"));
+    let r = ops::gather_qqmm(
+        &x, &w, None, None, None, None, None, "nvfp4", None, None, false,
+    );
+    assert!(matches!(r, Err(Error::Runtime(m)) if m == "[GatherQQMM] NYI"));
 }

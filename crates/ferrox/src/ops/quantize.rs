@@ -110,7 +110,12 @@ pub fn from_fp8(x: &Array, dtype: Dtype) -> Result<Array> {
 
 // ---- affine quantization -----------------------------------------------------------------
 
+use super::quantize_fp::{
+    check_global, dequantize_fp_checked, fp_params, parse_mode, qmm_checked, quantize_fp,
+    quantized_matmul_general, Mode,
+};
 use crate::primitives::quantized::{Dequantize, PackBits, QuantizedMatmul};
+use crate::primitives::quantized_fp::QMode;
 
 /// A quantized matrix: codes packed in uint32 words, and a scale and bias per group
 /// (`biases` is `None` for the modes without one).
@@ -122,25 +127,13 @@ pub struct Quantized {
 }
 
 /// Checks the mode and fills in MLX's defaults: `(group_size, bits)`.
-fn affine_params(
+pub(crate) fn affine_params(
     op: &str,
     group_size: Option<usize>,
     bits: Option<usize>,
     mode: &str,
 ) -> Result<(usize, usize)> {
-    match mode {
-        "affine" => {}
-        "mxfp4" | "mxfp8" | "nvfp4" => {
-            return Err(Error::Invalid(format!(
-                "[{op}] Quantization mode '{mode}' is not implemented in ferrox yet; use 'affine'."
-            )))
-        }
-        _ => {
-            return Err(Error::Invalid(format!(
-                "[{op}] Invalid quantization mode '{mode}'."
-            )))
-        }
-    }
+    parse_mode(op, mode)?;
     let (gs, bits) = (group_size.unwrap_or(64), bits.unwrap_or(4));
     if ![32, 64, 128].contains(&gs) {
         return Err(Error::Invalid(format!(
@@ -157,7 +150,7 @@ fn affine_params(
     Ok((gs, bits))
 }
 
-fn shape_str(s: &[usize]) -> String {
+pub(crate) fn shape_str(s: &[usize]) -> String {
     let v: Vec<String> = s.iter().map(|x| x.to_string()).collect();
     format!("({})", v.join(","))
 }
@@ -169,12 +162,16 @@ fn shape_str(s: &[usize]) -> String {
 /// `cols * bits / 32`) and the scales and biases (last axis `cols / group_size`, `w`'s
 /// dtype). Bit for bit what MLX returns.
 ///
+/// The modes `mxfp4`, `mxfp8` and `nvfp4` store E2M1 or E4M3 codes with one uint8 scale
+/// per group of 32 (16 for nvfp4) and no biases; `global_scale` (a float32 scalar)
+/// belongs to nvfp4.
+///
 /// ```
 /// use ferrox::ops;
 /// let w = ops::arange(0.0, 64.0, 1.0, None)?.reshape(&[1, 64])?;
-/// let q = ops::quantize(&w, None, None, "affine")?;
+/// let q = ops::quantize(&w, None, None, "affine", None)?;
 /// assert_eq!(q.wq.shape(), &[1, 8]);
-/// let back = ops::dequantize(&q.wq, &q.scales, q.biases.as_ref(), None, None, "affine", None)?;
+/// let back = ops::dequantize(&q.wq, &q.scales, q.biases.as_ref(), None, None, "affine", None, None)?;
 /// assert!(ops::allclose(&back, &w, 0.0, 2.2, false)?.item::<bool>()?);
 /// # Ok::<(), ferrox::Error>(())
 /// ```
@@ -183,8 +180,17 @@ pub fn quantize(
     group_size: Option<usize>,
     bits: Option<usize>,
     mode: &str,
+    global_scale: Option<&Array>,
 ) -> Result<Quantized> {
-    let (gs, bits) = affine_params("quantize", group_size, bits, mode)?;
+    let m = parse_mode("quantize", mode)?;
+    let (gs, bits) = match m {
+        Mode::Affine => affine_params("quantize", group_size, bits, mode)?,
+        Mode::Fp(f) => {
+            fp_params("quantize", f, group_size, bits)?;
+            (f.group_size(), f.bits())
+        }
+    };
+    check_global("quantize", m, global_scale)?;
     if !w.dtype().is_floating() {
         return Err(Error::Invalid(format!(
             "[quantize] Only real floating types can be quantized but w has type {}.",
@@ -205,6 +211,9 @@ pub fn quantize(
              quantization group size {gs}. However the provided  matrix has shape {}",
             shape_str(w.shape())
         )));
+    }
+    if let Mode::Fp(f) = m {
+        return quantize_fp(w, f, global_scale);
     }
     let mut grouped = w.shape()[..w.ndim() - 1].to_vec();
     grouped.extend([cols / gs, gs]);
@@ -306,7 +315,9 @@ fn check_packed(
 }
 
 /// The float matrix that packed weights `w` stand for: `code * scale + bias` per group,
-/// in `dtype` (default: the scales' dtype).
+/// in `dtype` (default: the scales' dtype). In the fp modes, `value(code) * scale`, in
+/// `dtype` (default bfloat16, as MLX), with `global_scale` for nvfp4.
+#[allow(clippy::too_many_arguments)]
 pub fn dequantize(
     w: &Array,
     scales: &Array,
@@ -314,8 +325,15 @@ pub fn dequantize(
     group_size: Option<usize>,
     bits: Option<usize>,
     mode: &str,
+    global_scale: Option<&Array>,
     dtype: Option<Dtype>,
 ) -> Result<Array> {
+    let m = parse_mode("dequantize", mode)?;
+    check_global("dequantize", m, global_scale)?;
+    if let Mode::Fp(f) = m {
+        fp_params("dequantize", f, group_size, bits)?;
+        return dequantize_fp_checked(w, scales, biases, f, global_scale, dtype);
+    }
     let (gs, bits) = affine_params("dequantize", group_size, bits, mode)?;
     let cols = check_packed("dequantize", w, scales, biases, gs, bits)?;
     let biases = biases.expect("checked above");
@@ -343,8 +361,9 @@ pub fn dequantize(
 /// `x @ dequantize(w).T` (`transpose`, a linear layer's layout: `w` `[n, k]`) or
 /// `x @ dequantize(w)` (`w` `[k, n]`) without forming the float weights: for a few rows
 /// of `x` (decoding) each weight row is read once, as codes. `x` is `[.., k]` (batch
-/// axes are more rows); `w` is 2-D. The output's dtype is that of `x` and the scales
-/// promoted together.
+/// axes are more rows) for a 2-D `w`; a batched `w` (`[B.., n, k/..]`) multiplies an
+/// `x` of `[X.., m, k]` matrix by matrix, `B` and `X` broadcast. The output's dtype is
+/// that of `x` and the scales promoted together (that of `x` in the fp modes).
 #[allow(clippy::too_many_arguments)]
 pub fn quantized_matmul(
     x: &Array,
@@ -356,44 +375,29 @@ pub fn quantized_matmul(
     bits: Option<usize>,
     mode: &str,
 ) -> Result<Array> {
-    let (gs, bits) = affine_params("quantized_matmul", group_size, bits, mode)?;
-    let cols = check_packed("quantized_matmul", w, scales, biases, gs, bits)?;
-    if w.ndim() != 2 {
-        return Err(Error::Invalid(format!(
-            "[quantized_matmul] Batched quantized weights are not implemented in ferrox yet: \
-             w has shape {}.",
-            shape_str(w.shape())
-        )));
-    }
-    let rows = w.shape()[0];
-    let (k, n) = if transpose {
-        (cols, rows)
-    } else {
-        (rows, cols)
-    };
-    let last = x.shape().last().copied();
-    if x.ndim() == 0 || last != Some(k) {
-        let (a, b) = (k, n);
-        return Err(Error::Invalid(format!(
-            "[quantized_matmul] Last dimension of first input with shape (..., {}) does not \
-             match the expanded quantized matrix ({a}, {b}) computed from shape {} with \
-             group_size={gs}, bits={bits} and transpose={transpose}",
-            last.unwrap_or(0),
-            shape_str(w.shape())
-        )));
-    }
-    if !x.dtype().is_floating() {
-        return Err(Error::Invalid(format!(
-            "[quantized_matmul] Only real floating types are supported but x has type {}.",
-            x.dtype()
-        )));
-    }
-    let prim = QuantizedMatmul {
-        group_size: gs,
-        bits,
+    let (qmode, _, _) = qmm_checked(
+        "quantized_matmul",
+        x,
+        w,
+        scales,
+        biases,
         transpose,
-    };
-    quantized_matmul_with(x, w, scales, biases.expect("checked"), prim)
+        group_size,
+        bits,
+        mode,
+    )?;
+    match (qmode, biases) {
+        // The 2-D affine product has its own primitive (codes read in place).
+        (QMode::Affine { group_size, bits }, Some(biases)) if w.ndim() == 2 => {
+            let prim = QuantizedMatmul {
+                group_size,
+                bits,
+                transpose,
+            };
+            quantized_matmul_with(x, w, scales, biases, prim)
+        }
+        _ => quantized_matmul_general(x, w, scales, biases, transpose, qmode),
+    }
 }
 
 /// The product node for checked arguments (the gradient rules build theirs here).

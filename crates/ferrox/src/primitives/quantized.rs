@@ -138,6 +138,7 @@ impl Primitive for Dequantize {
                 Some(bits),
                 "affine",
                 None,
+                None,
             )?])
         })
     }

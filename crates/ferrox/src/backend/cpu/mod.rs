@@ -30,6 +30,7 @@ pub mod linalg;
 pub mod matmul;
 pub mod norm;
 pub mod quantized;
+pub mod quantized_fp;
 pub mod random;
 pub mod reduce;
 pub mod rows;
