@@ -258,6 +258,71 @@ fn conv_general_matches_the_definition() {
 }
 
 #[test]
+fn winograd_3x3_matches_the_definition() {
+    // 3x3, stride 1, no dilation, one group: the Winograd F(2x2, 3x3) path. Odd and
+    // even extents (tiles overhanging the output), 1, 3, 17 (not a multiple of the
+    // vector width) and 32 channels, padding 0, 1, 2, asymmetric and negative, flip,
+    // batch 1 and 3.
+    let cases: &[(&[usize], usize, &[isize], &[isize], bool)] = &[
+        (&[1, 5, 5, 1], 1, &[1, 1], &[1, 1], false),
+        (&[3, 7, 6, 3], 4, &[0, 0], &[0, 0], false),
+        (&[1, 9, 8, 17], 5, &[1, 1], &[1, 1], true),
+        (&[3, 6, 9, 3], 17, &[2, 2], &[2, 2], false),
+        (&[1, 8, 7, 17], 3, &[0, 2], &[1, 0], true),
+        (&[3, 10, 11, 5], 6, &[-1, 1], &[2, -1], false),
+        (&[1, 3, 3, 2], 2, &[0, 0], &[0, 0], false),
+        (&[1, 4, 3, 1], 1, &[2, 0], &[0, 2], true),
+        (&[2, 13, 12, 32], 33, &[1, 1], &[1, 1], false),
+    ];
+    for (seed, &(xs, cout, lo, hi, flip)) in cases.iter().enumerate() {
+        let ws = [cout, 3, 3, xs[3]];
+        let p = || Params {
+            stride: &[1],
+            lo,
+            hi,
+            kdil: &[1],
+            idil: &[1],
+            groups: 1,
+            flip,
+        };
+        check(xs, &ws, p(), Dtype::Float32, 1e-5, 100 + seed as u64);
+        check(xs, &ws, p(), Dtype::Float64, 1e-12, 200 + seed as u64);
+    }
+    // Many tiles: several blocks on several threads, with the largest error over the
+    // output held to a few float32 ulp of its largest value.
+    let (xs, ws) = ([2, 23, 21, 40], [24, 3, 3, 40]);
+    let mut rng = Lcg(300);
+    let (x, xv) = random_array(&xs, Dtype::Float32, -1.0, 1.0, &mut rng);
+    let (w, wv) = random_array(&ws, Dtype::Float32, -1.0, 1.0, &mut rng);
+    let y = ops::conv2d(&x, &w, [1, 1], [1, 1], [1, 1], 1).unwrap();
+    let p = Params {
+        stride: &[1],
+        lo: &[1],
+        hi: &[1],
+        kdil: &[1],
+        idil: &[1],
+        groups: 1,
+        flip: false,
+    };
+    let (want, shape) = reference(&xv, &xs, &wv, &ws, &p);
+    assert_eq!(y.shape(), shape.as_slice());
+    let got = ops::astype(&y, Dtype::Float64)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(g, e)| (g - e).abs())
+        .fold(0.0, f64::max);
+    let scale = want.iter().map(|e| e.abs()).fold(0.0, f64::max);
+    assert!(
+        err <= 1e-6 * scale,
+        "max error {err} against max |y| {scale}"
+    );
+}
+
+#[test]
 fn transposed_convolution_is_the_adjoint_of_convolution() {
     // <conv(x, w), y> == <x, conv_transpose(y, w^T)> for the transposed weights
     // [C_in, K, C_out], when output_padding makes the shapes meet.

@@ -119,7 +119,24 @@ impl Primitive for Convolution {
                 }
             };
         }
+        // 3x3 stride-1 2-D kernels take the Winograd path (2.25x fewer multiplies).
+        let winograd = cpu::winograd::applies(&geometry);
+        macro_rules! run_winograd {
+            ($t:ty) => {
+                // SAFETY: row-major buffers of exactly these element counts.
+                unsafe {
+                    cpu::winograd::conv::<$t>(
+                        &geometry,
+                        xd.as_slice(nx),
+                        wd.as_slice(nw),
+                        out.as_mut_slice(no),
+                    )
+                }
+            };
+        }
         match compute {
+            Dtype::Float32 if winograd => run_winograd!(f32),
+            Dtype::Float64 if winograd => run_winograd!(f64),
             Dtype::Float32 => run!(f32, 1.0),
             Dtype::Float64 => run!(f64, 1.0),
             Dtype::Float16 => run!(f16, f16::ONE),
