@@ -258,6 +258,289 @@ fn conv_general_matches_the_definition() {
 }
 
 #[test]
+fn winograd_3x3_matches_the_definition() {
+    // 3x3, stride 1, no dilation, one group: the Winograd F(2x2, 3x3) path. Odd and
+    // even extents (tiles overhanging the output), 1, 3, 17 (not a multiple of the
+    // vector width) and 32 channels, padding 0, 1, 2, asymmetric and negative, flip,
+    // batch 1 and 3.
+    let cases: &[(&[usize], usize, &[isize], &[isize], bool)] = &[
+        (&[1, 5, 5, 1], 1, &[1, 1], &[1, 1], false),
+        (&[3, 7, 6, 3], 4, &[0, 0], &[0, 0], false),
+        (&[1, 9, 8, 17], 5, &[1, 1], &[1, 1], true),
+        (&[3, 6, 9, 3], 17, &[2, 2], &[2, 2], false),
+        (&[1, 8, 7, 17], 3, &[0, 2], &[1, 0], true),
+        (&[3, 10, 11, 5], 6, &[-1, 1], &[2, -1], false),
+        (&[1, 3, 3, 2], 2, &[0, 0], &[0, 0], false),
+        (&[1, 4, 3, 1], 1, &[2, 0], &[0, 2], true),
+        (&[2, 13, 12, 32], 33, &[1, 1], &[1, 1], false),
+    ];
+    for (seed, &(xs, cout, lo, hi, flip)) in cases.iter().enumerate() {
+        let ws = [cout, 3, 3, xs[3]];
+        let p = || Params {
+            stride: &[1],
+            lo,
+            hi,
+            kdil: &[1],
+            idil: &[1],
+            groups: 1,
+            flip,
+        };
+        check(xs, &ws, p(), Dtype::Float32, 1e-5, 100 + seed as u64);
+        check(xs, &ws, p(), Dtype::Float64, 1e-12, 200 + seed as u64);
+    }
+    // Many tiles: several blocks on several threads, with the largest error over the
+    // output held to a few float32 ulp of its largest value.
+    let (xs, ws) = ([2, 23, 21, 40], [24, 3, 3, 40]);
+    let mut rng = Lcg(300);
+    let (x, xv) = random_array(&xs, Dtype::Float32, -1.0, 1.0, &mut rng);
+    let (w, wv) = random_array(&ws, Dtype::Float32, -1.0, 1.0, &mut rng);
+    let y = ops::conv2d(&x, &w, [1, 1], [1, 1], [1, 1], 1).unwrap();
+    let p = Params {
+        stride: &[1],
+        lo: &[1],
+        hi: &[1],
+        kdil: &[1],
+        idil: &[1],
+        groups: 1,
+        flip: false,
+    };
+    let (want, shape) = reference(&xv, &xs, &wv, &ws, &p);
+    assert_eq!(y.shape(), shape.as_slice());
+    let got = ops::astype(&y, Dtype::Float64)
+        .unwrap()
+        .to_vec::<f64>()
+        .unwrap();
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(g, e)| (g - e).abs())
+        .fold(0.0, f64::max);
+    let scale = want.iter().map(|e| e.abs()).fold(0.0, f64::max);
+    assert!(
+        err <= 1e-6 * scale,
+        "max error {err} against max |y| {scale}"
+    );
+}
+
+/// The weight gradient of `<conv(x, w), c>` by its definition, in f64: every input
+/// element under kernel position `k` of an output, times that output's cotangent.
+fn reference_weight_grad(
+    x: &[f64],
+    xs: &[usize],
+    c: &[f64],
+    cs: &[usize],
+    ws: &[usize],
+    p: &Params,
+) -> Vec<f64> {
+    let nd = xs.len() - 2;
+    let full = |v: &[usize]| {
+        if v.len() == 1 {
+            vec![v[0]; nd]
+        } else {
+            v.to_vec()
+        }
+    };
+    let (stride, kdil, idil) = (full(p.stride), full(p.kdil), full(p.idil));
+    let lo: Vec<isize> = if p.lo.len() == 1 {
+        vec![p.lo[0]; nd]
+    } else {
+        p.lo.to_vec()
+    };
+    let (cin, cout) = (xs[nd + 1], ws[0]);
+    let (cin_g, cout_g) = (cin / p.groups, cout / p.groups);
+    let kshape = &ws[1..=nd];
+    let ksize: usize = kshape.iter().product();
+    let mut dw = vec![0.0; ws.iter().product()];
+    for (oi, &cv) in c.iter().enumerate() {
+        let idx = unravel(oi, cs);
+        let (n, co) = (idx[0], idx[nd + 1]);
+        let g = co / cout_g;
+        for kf in 0..ksize {
+            let k = unravel(kf, kshape);
+            let mut xi = vec![n];
+            for d in 0..nd {
+                let q = (idx[d + 1] * stride[d] + k[d] * kdil[d]) as isize - lo[d];
+                if q < 0 || q as usize % idil[d] != 0 || q as usize / idil[d] >= xs[d + 1] {
+                    break;
+                }
+                xi.push(q as usize / idil[d]);
+            }
+            if xi.len() != nd + 1 {
+                continue;
+            }
+            let kk: Vec<usize> = if p.flip {
+                k.iter().zip(kshape).map(|(&a, &n)| n - 1 - a).collect()
+            } else {
+                k.clone()
+            };
+            for ci in 0..cin_g {
+                let mut xidx = xi.clone();
+                xidx.push(g * cin_g + ci);
+                let mut widx = vec![co];
+                widx.extend(&kk);
+                widx.push(ci);
+                dw[ravel(&widx, ws)] += cv * x[ravel(&xidx, xs)];
+            }
+        }
+    }
+    dw
+}
+
+#[test]
+fn weight_gradient_matches_the_definition() {
+    // (x shape, w shape, stride, lo, hi, kernel dilation, input dilation, groups, flip)
+    type Case<'a> = (
+        &'a [usize],
+        &'a [usize],
+        &'a [usize],
+        &'a [isize],
+        &'a [isize],
+        &'a [usize],
+        &'a [usize],
+        usize,
+        bool,
+    );
+    let cases: &[Case] = &[
+        (
+            &[2, 9, 3],
+            &[4, 3, 3],
+            &[1],
+            &[0],
+            &[0],
+            &[1],
+            &[1],
+            1,
+            false,
+        ),
+        (
+            &[1, 10, 4],
+            &[6, 2, 2],
+            &[2],
+            &[1],
+            &[2],
+            &[1],
+            &[1],
+            2,
+            true,
+        ),
+        (
+            &[2, 7, 2],
+            &[3, 3, 2],
+            &[3],
+            &[2],
+            &[1],
+            &[2],
+            &[1],
+            1,
+            false,
+        ),
+        (
+            &[2, 6, 2],
+            &[2, 2, 2],
+            &[1],
+            &[1],
+            &[0],
+            &[1],
+            &[2],
+            1,
+            true,
+        ),
+        (
+            &[3, 9, 8, 17],
+            &[5, 3, 3, 17],
+            &[1],
+            &[1],
+            &[1],
+            &[1],
+            &[1],
+            1,
+            true,
+        ),
+        (
+            &[2, 5, 6, 4],
+            &[4, 3, 2, 2],
+            &[1, 2],
+            &[1, 0],
+            &[1, 2],
+            &[1, 2],
+            &[1],
+            2,
+            false,
+        ),
+        (
+            &[2, 6, 6, 8],
+            &[8, 1, 1, 8],
+            &[1],
+            &[0],
+            &[0],
+            &[1],
+            &[1],
+            1,
+            false,
+        ),
+        (
+            &[2, 23, 21, 40],
+            &[24, 3, 3, 40],
+            &[1],
+            &[1],
+            &[1],
+            &[1],
+            &[1],
+            1,
+            false,
+        ),
+        (
+            &[1, 4, 5, 3, 2],
+            &[3, 2, 3, 2, 2],
+            &[1, 2, 1],
+            &[1, 0, 1],
+            &[0, 1, 1],
+            &[1, 1, 2],
+            &[1],
+            1,
+            false,
+        ),
+    ];
+    for (seed, &(xs, ws, stride, lo, hi, kdil, idil, groups, flip)) in cases.iter().enumerate() {
+        for (dtype, tol) in [(Dtype::Float32, 2e-5), (Dtype::Float64, 1e-12)] {
+            let mut rng = Lcg(400 + seed as u64);
+            let (x, xv) = random_array(xs, dtype, -1.0, 1.0, &mut rng);
+            let (w, _) = random_array(ws, dtype, -1.0, 1.0, &mut rng);
+            let f = |a: &[ferrox::Array]| {
+                Ok(vec![ops::conv_general(
+                    &a[0], &a[1], stride, lo, hi, kdil, idil, groups, flip,
+                )?])
+            };
+            let y = f(&[x.clone(), w.clone()]).unwrap().remove(0);
+            let (c, cv) = random_array(y.shape(), dtype, -1.0, 1.0, &mut rng);
+            let (_, grads) = ferrox::transforms::vjp(f, &[x, w], &[c]).unwrap();
+            let got = ops::astype(&grads[1], Dtype::Float64)
+                .unwrap()
+                .to_vec::<f64>()
+                .unwrap();
+            let p = Params {
+                stride,
+                lo,
+                hi,
+                kdil,
+                idil,
+                groups,
+                flip,
+            };
+            let want = reference_weight_grad(&xv, xs, &cv, y.shape(), ws, &p);
+            assert_eq!(grads[1].shape(), ws);
+            let scale = want.iter().map(|e| e.abs()).fold(1.0, f64::max);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= tol * scale,
+                    "{xs:?} {ws:?} {dtype:?} at {i}: {g} vs {e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn transposed_convolution_is_the_adjoint_of_convolution() {
     // <conv(x, w), y> == <x, conv_transpose(y, w^T)> for the transposed weights
     // [C_in, K, C_out], when output_padding makes the shapes meet.

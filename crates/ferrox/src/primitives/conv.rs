@@ -119,7 +119,24 @@ impl Primitive for Convolution {
                 }
             };
         }
+        // 3x3 stride-1 2-D kernels take the Winograd path (2.25x fewer multiplies).
+        let winograd = cpu::winograd::applies(&geometry);
+        macro_rules! run_winograd {
+            ($t:ty) => {
+                // SAFETY: row-major buffers of exactly these element counts.
+                unsafe {
+                    cpu::winograd::conv::<$t>(
+                        &geometry,
+                        xd.as_slice(nx),
+                        wd.as_slice(nw),
+                        out.as_mut_slice(no),
+                    )
+                }
+            };
+        }
         match compute {
+            Dtype::Float32 if winograd => run_winograd!(f32),
+            Dtype::Float64 if winograd => run_winograd!(f64),
             Dtype::Float32 => run!(f32, 1.0),
             Dtype::Float64 => run!(f64, 1.0),
             Dtype::Float16 => run!(f16, f16::ONE),
@@ -149,7 +166,7 @@ impl Primitive for Convolution {
             .iter()
             .map(|&i| match i {
                 0 => input_grad(self, &p[0], &p[1], &cot[0]),
-                _ => weight_grad(self, &p[0], &p[1], &cot[0]),
+                _ => weight_grad(self, &p[0], &p[1].shape()[1..p[1].ndim() - 1], &cot[0]),
             })
             .collect()
     }
@@ -269,17 +286,35 @@ fn input_grad(p: &Convolution, x: &Array, w: &Array, c: &Array) -> Result<Array>
     ops::slice(&g, &start, &stop, &step)
 }
 
-/// The cotangent of the weights: per group, a convolution of the input (channels as the
-/// batch, images as channels) with the cotangent as the kernel, whose stride is the
-/// kernel dilation and whose kernel dilation is the stride.
-fn weight_grad(p: &Convolution, x: &Array, w: &Array, c: &Array) -> Result<Array> {
+/// The cotangent of the weights: `ConvWeightGrad` (the patches of the input, transposed,
+/// times the cotangent) for real floats; complex ones keep the form as a convolution.
+fn weight_grad(p: &Convolution, x: &Array, kernel: &[usize], c: &Array) -> Result<Array> {
+    let dtype = ops::result_type(&[x, c]);
+    if !dtype.is_floating() {
+        return weight_grad_as_conv(p, x, kernel, c);
+    }
     let nd = p.stride.len();
-    let (groups, cout, cin) = (p.groups, w.shape()[0], x.shape()[nd + 1]);
+    let mut shape = vec![c.shape()[nd + 1]];
+    shape.extend_from_slice(kernel);
+    shape.push(x.shape()[nd + 1] / p.groups);
+    let prim = ConvWeightGrad {
+        conv: p.clone(),
+        kernel: kernel.to_vec(),
+    };
+    let inputs = vec![ops::astype(x, dtype)?, ops::astype(c, dtype)?];
+    Ok(Array::from_op(shape, dtype, prim, inputs, ops::stream()))
+}
+
+/// The cotangent of the weights as a convolution: per group, a convolution of the input
+/// (channels as the batch, images as channels) with the cotangent as the kernel, whose
+/// stride is the kernel dilation and whose kernel dilation is the stride.
+fn weight_grad_as_conv(p: &Convolution, x: &Array, kernel: &[usize], c: &Array) -> Result<Array> {
+    let nd = p.stride.len();
+    let (groups, cout, cin) = (p.groups, c.shape()[nd + 1], x.shape()[nd + 1]);
     let (cout_g, cin_g) = (cout / groups, cin / groups);
     // [N, *s, C] -> [C, *s, N]
     let channels_first = |a: &Array| ops::swapaxes(a, 0, nd as isize + 1);
     let (xt, ct) = (channels_first(x)?, channels_first(c)?);
-    let kernel = &w.shape()[1..=nd];
     let along = Convolution {
         stride: p.kernel_dilation.clone(),
         padding_lo: p.padding_lo.clone(),
@@ -321,5 +356,124 @@ fn weight_grad(p: &Convolution, x: &Array, w: &Array, c: &Array) -> Result<Array
         ops::flip(&dw, Some(&axes))
     } else {
         Ok(dw)
+    }
+}
+
+/// The weight gradient of a `Convolution` with parameters `conv`: inputs `x`
+/// `[N, *spatial, C_in]` and the cotangent `dy` of the output, output
+/// `[C_out, *kernel, C_in / groups]`, computed directly as `patches(x)^T @ dy`
+/// (`cpu::conv::weight_grad`). It is bilinear in `(x, dy)`, and
+/// `<ConvWeightGrad(x, dy), g> = <conv(x, g), dy>`, which gives its own derivatives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvWeightGrad {
+    pub conv: Convolution,
+    /// The kernel's spatial extent (not implied by the shapes when strided).
+    pub kernel: Vec<usize>,
+}
+
+impl Primitive for ConvWeightGrad {
+    fn name(&self) -> &'static str {
+        "ConvWeightGrad"
+    }
+
+    fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
+        let (shape, dtype) = ctx.outputs[0].clone();
+        let (x, c) = (&inputs[0], &inputs[1]);
+        let nd = x.ndim() - 2;
+        let geometry = cpu::conv::Geometry {
+            batch: x.shape()[0],
+            in_spatial: x.shape()[1..=nd].to_vec(),
+            in_channels: x.shape()[nd + 1],
+            out_spatial: c.shape()[1..=nd].to_vec(),
+            out_channels: c.shape()[nd + 1],
+            kernel: self.kernel.clone(),
+            stride: self.conv.stride.clone(),
+            pad_lo: self.conv.padding_lo.clone(),
+            kernel_dilation: self.conv.kernel_dilation.clone(),
+            input_dilation: self.conv.input_dilation.clone(),
+            groups: self.conv.groups,
+            flip: self.conv.flip,
+        };
+        // Half types compute in float32 (sums over the whole batch and image).
+        let compute = if dtype == Dtype::Float64 {
+            Dtype::Float64
+        } else {
+            Dtype::Float32
+        };
+        let (xd, cd) = (row_major(x, compute)?, row_major(c, compute)?);
+        let out = Data::alloc(&shape, compute)?;
+        let size = |s: &[usize]| s.iter().product::<usize>();
+        let (nx, nc, no) = (size(x.shape()), size(c.shape()), size(&shape));
+        macro_rules! run {
+            ($t:ty) => {
+                // SAFETY: row-major buffers of exactly these element counts.
+                unsafe {
+                    cpu::conv::weight_grad::<$t>(
+                        &geometry,
+                        xd.as_slice(nx),
+                        cd.as_slice(nc),
+                        out.as_mut_slice(no),
+                        1.0,
+                    )
+                }
+            };
+        }
+        match compute {
+            Dtype::Float64 => run!(f64),
+            _ => run!(f32),
+        }
+        if dtype == compute {
+            return Ok(vec![out]);
+        }
+        let narrowed = Data::alloc(&shape, dtype)?;
+        cpu::copy::copy_cast(&shape, &out, compute, &narrowed, dtype);
+        Ok(vec![narrowed])
+    }
+
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        // With g the cotangent (shaped as the weights): d/dx <conv(x, g), dy> is the
+        // input gradient of that convolution, d/d(dy) is conv(x, g).
+        argnums
+            .iter()
+            .map(|&i| match i {
+                0 => input_grad(&self.conv, &p[0], &cot[0], &p[1]),
+                _ => ops::conv_with(&p[0], &cot[0], self.conv.clone()),
+            })
+            .collect()
+    }
+
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let mut acc: Option<Array> = None;
+        for (&i, t) in argnums.iter().zip(tan) {
+            let d = match i {
+                0 => weight_grad(&self.conv, t, &self.kernel, &p[1])?,
+                _ => weight_grad(&self.conv, &p[0], &self.kernel, t)?,
+            };
+            acc = Some(match acc {
+                Some(a) => ops::add(&a, &d)?,
+                None => d,
+            });
+        }
+        acc.map(|a| vec![a])
+            .ok_or_else(|| Error::Runtime("[ConvWeightGrad] jvp without tangents".into()))
+    }
+
+    fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
+        let prim = self.clone();
+        by_loop(inputs, axes, move |a| {
+            Ok(vec![weight_grad(&prim.conv, &a[0], &prim.kernel, &a[1])?])
+        })
     }
 }

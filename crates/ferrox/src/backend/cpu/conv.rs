@@ -221,3 +221,132 @@ fn input_offset(g: &Geometry, n: usize, base: &[isize], offs: &[isize]) -> Optio
     }
     Some(at * g.in_channels)
 }
+
+/// The weight gradient of `conv`: `dw = patches^T @ dy` per group, for row-major `x`
+/// `[batch, *in_spatial, in_channels]`, cotangent `dy` `[batch, *out_spatial,
+/// out_channels]` and `dw` `[out_channels, *kernel, in_channels / groups]` (mirrored
+/// back when `flip`). The forward product is `out = patches @ w`, so this is its
+/// transpose: the same patch rows, built in blocks as in `conv`, each block adding
+/// `block^T @ dy_block` into a per-thread `patch_len x cout_g` sum. (As a convolution
+/// of the input with the cotangent as kernel, one output row had the whole batch and
+/// image as its inner dimension.)
+pub fn weight_grad<T: Copy + Default + Send + Sync + std::ops::Add<Output = T> + 'static>(
+    g: &Geometry,
+    x: &[T],
+    dy: &[T],
+    dw: &mut [T],
+    one: T,
+) {
+    let cin_g = g.in_channels / g.groups;
+    let cout_g = g.out_channels / g.groups;
+    let ksize: usize = g.kernel.iter().product();
+    let patch_len = ksize * cin_g;
+    let rows = g.batch * g.out_spatial.iter().product::<usize>();
+    let acc_len = g.groups * patch_len * cout_g;
+    dw.fill(T::default());
+    if rows == 0 || acc_len == 0 {
+        return;
+    }
+    let nd = g.kernel.len();
+    let kernel_offsets: Vec<Vec<isize>> = (0..ksize)
+        .map(|kp| {
+            let mut rem = kp;
+            let mut offs = vec![0isize; nd];
+            for d in (0..nd).rev() {
+                offs[d] = ((rem % g.kernel[d]) * g.kernel_dilation[d]) as isize;
+                rem /= g.kernel[d];
+            }
+            offs
+        })
+        .collect();
+    let pointwise = g.is_pointwise();
+    // Twice `conv`'s block: each block's product also reads and writes the whole
+    // `patch_len x cout_g` sum, so a longer inner dimension amortises that.
+    let mb = 2 * block_rows(patch_len, std::mem::size_of::<T>());
+    let blocks = rows.div_ceil(mb);
+    let dyp = dy.as_ptr() as usize;
+    let xp = x.as_ptr() as usize;
+    let add_block = |acc: &mut Vec<T>, patches: &mut Vec<T>, b: usize| {
+        acc.resize(acc_len, T::default());
+        let (r0, r1) = (b * mb, ((b + 1) * mb).min(rows));
+        for grp in 0..g.groups {
+            // The block's patches as a (patch_len x rows) matrix: row i, column r at
+            // `lhs + i * lhs_rs + r * lhs_cs`.
+            let (lhs, lhs_cs, lhs_rs) = if pointwise {
+                // SAFETY: rows r0..r1 of x, this group's channels, are inside `x`.
+                let p = unsafe { (xp as *const T).add(r0 * g.in_channels + grp * cin_g) };
+                (p, g.in_channels as isize, 1)
+            } else {
+                patches.resize(mb * patch_len, T::default());
+                fill_patches(g, x, grp * cin_g, cin_g, &kernel_offsets, r0, r1, patches);
+                (patches.as_ptr(), patch_len as isize, 1)
+            };
+            // SAFETY: the sum is this thread's own; lhs and rhs are valid matrices of
+            // the given strides (rhs: rows r0..r1 of dy, this group's channels).
+            unsafe {
+                gemm(
+                    patch_len,
+                    cout_g,
+                    r1 - r0,
+                    acc.as_mut_ptr().add(grp * patch_len * cout_g),
+                    1,
+                    cout_g as isize,
+                    true,
+                    lhs,
+                    lhs_cs,
+                    lhs_rs,
+                    (dyp as *const T).add(r0 * g.out_channels + grp * cout_g),
+                    1,
+                    g.out_channels as isize,
+                    one,
+                    one,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        }
+    };
+    let sum = if rows * patch_len * g.out_channels >= PARALLEL_FLOPS
+        && rayon::current_num_threads() > 1
+    {
+        // One sum per rayon split, added pairwise at the end (each is only
+        // `patch_len x cout` elements).
+        (0..blocks)
+            .into_par_iter()
+            .fold(
+                || (Vec::new(), Vec::new()),
+                |(mut acc, mut patches), b| {
+                    add_block(&mut acc, &mut patches, b);
+                    (acc, patches)
+                },
+            )
+            .map(|(acc, _)| acc)
+            .reduce(Vec::new, |a, b| {
+                if a.is_empty() {
+                    return b;
+                }
+                if b.is_empty() {
+                    return a;
+                }
+                a.iter().zip(&b).map(|(&p, &q)| p + q).collect()
+            })
+    } else {
+        let (mut acc, mut patches) = (Vec::new(), Vec::new());
+        (0..blocks).for_each(|b| add_block(&mut acc, &mut patches, b));
+        acc
+    };
+    // sum[grp][(kp, ci)][co] -> dw[grp * cout_g + co][kp'][ci], kp' mirrored if `flip`.
+    for grp in 0..g.groups {
+        for co in 0..cout_g {
+            for kp in 0..ksize {
+                let src_k = if g.flip { ksize - 1 - kp } else { kp };
+                let dst = ((grp * cout_g + co) * ksize + kp) * cin_g;
+                for ci in 0..cin_g {
+                    dw[dst + ci] = sum[(grp * patch_len + src_k * cin_g + ci) * cout_g + co];
+                }
+            }
+        }
+    }
+}

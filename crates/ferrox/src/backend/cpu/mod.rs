@@ -42,6 +42,7 @@ pub mod strided;
 pub mod transpose;
 pub mod unary;
 pub mod vmath;
+pub mod winograd;
 
 /// Below this many elements an elementwise kernel stays on one thread: splitting costs
 /// more than it saves.
