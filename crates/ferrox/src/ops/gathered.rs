@@ -25,19 +25,16 @@ fn real_float(op: &str, a: &Array, b: &Array) -> Result<Dtype> {
     }
 }
 
+/// MLX's check that `a` (named `what`, e.g. "indices") holds integers.
 fn integral(op: &str, what: &str, a: &Array) -> Result<()> {
     if a.dtype().is_integer() {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "[{op}] Got {what} with invalid dtype. {} must be integral.",
-            if what == "indices" {
-                "Indices"
-            } else {
-                "Segments"
-            }
-        )))
+        return Ok(());
     }
+    let mut name = what.to_string();
+    name[..1].make_ascii_uppercase();
+    Err(Error::Invalid(format!(
+        "[{op}] Got {what} with invalid dtype. {name} must be integral."
+    )))
 }
 
 fn contracted_mismatch(op: &str, a: &Array, b: &Array) -> Error {

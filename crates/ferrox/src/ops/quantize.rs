@@ -412,7 +412,9 @@ pub(crate) fn quantized_matmul_with(
     let n = if prim.transpose { w.shape()[0] } else { cols };
     let dtype = super::result_type(&[x, scales]);
     let mut shape = x.shape().to_vec();
-    *shape.last_mut().expect("x is at least 1-D") = n;
+    *shape.last_mut().ok_or_else(|| {
+        Error::Invalid("[quantized_matmul] x must have at least one dimension.".into())
+    })? = n;
     let inputs = vec![x.clone(), w.clone(), scales.clone(), biases.clone()];
     Ok(Array::from_op(shape, dtype, prim, inputs, super::stream()))
 }

@@ -228,7 +228,9 @@ pub(crate) fn quantized_matmul_nd(
         QMode::Fp(_) => x.dtype(),
     };
     let mut shape = x.shape().to_vec();
-    *shape.last_mut().expect("x is at least 2-D") = n;
+    *shape.last_mut().ok_or_else(|| {
+        Error::Invalid("[quantized_matmul] x must have at least one dimension.".into())
+    })? = n;
     let mut inputs = vec![x.clone()];
     inputs.extend(wsb.iter().cloned());
     Ok(Array::from_op(shape, dtype, prim, inputs, super::stream()))
@@ -409,7 +411,9 @@ pub(crate) fn quantized_matmul_general(
         let rows = x.size() / k.max(1);
         let y = quantized_matmul_nd(&x.reshape(&[rows, k])?, &wsb, prim)?;
         let mut shape = x.shape().to_vec();
-        *shape.last_mut().expect("x is at least 1-D") = n;
+        *shape.last_mut().ok_or_else(|| {
+            Error::Invalid("[quantized_matmul] x must have at least one dimension.".into())
+        })? = n;
         return y.reshape(&shape);
     }
     let xb = &x.shape()[..x.ndim() - 2];

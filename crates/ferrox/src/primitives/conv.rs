@@ -2,6 +2,7 @@
 //! padding, kernel and input dilation, groups and flip. Its gradients are convolutions
 //! again (so they differentiate again), built by `ops::conv_with`.
 
+use super::{cast_data, row_major};
 use crate::array::{Array, Data, Shape};
 use crate::backend::cpu;
 use crate::dtype::Dtype;
@@ -51,17 +52,6 @@ impl Convolution {
         out.push(w[0]);
         Some(out)
     }
-}
-
-/// `data` as a row-major array of `dtype`, copied only when it is not one already.
-fn row_major(a: &Array, dtype: Dtype) -> Result<Data> {
-    let d = a.data()?;
-    if a.dtype() == dtype && d.is_row_contiguous(a.shape()) {
-        return Ok(d);
-    }
-    let out = Data::alloc(a.shape(), dtype)?;
-    cpu::copy::copy_cast(a.shape(), &d, a.dtype(), &out, dtype);
-    Ok(out)
 }
 
 impl Primitive for Convolution {
@@ -147,12 +137,7 @@ impl Primitive for Convolution {
                 )))
             }
         }
-        if dtype == compute {
-            return Ok(vec![out]);
-        }
-        let narrowed = Data::alloc(&shape, dtype)?;
-        cpu::copy::copy_cast(&shape, &out, compute, &narrowed, dtype);
-        Ok(vec![narrowed])
+        Ok(vec![cast_data(out, &shape, compute, dtype)?])
     }
 
     fn vjp(
@@ -422,12 +407,7 @@ impl Primitive for ConvWeightGrad {
             Dtype::Float64 => run!(f64),
             _ => run!(f32),
         }
-        if dtype == compute {
-            return Ok(vec![out]);
-        }
-        let narrowed = Data::alloc(&shape, dtype)?;
-        cpu::copy::copy_cast(&shape, &out, compute, &narrowed, dtype);
-        Ok(vec![narrowed])
+        Ok(vec![cast_data(out, &shape, compute, dtype)?])
     }
 
     fn vjp(

@@ -3,6 +3,7 @@
 //! dynamic slices, and the views `Diagonal` and `BitCast`.
 //! Argument checks and shape inference live in `ops/indexing.rs` and `ops/layout.rs`.
 
+use super::row_major;
 use crate::array::{row_major_strides, Array, Data};
 use crate::backend::cpu::{self, indexing::ScatterReduce};
 use crate::dtype::Dtype;
@@ -111,17 +112,6 @@ fn gather_vjp(a: &Array, idx: &Array, cot: &Array, axis: usize, along_axis: bool
         &updates,
         &[axis as isize],
     )
-}
-
-/// The input's data, copied to a fresh row-contiguous buffer when it is not one.
-fn contiguous(input: &Array) -> Result<Data> {
-    let d = input.data()?;
-    if d.is_row_contiguous(input.shape()) {
-        return Ok(d);
-    }
-    let out = Data::alloc(input.shape(), input.dtype())?;
-    cpu::copy::copy_cast(input.shape(), &d, input.dtype(), &out, input.dtype());
-    Ok(out)
 }
 
 /// A window of `out` (row-major, of `out_shape`) starting at `start` with steps `step`.
@@ -566,7 +556,7 @@ impl Primitive for MaskedScatter {
                 "[MaskedScatter::eval_cpu] Source does not have enough elements for mask.".into(),
             ));
         }
-        let sd = contiguous(src)?;
+        let sd = row_major(src, src.dtype())?;
         let out = copy_of_first(inputs, ctx)?;
         crate::dispatch_dtype!(dtype, T => {
             // SAFETY: `sd` is row-contiguous with `src.size()` elements of `T` (the op casts
@@ -1193,7 +1183,7 @@ impl Primitive for BitCast {
         let a = &inputs[0];
         let (isz, osz) = (a.dtype().size(), dtype.size());
         if dtype == Dtype::Bool && a.dtype() != Dtype::Bool {
-            let c = contiguous(a)?;
+            let c = row_major(a, a.dtype())?;
             let out = Data::alloc(&shape, dtype)?;
             let n = a.size() * isz;
             // SAFETY: `c` is row-contiguous with `a.size()` elements of `isz` bytes each,
@@ -1210,7 +1200,7 @@ impl Primitive for BitCast {
         if isz == osz {
             return Ok(vec![a.data()?]);
         }
-        let c = contiguous(a)?;
+        let c = row_major(a, a.dtype())?;
         if (c.offset * isz) % osz == 0 {
             return Ok(vec![Data {
                 offset: c.offset * isz / osz,

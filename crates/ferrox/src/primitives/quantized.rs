@@ -3,33 +3,13 @@
 //! weights). The ops that build them, and the choice of scales and biases, are in
 //! `ops/quantize.rs`.
 
+use super::{narrowed, row_major};
 use crate::array::{Array, Data};
-use crate::backend::cpu::{self, quantized as kernels};
+use crate::backend::cpu::quantized as kernels;
 use crate::dtype::Dtype;
 use crate::primitive::{Batched, EvalContext, Primitive};
 use crate::transforms::vmap::by_loop;
 use crate::{ops, Error, Result};
-
-/// `a` as a row-major array of `dtype`, copied only when it is not one already.
-fn row_major(a: &Array, dtype: Dtype) -> Result<Data> {
-    let d = a.data()?;
-    if a.dtype() == dtype && d.is_row_contiguous(a.shape()) {
-        return Ok(d);
-    }
-    let out = Data::alloc(a.shape(), dtype)?;
-    cpu::copy::copy_cast(a.shape(), &d, a.dtype(), &out, dtype);
-    Ok(out)
-}
-
-/// Float32 output data cast to `dtype` if that differs.
-fn narrowed(out: Data, shape: &[usize], dtype: Dtype) -> Result<Data> {
-    if dtype == Dtype::Float32 {
-        return Ok(out);
-    }
-    let o = Data::alloc(shape, dtype)?;
-    cpu::copy::copy_cast(shape, &out, Dtype::Float32, &o, dtype);
-    Ok(o)
-}
 
 fn not_differentiable(what: &str) -> Error {
     Error::Invalid(format!("[{what}] Cannot compute the gradient with respect to the quantized weights, scales or biases."))

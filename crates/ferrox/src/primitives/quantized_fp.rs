@@ -4,35 +4,15 @@
 //! its own primitive, `QuantizedMatmul`). The ops that build them are in
 //! `ops/quantize_fp.rs`; kernels in `backend/cpu/quantized_fp.rs`.
 
+use super::{narrowed, row_major};
 use crate::array::{Array, Data};
-use crate::backend::cpu::{self, quantized as affine, quantized_fp as kernels};
+use crate::backend::cpu::{quantized as affine, quantized_fp as kernels};
 use crate::dtype::Dtype;
 use crate::primitive::{Batched, EvalContext, Primitive};
 use crate::transforms::vmap::by_loop;
 use crate::{ops, Error, Result};
 
 pub use kernels::FpMode;
-
-/// `a` as a row-major array of `dtype`, copied only when it is not one already.
-fn row_major(a: &Array, dtype: Dtype) -> Result<Data> {
-    let d = a.data()?;
-    if a.dtype() == dtype && d.is_row_contiguous(a.shape()) {
-        return Ok(d);
-    }
-    let out = Data::alloc(a.shape(), dtype)?;
-    cpu::copy::copy_cast(a.shape(), &d, a.dtype(), &out, dtype);
-    Ok(out)
-}
-
-/// Float32 output data cast to `dtype` if that differs.
-fn narrowed(out: Data, shape: &[usize], dtype: Dtype) -> Result<Data> {
-    if dtype == Dtype::Float32 {
-        return Ok(out);
-    }
-    let o = Data::alloc(shape, dtype)?;
-    cpu::copy::copy_cast(shape, &out, Dtype::Float32, &o, dtype);
-    Ok(o)
-}
 
 /// The scalar global scale (input `i`, one float32 value, checked by the op) if there
 /// is one.

@@ -2,6 +2,7 @@
 //! row-contiguous data, transpose, broadcast, strided slices, `as_strided`; and `Copy`,
 //! which makes any view row-contiguous.
 
+use super::row_major;
 use crate::array::{row_major_strides, Array, Data, Shape};
 use crate::backend::cpu;
 use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
@@ -33,17 +34,6 @@ pub(crate) fn sum_to_shape(x: &Array, shape: &[usize]) -> Result<Array> {
 fn front(inputs: &[Array], axes: &[Option<usize>]) -> Result<(Array, usize)> {
     let n = batch_size(inputs, axes);
     Ok((to_front(&inputs[0], axes[0], n)?, n))
-}
-
-/// A row-contiguous copy of the input (a no-op view when it already is one).
-fn contiguous(input: &Array) -> Result<Data> {
-    let d = input.data()?;
-    if d.is_row_contiguous(input.shape()) {
-        return Ok(d);
-    }
-    let out = Data::alloc(input.shape(), input.dtype())?;
-    cpu::copy::copy_cast(input.shape(), &d, input.dtype(), &out, input.dtype());
-    Ok(out)
 }
 
 /// A new shape for the same elements; copies only when the input is not row-contiguous.
@@ -120,7 +110,7 @@ impl Primitive for Reshape {
         "Reshape"
     }
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
-        let d = contiguous(&inputs[0])?;
+        let d = row_major(&inputs[0], inputs[0].dtype())?;
         Ok(vec![Data {
             strides: row_major_strides(&ctx.outputs[0].0),
             ..d
@@ -324,7 +314,7 @@ impl Primitive for AsStrided {
         "AsStrided"
     }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
-        let d = contiguous(&inputs[0])?;
+        let d = row_major(&inputs[0], inputs[0].dtype())?;
         Ok(vec![Data {
             offset: d.offset + self.offset,
             strides: self.strides.clone(),

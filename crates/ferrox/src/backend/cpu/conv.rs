@@ -34,6 +34,23 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// Each kernel position's offset per axis (in input coordinates before input
+    /// dilation), kernel positions in row-major order.
+    fn kernel_offsets(&self) -> Vec<Vec<isize>> {
+        let ksize: usize = self.kernel.iter().product();
+        (0..ksize)
+            .map(|kp| {
+                let mut rem = kp;
+                let mut offs = vec![0isize; self.kernel.len()];
+                for d in (0..self.kernel.len()).rev() {
+                    offs[d] = ((rem % self.kernel[d]) * self.kernel_dilation[d]) as isize;
+                    rem /= self.kernel[d];
+                }
+                offs
+            })
+            .collect()
+    }
+
     fn is_pointwise(&self) -> bool {
         self.kernel.iter().all(|&k| k == 1)
             && self.stride.iter().all(|&s| s == 1)
@@ -88,19 +105,7 @@ pub fn conv<T: Copy + Default + Send + Sync + 'static>(
             }
         }
     }
-    // Each kernel position's offset (in input coordinates before dilation) per axis.
-    let nd = g.kernel.len();
-    let kernel_offsets: Vec<Vec<isize>> = (0..ksize)
-        .map(|kp| {
-            let mut rem = kp;
-            let mut offs = vec![0isize; nd];
-            for d in (0..nd).rev() {
-                offs[d] = ((rem % g.kernel[d]) * g.kernel_dilation[d]) as isize;
-                rem /= g.kernel[d];
-            }
-            offs
-        })
-        .collect();
+    let kernel_offsets = g.kernel_offsets();
     let pointwise = g.is_pointwise();
     let mb = block_rows(patch_len, std::mem::size_of::<T>());
     let blocks = rows.div_ceil(mb);
@@ -247,18 +252,7 @@ pub fn weight_grad<T: Copy + Default + Send + Sync + std::ops::Add<Output = T> +
     if rows == 0 || acc_len == 0 {
         return;
     }
-    let nd = g.kernel.len();
-    let kernel_offsets: Vec<Vec<isize>> = (0..ksize)
-        .map(|kp| {
-            let mut rem = kp;
-            let mut offs = vec![0isize; nd];
-            for d in (0..nd).rev() {
-                offs[d] = ((rem % g.kernel[d]) * g.kernel_dilation[d]) as isize;
-                rem /= g.kernel[d];
-            }
-            offs
-        })
-        .collect();
+    let kernel_offsets = g.kernel_offsets();
     let pointwise = g.is_pointwise();
     // Twice `conv`'s block: each block's product also reads and writes the whole
     // `patch_len x cout_g` sum, so a longer inner dimension amortises that.
