@@ -12,6 +12,7 @@ mod distributed;
 mod dlpack;
 mod dtype;
 mod errors;
+mod export;
 mod fast;
 mod fft;
 mod gathered_ops;
@@ -56,6 +57,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     distributed::register(m)?;
     backends::register(m)?;
     transforms::register(m)?;
+    export::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
     m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;

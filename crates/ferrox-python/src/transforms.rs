@@ -37,7 +37,7 @@ fn stash(e: PyErr) -> ferrox::Error {
 
 /// Runs a Rust transform: its error becomes a Python exception, the stashed one where a
 /// Python callback raised.
-fn run<T>(f: impl FnOnce() -> ferrox::Result<T>) -> PyResult<T> {
+pub(crate) fn run<T>(f: impl FnOnce() -> ferrox::Result<T>) -> PyResult<T> {
     let r = guard(f);
     let pending = PENDING.with(|p| p.borrow_mut().take());
     match (r, pending) {
@@ -46,7 +46,7 @@ fn run<T>(f: impl FnOnce() -> ferrox::Result<T>) -> PyResult<T> {
     }
 }
 
-fn to_list<'py>(py: Python<'py>, arrays: &[Array]) -> PyResult<Bound<'py, PyList>> {
+pub(crate) fn to_list<'py>(py: Python<'py>, arrays: &[Array]) -> PyResult<Bound<'py, PyList>> {
     let items = arrays
         .iter()
         .map(|a| Bound::new(py, PyArray::from(a.clone())))
@@ -71,11 +71,11 @@ fn from_seq(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<Array>> {
     Ok(out)
 }
 
-fn arrays(v: Vec<PyRef<'_, PyArray>>) -> Vec<Array> {
+pub(crate) fn arrays(v: Vec<PyRef<'_, PyArray>>) -> Vec<Array> {
     v.iter().map(|a| a.inner.clone()).collect()
 }
 
-fn py_arrays(v: Vec<Array>) -> Vec<PyArray> {
+pub(crate) fn py_arrays(v: Vec<Array>) -> Vec<PyArray> {
     v.into_iter().map(PyArray::from).collect()
 }
 
@@ -94,7 +94,9 @@ fn call_flat(fun: &Py<PyAny>, lists: &[&[Array]]) -> ferrox::Result<Vec<Array>> 
 }
 
 /// A closure over a Python function of one flat list of arrays.
-fn flat_fn(fun: Py<PyAny>) -> impl Fn(&[Array]) -> ferrox::Result<Vec<Array>> + Send + Sync {
+pub(crate) fn flat_fn(
+    fun: Py<PyAny>,
+) -> impl Fn(&[Array]) -> ferrox::Result<Vec<Array>> + Send + Sync {
     move |x: &[Array]| call_flat(&fun, &[x])
 }
 

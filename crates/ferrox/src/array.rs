@@ -315,6 +315,35 @@ impl Array {
         Ok(Array::from_data(shape.to_vec(), T::DTYPE, data))
     }
 
+    /// An evaluated array of `dtype` whose elements are `bytes` (row-major, native
+    /// byte order): what [`Array::to_bytes`] gives back.
+    pub fn from_bytes(bytes: &[u8], shape: &[usize], dtype: Dtype) -> Result<Array> {
+        let n = crate::shape::checked_size(shape)?;
+        if n.checked_mul(dtype.size()) != Some(bytes.len()) {
+            return Err(Error::Invalid(format!(
+                "[array] {} bytes do not fill shape {shape:?} of {dtype}",
+                bytes.len()
+            )));
+        }
+        let data = Data::alloc(shape, dtype)?;
+        // SAFETY: a fresh buffer of exactly bytes.len() bytes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.byte_ptr(dtype.size()), bytes.len())
+        };
+        Ok(Array::from_data(shape.to_vec(), dtype, data))
+    }
+
+    /// The elements' bytes in row-major order (evaluates the array).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let c = crate::ops::contiguous(self)?;
+        let d = c.data()?;
+        // SAFETY: a row-contiguous view of `nbytes` bytes.
+        Ok(
+            unsafe { std::slice::from_raw_parts(d.byte_ptr(self.itemsize()), self.nbytes()) }
+                .to_vec(),
+        )
+    }
+
     /// A 1-D array of `values`.
     pub fn from_vec<T: Element>(values: Vec<T>) -> Result<Array> {
         Self::from_slice(&values, &[values.len()])

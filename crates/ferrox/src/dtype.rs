@@ -15,7 +15,9 @@ use num_complex::Complex32;
 use std::fmt;
 
 /// An element type. The order is MLX's (and the promotion table's).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Dtype {
     Bool,
     Uint8,

@@ -155,6 +155,34 @@ pub trait Primitive: Send + Sync + Debug {
         let _ = (inputs, traced);
         None
     }
+
+    /// For `export_function`: the primitive's name in the table of
+    /// `transforms::export` and its parameters. `None` (the default): it cannot be
+    /// saved (it holds closures). Written by [`exportable!`].
+    fn export(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
+
+    /// For `export_function`: when each output of this primitive is one of its inputs
+    /// (a custom function's call node, which matters only to transforms), the index of
+    /// that input per output, given how many inputs the node has. Export saves the
+    /// inputs instead of the node.
+    fn forwards(&self, n_inputs: usize) -> Option<Vec<usize>> {
+        let _ = n_inputs;
+        None
+    }
+}
+
+/// Implements [`Primitive::export`] for a primitive that derives `Serialize`, under its
+/// type's name (which `transforms::export`'s table maps back to the type).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! exportable {
+    ($t:ident) => {
+        fn export(&self) -> Option<(&'static str, serde_json::Value)> {
+            Some((stringify!($t), serde_json::to_value(self).ok()?))
+        }
+    };
 }
 
 /// The shapes a node was traced with, for [`Primitive::output_shapes`].

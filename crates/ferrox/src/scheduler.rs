@@ -241,6 +241,15 @@ impl Drop for Running {
 /// A graph with fewer than two parallel kernels stays on the calling thread: the hop
 /// costs a thread wake-up (~5-30 µs), as much as a small eval itself.
 pub fn eval(outputs: &[Array]) -> Result<()> {
+    // A value of a function `compile`, `vmap` or `export_function` traces is not known
+    // yet: computing it from the example arguments would bake them into the trace.
+    if outputs.iter().any(crate::transforms::values_unknown) {
+        return Err(Error::Invalid(
+            "[eval] Attempting to eval an array during function transformations like \
+             compile or vmap is not allowed."
+                .into(),
+        ));
+    }
     let tracing = crate::transforms::is_tracing();
     let (_running, alone) = Running::start();
     let order = topological_order(outputs);

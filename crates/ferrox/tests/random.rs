@@ -1024,7 +1024,7 @@ fn edge_shapes() {
             .unwrap()
             .to_vec::<f32>()
             .unwrap(),
-        vec![]
+        Vec::<f32>::new()
     );
     assert_eq!(random::split(&key, 0).unwrap().shape(), &[0, 2]);
     assert_eq!(random::permutation_n(0, Some(&key)).unwrap().size(), 0);

@@ -15,10 +15,14 @@ core.__array_namespace_info__ = __array_namespace_info__
 # The function transforms' Python layer (pytrees, argnums, in_axes) over the Rust ones.
 from . import _transforms
 
-for _name in _transforms.__all__:
-    _obj = getattr(_transforms, _name)
-    _obj.__module__ = "ferrox.core"
-    setattr(core, _name, _obj)
+# Saving functions to files, over the Rust exporter.
+from . import _export
+
+for _module in (_transforms, _export):
+    for _name in _module.__all__:
+        _obj = getattr(_module, _name)
+        _obj.__module__ = "ferrox.core"
+        setattr(core, _name, _obj)
 
 # Submodules of the extension (ferrox.core.random, .metal, ...) importable by name too,
 # as `import mlx.core.random`-style code expects.

@@ -7,7 +7,9 @@ use super::quantize::{shape_str, Quantized};
 use super::{broadcast_to, take};
 use crate::array::Array;
 use crate::dtype::Dtype;
-use crate::primitives::quantized_fp::{FpDequantize, FpMode, FpQuantize, QMode, QuantizedMatmulNd};
+use crate::primitives::quantized_fp::{
+    FpDequantize, FpMode, FpQuantize, QMode, QmmName, QuantizedMatmulNd,
+};
 use crate::{Error, Result};
 
 /// A quantization mode named by a string.
@@ -388,7 +390,7 @@ pub(crate) fn quantized_matmul_general(
     let prim = QuantizedMatmulNd {
         mode: qmode,
         transpose,
-        op: "QuantizedMatmul",
+        op: QmmName::QuantizedMatmul,
     };
     let mut wsb = vec![w.clone(), scales.clone()];
     wsb.extend(biases.cloned());
@@ -544,7 +546,7 @@ pub fn gather_qmm(
     let prim = QuantizedMatmulNd {
         mode: qmode,
         transpose,
-        op: "GatherQMM",
+        op: QmmName::GatherQMM,
     };
     quantized_matmul_nd(&xs, &wsb, prim)
 }

@@ -14,7 +14,7 @@ use crate::transforms::{jvp, vjp};
 use crate::{ops, Result};
 
 /// How the mask input, if there is one, applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MaskKind {
     None,
     /// Boolean: a false entry masks its score out.
@@ -23,7 +23,7 @@ pub enum MaskKind {
     Add,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ScaledDotProductAttention {
     pub scale: f64,
     pub causal: bool,
@@ -67,6 +67,8 @@ impl ScaledDotProductAttention {
 }
 
 impl Primitive for ScaledDotProductAttention {
+    crate::exportable!(ScaledDotProductAttention);
+
     fn name(&self) -> &'static str {
         "ScaledDotProductAttention"
     }

@@ -61,7 +61,7 @@ fn elementwise_vmap(
 }
 
 /// The binary elementwise operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     Add,
     Subtract,
@@ -113,7 +113,7 @@ impl BinaryOp {
 }
 
 /// An elementwise binary op.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Binary(pub BinaryOp);
 
 impl Binary {
@@ -167,6 +167,8 @@ impl Binary {
 }
 
 impl Primitive for Binary {
+    crate::exportable!(Binary);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }
@@ -211,10 +213,12 @@ impl Primitive for Binary {
 }
 
 /// `where(condition, x, y)`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Select;
 
 impl Primitive for Select {
+    crate::exportable!(Select);
+
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

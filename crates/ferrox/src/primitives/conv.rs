@@ -13,7 +13,7 @@ use half::f16;
 use num_complex::Complex32;
 
 /// The parameters of a convolution: one entry per spatial axis in each vector.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Convolution {
     pub stride: Vec<usize>,
     /// Padding before and after each spatial axis (negative crops).
@@ -55,6 +55,8 @@ impl Convolution {
 }
 
 impl Primitive for Convolution {
+    crate::exportable!(Convolution);
+
     fn name(&self) -> &'static str {
         "Convolution"
     }
@@ -349,7 +351,7 @@ fn weight_grad_as_conv(p: &Convolution, x: &Array, kernel: &[usize], c: &Array) 
 /// `[C_out, *kernel, C_in / groups]`, computed directly as `patches(x)^T @ dy`
 /// (`cpu::conv::weight_grad`). It is bilinear in `(x, dy)`, and
 /// `<ConvWeightGrad(x, dy), g> = <conv(x, g), dy>`, which gives its own derivatives.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConvWeightGrad {
     pub conv: Convolution,
     /// The kernel's spatial extent (not implied by the shapes when strided).
@@ -357,6 +359,8 @@ pub struct ConvWeightGrad {
 }
 
 impl Primitive for ConvWeightGrad {
+    crate::exportable!(ConvWeightGrad);
+
     fn name(&self) -> &'static str {
         "ConvWeightGrad"
     }

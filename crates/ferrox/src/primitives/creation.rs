@@ -6,7 +6,7 @@ use crate::primitive::{Batched, EvalContext, Primitive};
 use crate::{ops, Result};
 
 /// `start + i * step` for each `i`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Arange {
     pub start: f64,
     pub step: f64,
@@ -15,6 +15,8 @@ pub struct Arange {
 }
 
 impl Primitive for Arange {
+    crate::exportable!(Arange);
+
     fn name(&self) -> &'static str {
         "Arange"
     }

@@ -14,7 +14,7 @@ use crate::{ops, Result};
 /// non-negative frequencies out (complex64). `real` with `inverse`: those `n / 2 + 1`
 /// bins in (complex64, read as the half of a Hermitian spectrum), `n` float32 out.
 /// Otherwise complex64 of extent `n` in and out.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Fft {
     pub axis: usize,
     pub n: usize,
@@ -52,6 +52,8 @@ impl Fft {
 }
 
 impl Primitive for Fft {
+    crate::exportable!(Fft);
+
     fn name(&self) -> &'static str {
         "FFT"
     }

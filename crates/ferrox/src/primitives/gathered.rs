@@ -12,7 +12,7 @@ use crate::transforms::vmap::{batch_size, to_front};
 use crate::Result;
 use rayon::prelude::*;
 
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct GatherMm;
 
 /// Matrix `i` of a `[batch, rows, cols]` operand, as a 2-D view (`i` clamped into the
@@ -40,6 +40,8 @@ fn identity(n: usize) -> Result<Array> {
 }
 
 impl Primitive for GatherMm {
+    crate::exportable!(GatherMm);
+
     fn name(&self) -> &'static str {
         "GatherMM"
     }

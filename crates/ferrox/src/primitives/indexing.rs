@@ -176,12 +176,14 @@ fn dynamic_starts(
 }
 
 /// Inputs joined along `axis`; each is cast to the output dtype as it is copied.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Concatenate {
     pub axis: usize,
 }
 
 impl Primitive for Concatenate {
+    crate::exportable!(Concatenate);
+
     fn name(&self) -> &'static str {
         "Concatenate"
     }
@@ -255,13 +257,15 @@ impl Primitive for Concatenate {
 /// `a[..axis] ++ indices.shape ++ a[axis+1..]`. `along_axis == true` is
 /// `take_along_axis`: indices have `a`'s rank, and both broadcast to the output shape
 /// except along `axis`, where the output has the indices' extent.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Gather {
     pub axis: usize,
     pub along_axis: bool,
 }
 
 impl Primitive for Gather {
+    crate::exportable!(Gather);
+
     fn name(&self) -> &'static str {
         "Gather"
     }
@@ -390,13 +394,15 @@ impl Primitive for Gather {
 /// MLX's general gather: input 0 read through the integer inputs 1.. (one per axis in
 /// `axes`, all of one index shape), giving for each index position the window of extents
 /// `slice_sizes`. The output shape is `index_shape ++ slice_sizes`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct GatherNd {
     pub axes: Vec<usize>,
     pub slice_sizes: Vec<usize>,
 }
 
 impl Primitive for GatherNd {
+    crate::exportable!(GatherNd);
+
     fn name(&self) -> &'static str {
         "GatherNd"
     }
@@ -540,10 +546,12 @@ impl GatherNd {
 /// A copy of input 0 where input 1 (a bool array of input 0's shape) is true, filled in
 /// row-major order with the elements of input 2 (of input 0's dtype, any shape, read
 /// row-major). Errors when input 2 has fewer elements than the mask has trues.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct MaskedScatter;
 
 impl Primitive for MaskedScatter {
+    crate::exportable!(MaskedScatter);
+
     fn name(&self) -> &'static str {
         "MaskedScatter"
     }
@@ -638,13 +646,15 @@ impl Primitive for MaskedScatter {
 /// A copy of input 0 with input 1 (the updates, of shape `index_shape ++ slice_shape`)
 /// combined in at the positions given by inputs 2.. (one integer array per axis in
 /// `axes`, all of `index_shape`).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Scatter {
     pub axes: Vec<usize>,
     pub reduce: ScatterReduce,
 }
 
 impl Primitive for Scatter {
+    crate::exportable!(Scatter);
+
     fn name(&self) -> &'static str {
         "Scatter"
     }
@@ -787,13 +797,15 @@ impl Primitive for Scatter {
 
 /// A copy of input 0 with the strided window `start`, `step` (of input 1's shape)
 /// replaced by input 1.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SliceUpdate {
     pub start: Vec<usize>,
     pub step: Vec<isize>,
 }
 
 impl Primitive for SliceUpdate {
+    crate::exportable!(SliceUpdate);
+
     fn name(&self) -> &'static str {
         "SliceUpdate"
     }
@@ -881,12 +893,14 @@ impl SliceUpdate {
 
 /// A window of input 0 of the output's shape, starting on `axes` at the positions held
 /// by input 1 (an integer array) and at 0 elsewhere. A view.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DynamicSlice {
     pub axes: Vec<usize>,
 }
 
 impl Primitive for DynamicSlice {
+    crate::exportable!(DynamicSlice);
+
     fn name(&self) -> &'static str {
         "DynamicSlice"
     }
@@ -975,12 +989,14 @@ impl Primitive for DynamicSlice {
 
 /// A copy of input 0 with input 1 written at the window starting on `axes` at the
 /// positions held by input 2 (and at 0 elsewhere).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DynamicSliceUpdate {
     pub axes: Vec<usize>,
 }
 
 impl Primitive for DynamicSliceUpdate {
+    crate::exportable!(DynamicSliceUpdate);
+
     fn name(&self) -> &'static str {
         "DynamicSliceUpdate"
     }
@@ -1079,7 +1095,7 @@ impl Primitive for DynamicSliceUpdate {
 }
 
 /// The diagonal `offset` of the plane `axis1`, `axis2`, as a last axis. A view.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Diagonal {
     pub offset: isize,
     pub axis1: usize,
@@ -1087,6 +1103,8 @@ pub struct Diagonal {
 }
 
 impl Primitive for Diagonal {
+    crate::exportable!(Diagonal);
+
     fn name(&self) -> &'static str {
         "Diagonal"
     }
@@ -1171,10 +1189,12 @@ impl Primitive for Diagonal {
 /// The input's bytes read as the output dtype (`view`). A view when the item sizes
 /// match or the data is row-contiguous at a suitably aligned offset; a copy otherwise.
 /// Viewing as bool maps every nonzero byte to `true`: a Rust `bool` must be 0 or 1.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct BitCast;
 
 impl Primitive for BitCast {
+    crate::exportable!(BitCast);
+
     fn name(&self) -> &'static str {
         "BitCast"
     }

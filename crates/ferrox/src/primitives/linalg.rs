@@ -112,10 +112,12 @@ fn gap_factor(w: &Array) -> Result<Array> {
 
 /// LU with partial pivoting: outputs the packed factors, LAPACK's pivots and the row
 /// permutation (`A = L[perm] @ U`). Not differentiable (as in MLX).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Lu;
 
 impl Primitive for Lu {
+    crate::exportable!(Lu);
+
     fn name(&self) -> &'static str {
         "LUF"
     }
@@ -136,7 +138,7 @@ impl Primitive for Lu {
 // ---- Cholesky --------------------------------------------------------------------------
 
 /// Cholesky factor, lower (or upper) triangular, of symmetric positive-definite matrices.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Cholesky {
     pub upper: bool,
 }
@@ -149,6 +151,8 @@ fn phi(x: &Array) -> Result<Array> {
 }
 
 impl Primitive for Cholesky {
+    crate::exportable!(Cholesky);
+
     fn name(&self) -> &'static str {
         "Cholesky"
     }
@@ -194,7 +198,7 @@ impl Primitive for Cholesky {
 // ---- QR --------------------------------------------------------------------------------
 
 /// Reduced QR: Q `(m, k)`, R `(k, n)`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Qr;
 
 /// The symmetric matrix whose lower triangle is that of `x`.
@@ -207,6 +211,8 @@ fn copyltu(x: &Array) -> Result<Array> {
 }
 
 impl Primitive for Qr {
+    crate::exportable!(Qr);
+
     fn name(&self) -> &'static str {
         "QRF"
     }
@@ -255,7 +261,7 @@ impl Primitive for Qr {
 
 /// Singular values (descending) and, with `compute_uv`, U `(m, m)` and Vᵀ `(n, n)`:
 /// outputs `[U, S, Vt]`, or `[S]`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Svd {
     pub compute_uv: bool,
 }
@@ -279,6 +285,8 @@ pub(crate) fn svd_full(a: &Array) -> Vec<Array> {
 }
 
 impl Primitive for Svd {
+    crate::exportable!(Svd);
+
     fn name(&self) -> &'static str {
         "SVD"
     }
@@ -345,13 +353,15 @@ impl Primitive for Svd {
 
 /// Eigenvalues (ascending) and, with `vectors`, eigenvectors of symmetric matrices read
 /// from the lower (`upper`: upper) triangle: outputs `[w, V]`, or `[w]`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Eigh {
     pub upper: bool,
     pub vectors: bool,
 }
 
 impl Primitive for Eigh {
+    crate::exportable!(Eigh);
+
     fn name(&self) -> &'static str {
         "Eigh"
     }
@@ -422,12 +432,14 @@ impl Eigh {
 
 /// Eigenvalues and, with `vectors`, eigenvectors (complex64) of general real matrices:
 /// outputs `[w, V]`, or `[w]`. Not differentiable (as in MLX).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Eig {
     pub vectors: bool,
 }
 
 impl Primitive for Eig {
+    crate::exportable!(Eig);
+
     fn name(&self) -> &'static str {
         "Eig"
     }
@@ -450,7 +462,7 @@ impl Primitive for Eig {
 
 /// Inverse of square matrices: general (`tri: None`) or of the lower/upper triangle
 /// (`Some(upper)`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Inverse {
     pub tri: Option<bool>,
 }
@@ -467,6 +479,8 @@ impl Inverse {
 }
 
 impl Primitive for Inverse {
+    crate::exportable!(Inverse);
+
     fn name(&self) -> &'static str {
         "Inverse"
     }
@@ -498,12 +512,14 @@ impl Primitive for Inverse {
 // ---- determinant -----------------------------------------------------------------------
 
 /// Determinant (`[det]`) or `[sign, log|det|]` (`log`) of square matrices, by LU.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Det {
     pub log: bool,
 }
 
 impl Primitive for Det {
+    crate::exportable!(Det);
+
     fn name(&self) -> &'static str {
         "Det"
     }

@@ -18,13 +18,15 @@ fn scaled(x: Array, k: f64) -> Result<Array> {
 }
 
 /// `alpha * (a @ b) + beta * c`, with `c` present only when there is a third input.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Matmul {
     pub alpha: f64,
     pub beta: f64,
 }
 
 impl Primitive for Matmul {
+    crate::exportable!(Matmul);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         // a: [.., m, k], b: [.., k, n] with equal batch axes; c (if any) of the product's
         // shape.

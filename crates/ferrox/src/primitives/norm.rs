@@ -11,13 +11,13 @@ use crate::transforms::vmap::{batch_size, to_front};
 use crate::{ops, Result};
 
 /// `x / sqrt(mean(x²) + eps) * weight`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct RmsNorm {
     pub eps: f64,
 }
 
 /// `(x - mean) / sqrt(var + eps) * weight + bias`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct LayerNorm {
     pub eps: f64,
     pub has_weight: bool,
@@ -241,8 +241,10 @@ fn eval(affine: Affine, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<D
 
 /// Both norms are an [`Affine`] normalisation of their inputs: its kernel and rules.
 macro_rules! affine_primitive {
-    ($t:ty, $name:literal) => {
+    ($t:ident, $name:literal) => {
         impl Primitive for $t {
+            crate::exportable!($t);
+
             fn name(&self) -> &'static str {
                 $name
             }

@@ -16,12 +16,14 @@ fn not_differentiable(what: &str) -> Error {
 }
 
 /// Codes (uint32, each `< 2^bits`, last axis `n`) packed into `n * bits / 32` words.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct PackBits {
     pub bits: usize,
 }
 
 impl Primitive for PackBits {
+    crate::exportable!(PackBits);
+
     fn name(&self) -> &'static str {
         "PackBits"
     }
@@ -58,13 +60,15 @@ impl Primitive for PackBits {
 
 /// The float values of packed weights `[.., rows, cols * bits / 32]` with `scales` and
 /// `biases` `[.., rows, cols / group_size]`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Dequantize {
     pub group_size: usize,
     pub bits: usize,
 }
 
 impl Primitive for Dequantize {
+    crate::exportable!(Dequantize);
+
     fn name(&self) -> &'static str {
         "Dequantize"
     }
@@ -126,7 +130,7 @@ impl Primitive for Dequantize {
 
 /// `x @ dequantize(w).T` (`transpose`) or `x @ dequantize(w)`, for `x` `[.., k]` and a
 /// 2-D quantized `w`. Inputs: x, w, scales, biases.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct QuantizedMatmul {
     pub group_size: usize,
     pub bits: usize,
@@ -134,6 +138,8 @@ pub struct QuantizedMatmul {
 }
 
 impl Primitive for QuantizedMatmul {
+    crate::exportable!(QuantizedMatmul);
+
     fn name(&self) -> &'static str {
         "QuantizedMatmul"
     }

@@ -29,12 +29,14 @@ fn global(inputs: &[Array], i: usize) -> Result<Option<f32>> {
 
 /// Float weights `[.., cols]` to packed codes `[.., cols * bits / 32]` (uint32) and scale
 /// bytes `[.., cols / group_size]` (uint8). Inputs: w, and the global scale (nvfp4).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct FpQuantize {
     pub mode: FpMode,
 }
 
 impl Primitive for FpQuantize {
+    crate::exportable!(FpQuantize);
+
     fn name(&self) -> &'static str {
         "FpQuantize"
     }
@@ -81,12 +83,14 @@ impl Primitive for FpQuantize {
 
 /// Packed codes and scale bytes to floats of the output dtype. Inputs: w, scales, and
 /// the global scale (nvfp4).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct FpDequantize {
     pub mode: FpMode,
 }
 
 impl Primitive for FpDequantize {
+    crate::exportable!(FpDequantize);
+
     fn name(&self) -> &'static str {
         "FpDequantize"
     }
@@ -141,7 +145,7 @@ impl Primitive for FpDequantize {
 }
 
 /// The quantization of a `QuantizedMatmulNd`'s weights.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum QMode {
     Affine { group_size: usize, bits: usize },
     Fp(FpMode),
@@ -161,14 +165,29 @@ impl QMode {
 /// scales (and biases, affine) `[B.., rows, groups]`. Inputs: x, w, scales, then biases
 /// (affine) or, for nvfp4, optionally a float32 global scale per matrix (`[B..]`). `op`
 /// names it in errors as MLX does (`QuantizedMatmul`, `GatherQMM`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct QuantizedMatmulNd {
     pub mode: QMode,
     pub transpose: bool,
-    pub op: &'static str,
+    pub op: QmmName,
+}
+
+/// The op a [`QuantizedMatmulNd`] stands for, named in its errors as MLX names it.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub enum QmmName {
+    QuantizedMatmul,
+    GatherQMM,
+}
+
+impl std::fmt::Display for QmmName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }
 
 impl Primitive for QuantizedMatmulNd {
+    crate::exportable!(QuantizedMatmulNd);
+
     fn name(&self) -> &'static str {
         "QuantizedMatmulNd"
     }

@@ -32,12 +32,14 @@ fn read_key(key: &Array) -> Result<[u32; 2]> {
 
 /// Random bits for one key: `width` bytes per element (1, 2 or 4), output dtype
 /// uint8/uint16/uint32, laid out as MLX's `RandomBits` lays them out.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct RandomBits {
     pub width: usize,
 }
 
 impl Primitive for RandomBits {
+    crate::exportable!(RandomBits);
+
     fn name(&self) -> &'static str {
         "RandomBits"
     }
@@ -72,7 +74,7 @@ impl Primitive for RandomBits {
 }
 
 /// A special function computed with MLX's CPU float32 approximation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MlxSpecialOp {
     Erf,
     Erfinv,
@@ -80,10 +82,12 @@ pub enum MlxSpecialOp {
 
 /// `erf`/`erfinv` exactly as MLX's CPU backend computes them (in f32 for every float
 /// type), which the sampling code needs to reproduce MLX's samples.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct MlxSpecial(pub MlxSpecialOp);
 
 impl Primitive for MlxSpecial {
+    crate::exportable!(MlxSpecial);
+
     fn name(&self) -> &'static str {
         match self.0 {
             MlxSpecialOp::Erf => "Erf",
@@ -140,10 +144,12 @@ impl MlxSpecial {
 }
 
 /// The indices (uint32) that sort a 1-D row-contiguous uint32 array, ties by index.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct ArgsortBits;
 
 impl Primitive for ArgsortBits {
+    crate::exportable!(ArgsortBits);
+
     fn name(&self) -> &'static str {
         "ArgSort"
     }
@@ -184,12 +190,14 @@ impl Primitive for ArgsortBits {
 
 /// `x` (row-contiguous) gathered along `axis` by a 1-D uint32 index whose values are
 /// known to be in range (a permutation).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TakePermutation {
     pub axis: usize,
 }
 
 impl Primitive for TakePermutation {
+    crate::exportable!(TakePermutation);
+
     fn name(&self) -> &'static str {
         "Take"
     }
@@ -273,10 +281,12 @@ impl Primitive for TakePermutation {
 
 /// The symmetric square root of each `n x n` float32 matrix of a row-contiguous
 /// `(..., n, n)` array (negative eigenvalues clipped to 0).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct SymmetricSqrt;
 
 impl Primitive for SymmetricSqrt {
+    crate::exportable!(SymmetricSqrt);
+
     fn name(&self) -> &'static str {
         "SymmetricSqrt"
     }

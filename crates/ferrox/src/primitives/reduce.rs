@@ -36,7 +36,7 @@ fn products_of_others(x: &Array, axes: &[usize]) -> Result<Array> {
     ops::transpose(&others, &inverse)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ReduceOp {
     Sum,
     Prod,
@@ -49,7 +49,7 @@ pub enum ReduceOp {
 }
 
 /// A reduction over `axes`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Reduce {
     pub op: ReduceOp,
     pub axes: Vec<usize>,
@@ -67,6 +67,8 @@ impl Reduce {
 }
 
 impl Primitive for Reduce {
+    crate::exportable!(Reduce);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         let mut out = inputs[0].to_vec();
         for &a in &self.axes {
@@ -136,20 +138,22 @@ impl Primitive for Reduce {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ArgReduceOp {
     ArgMax,
     ArgMin,
 }
 
 /// The index (uint32) of the first extreme element along `axis`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct ArgReduce {
     pub op: ArgReduceOp,
     pub axis: usize,
 }
 
 impl Primitive for ArgReduce {
+    crate::exportable!(ArgReduce);
+
     fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
         let mut out = inputs[0].to_vec();
         if traced.outputs[0].len() == out.len() {
@@ -200,7 +204,7 @@ impl Primitive for ArgReduce {
 /// less `ddof` (NaN at or below zero), as a scalar. A node rather than a constant so that
 /// `compile(shapeless)` counts again for new shapes (MLX's `NumberOfElements`); it reads
 /// only its input's shape.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct NumberOfElements {
     pub axes: Vec<usize>,
     pub ddof: usize,
@@ -217,6 +221,8 @@ impl NumberOfElements {
 }
 
 impl Primitive for NumberOfElements {
+    crate::exportable!(NumberOfElements);
+
     fn name(&self) -> &'static str {
         "NumberOfElements"
     }

@@ -8,7 +8,7 @@ use crate::dtype::Dtype;
 use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes};
 use crate::{ops, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ScanOp {
     Sum,
     Prod,
@@ -21,7 +21,7 @@ pub enum ScanOp {
 /// A scan of `op` along `axis`. `reverse` runs from the end of the axis; without
 /// `inclusive` element `i` combines only the elements before it (the first gets the
 /// identity).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Scan {
     pub op: ScanOp,
     pub axis: usize,
@@ -30,6 +30,8 @@ pub struct Scan {
 }
 
 impl Primitive for Scan {
+    crate::exportable!(Scan);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }

@@ -8,7 +8,7 @@ use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes
 use crate::{ops, Result};
 
 /// `exp(x - max) / sum(exp(x - max))` over the last axis, of a float `x`.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Softmax;
 
 /// `y · (c - sum(c · y, -1))`.
@@ -18,6 +18,8 @@ fn through(y: &Array, c: &Array) -> Result<Array> {
 }
 
 impl Primitive for Softmax {
+    crate::exportable!(Softmax);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }

@@ -9,7 +9,7 @@ use crate::primitive::{same_shape, Batched, EvalContext, Primitive, TracedShapes
 use crate::{ops, Result};
 
 /// Sorts each line along `axis` in ascending order.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Sort {
     pub axis: usize,
 }
@@ -35,6 +35,8 @@ fn shifted(axis: usize, b: usize) -> usize {
 }
 
 impl Primitive for Sort {
+    crate::exportable!(Sort);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }
@@ -85,12 +87,14 @@ impl Primitive for Sort {
 }
 
 /// The indices (uint32) that sort each line along `axis`; stable, NaN last.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ArgSort {
     pub axis: usize,
 }
 
 impl Primitive for ArgSort {
+    crate::exportable!(ArgSort);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }

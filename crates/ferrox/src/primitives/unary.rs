@@ -8,7 +8,7 @@ use crate::transforms::vmap::align_elementwise;
 use crate::{ops, Result};
 
 /// The unary elementwise operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum UnaryOp {
     Abs,
     Negative,
@@ -103,7 +103,7 @@ impl UnaryOp {
 }
 
 /// An elementwise unary op.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Unary(pub UnaryOp);
 
 impl Unary {
@@ -182,6 +182,8 @@ impl Unary {
 }
 
 impl Primitive for Unary {
+    crate::exportable!(Unary);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }
@@ -223,10 +225,12 @@ impl Primitive for Unary {
 }
 
 /// Conversion to another dtype, with `astype`'s rules.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct AsType(pub Dtype);
 
 impl Primitive for AsType {
+    crate::exportable!(AsType);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }

@@ -37,7 +37,7 @@ fn front(inputs: &[Array], axes: &[Option<usize>]) -> Result<(Array, usize)> {
 }
 
 /// A new shape for the same elements; copies only when the input is not row-contiguous.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Reshape;
 
 /// For `compile(shapeless)`: the shape a reshape traced from `from` to `to` gives an input
@@ -99,6 +99,8 @@ pub(crate) fn reshaped(from: &[usize], to: &[usize], now: &[usize]) -> Option<Sh
 }
 
 impl Primitive for Reshape {
+    crate::exportable!(Reshape);
+
     fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
         Some(vec![reshaped(
             traced.inputs[0],
@@ -132,10 +134,12 @@ impl Primitive for Reshape {
 }
 
 /// Permuted axes.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Transpose(pub Vec<usize>);
 
 impl Primitive for Transpose {
+    crate::exportable!(Transpose);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         Some(vec![self.0.iter().map(|&a| inputs[0][a]).collect()])
     }
@@ -170,10 +174,12 @@ impl Primitive for Transpose {
 ///
 /// (It has no `output_shapes`: its target may have come from any array's shape. A
 /// shapeless `compile` recomputes it from the operands it was broadcast against.)
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Broadcast;
 
 impl Primitive for Broadcast {
+    crate::exportable!(Broadcast);
+
     fn name(&self) -> &'static str {
         "Broadcast"
     }
@@ -210,13 +216,15 @@ impl Primitive for Broadcast {
 
 /// A strided slice: `start` and `step` per axis (step may be negative); the output
 /// shape holds the extents.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Slice {
     pub start: Vec<usize>,
     pub step: Vec<isize>,
 }
 
 impl Primitive for Slice {
+    crate::exportable!(Slice);
+
     fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
         // An axis taken whole keeps following the input; a sliced one needs the input's
         // traced length (its bounds were resolved against it).
@@ -303,13 +311,15 @@ impl Primitive for Slice {
 }
 
 /// `as_strided`: explicit strides and offset over the row-contiguous input.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct AsStrided {
     pub strides: Vec<isize>,
     pub offset: usize,
 }
 
 impl Primitive for AsStrided {
+    crate::exportable!(AsStrided);
+
     fn name(&self) -> &'static str {
         "AsStrided"
     }
@@ -369,10 +379,12 @@ impl Primitive for AsStrided {
 }
 
 /// A row-contiguous copy.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Copy;
 
 impl Primitive for Copy {
+    crate::exportable!(Copy);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }
@@ -406,10 +418,12 @@ impl Primitive for Copy {
 
 /// `stop_gradient`: the input unchanged (a view), through which the transforms do not
 /// differentiate.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct StopGradient;
 
 impl Primitive for StopGradient {
+    crate::exportable!(StopGradient);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         same_shape(inputs, 1)
     }
@@ -435,12 +449,14 @@ impl Primitive for StopGradient {
 
 /// `depends`: its outputs are its first `n` inputs (the same buffers); evaluating them
 /// evaluates the other inputs, the dependencies, first.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Depends {
     pub n: usize,
 }
 
 impl Primitive for Depends {
+    crate::exportable!(Depends);
+
     fn output_shapes(&self, inputs: &[&[usize]], _: &TracedShapes) -> Option<Vec<Shape>> {
         Some(inputs[..self.n].iter().map(|s| s.to_vec()).collect())
     }

@@ -67,8 +67,19 @@ pub struct Program {
 }
 
 impl Program {
-    /// Traces `f` on `args` and simplifies the graph.
+    /// Traces `f` on `args`, simplifies the graph and fuses its elementwise regions.
     fn trace(f: &dyn Fn(&[Array]) -> Result<Vec<Array>>, args: &[Array]) -> Result<Program> {
+        let mut program = Program::trace_unfused(f, args)?;
+        let dtypes: Vec<Dtype> = args.iter().map(Array::dtype).collect();
+        program.finish(&dtypes, true);
+        Ok(program)
+    }
+
+    /// Traces `f` on `args` and simplifies the graph (what `export_function` saves).
+    pub(super) fn trace_unfused(
+        f: &dyn Fn(&[Array]) -> Result<Vec<Array>>,
+        args: &[Array],
+    ) -> Result<Program> {
         let traced = tracers(args);
         let outputs = trace_symbolic(f, &traced)?;
         let (ops, _) = tape(&outputs, &traced, false);
@@ -100,19 +111,35 @@ impl Program {
             .iter()
             .map(|a| operand(&mut refs, &mut steps, a))
             .collect();
-        let mut program = Program {
+        let arg_shapes = args.iter().map(|a| a.shape().to_vec()).collect();
+        let mut program = Program::from_parts(steps, outputs, arg_shapes);
+        program.simplify();
+        Ok(program)
+    }
+
+    /// A program of `steps` computing `outputs` from arguments of `arg_shapes`, not yet
+    /// [`finish`](Program::finish)ed.
+    pub(super) fn from_parts(steps: Vec<Step>, outputs: Vec<Ref>, arg_shapes: Vec<Shape>) -> Self {
+        Program {
             steps,
             outputs,
-            arg_shapes: args.iter().map(|a| a.shape().to_vec()).collect(),
+            arg_shapes,
             shapeless: false,
             partners: Vec::new(),
-        };
-        program.simplify();
-        let dtypes: Vec<Dtype> = args.iter().map(Array::dtype).collect();
-        if let Some((steps, outputs)) = super::fuse::fuse(&program.steps, &program.outputs, &dtypes)
-        {
-            program.steps = steps;
-            program.outputs = outputs;
+        }
+    }
+
+    /// Readies a program for replays on arguments of `dtypes`: fuses its elementwise
+    /// regions (`fuse`) and finds whether it is shapeless.
+    pub(super) fn finish(&mut self, dtypes: &[Dtype], fuse: bool) {
+        let program = self;
+        if fuse {
+            if let Some((steps, outputs)) =
+                super::fuse::fuse(&program.steps, &program.outputs, dtypes)
+            {
+                program.steps = steps;
+                program.outputs = outputs;
+            }
         }
         // Shapeless when every step infers its traced output shapes from its traced
         // input shapes.
@@ -133,7 +160,16 @@ impl Program {
                 .step_shapes(s, &inputs, &partners)
                 .is_some_and(|shapes| shapes.iter().map(Vec::as_slice).eq(traced))
         });
-        Ok(program)
+    }
+
+    /// The program's ops, in order.
+    pub(super) fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// Where each output of the program comes from.
+    pub(super) fn outputs(&self) -> &[Ref] {
+        &self.outputs
     }
 
     /// For each broadcast step: the operands its first elementwise reader combines it
@@ -256,7 +292,7 @@ impl Program {
     }
 
     /// Builds the program's graph on `args` (of the traced signature).
-    fn replay(&self, args: &[Array]) -> Result<Vec<Array>> {
+    pub(super) fn replay(&self, args: &[Array]) -> Result<Vec<Array>> {
         // (At the traced shapes nothing is inferred, so nothing can fail.)
         self.build(args, false)
             .ok_or_else(|| Error::Runtime("[compile] a replay failed to build.".into()))
@@ -265,7 +301,7 @@ impl Program {
     /// Builds the program's graph on `args` of new shapes (same ndims and dtypes), each
     /// step's output shapes inferred from its inputs'; `None` when a step cannot infer
     /// them (the function must be traced for these shapes).
-    fn replay_reshaped(&self, args: &[Array]) -> Option<Vec<Array>> {
+    pub(super) fn replay_reshaped(&self, args: &[Array]) -> Option<Vec<Array>> {
         self.build(args, true)
     }
 

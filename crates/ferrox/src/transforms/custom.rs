@@ -146,6 +146,9 @@ impl Primitive for CustomTransforms {
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         inputs[self.n_args..].iter().map(Array::data).collect()
     }
+    fn forwards(&self, n_inputs: usize) -> Option<Vec<usize>> {
+        Some((self.n_args..n_inputs).collect())
+    }
     fn vjp(
         &self,
         primals: &[Array],
@@ -243,6 +246,9 @@ impl Primitive for Depends {
     }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         inputs[..self.n].iter().map(Array::data).collect()
+    }
+    fn forwards(&self, _: usize) -> Option<Vec<usize>> {
+        Some((0..self.n).collect())
     }
     fn vjp(
         &self,

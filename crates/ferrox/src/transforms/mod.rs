@@ -25,6 +25,7 @@
 mod checkpoint;
 mod compile;
 mod custom;
+mod export;
 mod fuse;
 mod grad;
 mod jvp;
@@ -36,6 +37,10 @@ pub use compile::{
     compile, disable_compile, enable_compile, set_compile_cache_size, Compiled, Program,
 };
 pub use custom::{custom_function, CustomFunction};
+pub use export::{
+    export_function, export_graph, export_to_dot, import_function, ExportedGraph, ExportedNode,
+    Exporter, Imported,
+};
 pub use grad::{grad, value_and_grad};
 pub use jvp::jvp;
 pub use vjp::vjp;
@@ -131,6 +136,9 @@ impl Primitive for TracerInput {
     }
     fn eval_cpu(&self, inputs: &[Array], _: &mut EvalContext) -> Result<Vec<Data>> {
         Ok(vec![inputs[0].data()?])
+    }
+    fn forwards(&self, _: usize) -> Option<Vec<usize>> {
+        Some(vec![0])
     }
     fn vjp(&self, _: &[Array], cot: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
         Ok(vec![cot[0].clone()])

@@ -224,7 +224,7 @@ pub fn masked_scatter<T: Element>(shape: &[usize], mask: &Data, src: &[T], out: 
 }
 
 /// How a scatter combines an update with the value already there.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ScatterReduce {
     /// Overwrite (with duplicate indices, the last update in row-major order wins).
     None,

@@ -11,7 +11,7 @@ use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 /// The three modes; `bits` and `group_size` follow from the mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FpMode {
     Mxfp4,
     Mxfp8,
