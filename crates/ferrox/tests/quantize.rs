@@ -181,6 +181,124 @@ fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
     }
 }
 
+/// The product for a few rows of `x` (the matrix-vector kernels: AVX-512 VNNI for 4
+/// bits, AVX-512 float lanes for 2 and 8, the portable lanes and code-by-code kernels
+/// elsewhere) against float64 sums over the dequantized weights, on odd row counts,
+/// 1 to 4 rows of `x`, widths that fit a kernel's span and widths that do not, and
+/// rows of `x` whose spans differ in magnitude by up to 1e6 (or are zero): within a
+/// few float32 roundings of `sum |w * x|`.
+#[test]
+fn quantized_matvec_matches_a_float64_reference() {
+    let mut rng = common::Lcg(2024);
+    for bits in [2usize, 3, 4, 5, 6, 8] {
+        for gs in [32usize, 64, 128] {
+            for (n, k) in [
+                (37usize, 512usize),
+                (129, 4096),
+                (5, 384),
+                (3, 64),
+                (1, 128),
+            ] {
+                if k % gs != 0 {
+                    continue;
+                }
+                let (w, _) = common::random_array(&[n, k], Dtype::Float32, -1.0, 1.0, &mut rng);
+                let q = ops::quantize(&w, Some(gs), Some(bits), "affine", None).unwrap();
+                let full = ops::dequantize(
+                    &q.wq,
+                    &q.scales,
+                    q.biases.as_ref(),
+                    Some(gs),
+                    Some(bits),
+                    "affine",
+                    None,
+                    None,
+                )
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap();
+                for m in 1..=4usize {
+                    let mut xv: Vec<f32> =
+                        (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+                    // Spans of 128 values at different scales, one of them all zero.
+                    for (c, chunk) in xv.chunks_mut(128).enumerate() {
+                        let f = [1.0f32, 1e-3, 1e3, 0.0, 1e-6, 7.5][(c + m) % 6];
+                        chunk.iter_mut().for_each(|v| *v *= f);
+                    }
+                    let x = Array::from_slice(&xv, &[m, k]).unwrap();
+                    let got = ops::quantized_matmul(
+                        &x,
+                        &q.wq,
+                        &q.scales,
+                        q.biases.as_ref(),
+                        true,
+                        Some(gs),
+                        Some(bits),
+                        "affine",
+                    )
+                    .unwrap()
+                    .to_vec::<f32>()
+                    .unwrap();
+                    assert_eq!(got.len(), m * n);
+                    for i in 0..m {
+                        for r in 0..n {
+                            let (mut want, mut size) = (0.0f64, 0.0f64);
+                            for j in 0..k {
+                                let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
+                                want += p;
+                                size += p.abs();
+                            }
+                            let g = got[i * n + r] as f64;
+                            assert!(
+                                (g - want).abs() <= 1e-5 * size + 1e-30,
+                                "bits {bits} gs {gs} n {n} k {k} m {m} ({i}, {r}): {g} vs {want} (size {size})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A NaN or infinity in a row of `x` reaches that row's outputs (the integer kernel
+/// hands such rows to the float one), and the other rows stay finite.
+#[test]
+fn quantized_matvec_propagates_nan_and_infinity() {
+    let mut rng = common::Lcg(99);
+    for bits in [2usize, 4, 8] {
+        let (n, k) = (9usize, 256usize);
+        let (w, _) = common::random_array(&[n, k], Dtype::Float32, -1.0, 1.0, &mut rng);
+        let q = ops::quantize(&w, Some(64), Some(bits), "affine", None).unwrap();
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut xv: Vec<f32> = (0..2 * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+            xv[k + 77] = bad;
+            let x = Array::from_slice(&xv, &[2, k]).unwrap();
+            let got = ops::quantized_matmul(
+                &x,
+                &q.wq,
+                &q.scales,
+                q.biases.as_ref(),
+                true,
+                Some(64),
+                Some(bits),
+                "affine",
+            )
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+            assert!(
+                got[..n].iter().all(|v| v.is_finite()),
+                "bits {bits}: {got:?}"
+            );
+            assert!(
+                got[n..].iter().all(|v| !v.is_finite()),
+                "bits {bits}: {got:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn affine_quantization_errors() {
     let w = ops::ones(&[8, 64], None).unwrap();

@@ -191,9 +191,14 @@ pub fn qmm(x: &[f32], m: usize, w: &Packed, transpose: bool, out: &mut [f32]) {
 }
 
 /// The product for a few rows of `x`: every weight row against every row of `x`, in
-/// parallel over weight rows. Widths that divide 32 (2, 4 and 8 bits) run the lane
-/// kernel below; the others expand code by code.
+/// parallel over weight rows. On x86-64 with AVX-512 the kernels of [`avx512`] run where
+/// the shape suits them; otherwise widths that divide 32 (2, 4 and 8 bits) run the lane
+/// kernel below, and the others expand code by code.
 fn qmv(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::qmv(x, m, w, out) {
+        return;
+    }
     let (k, n, gs) = (w.cols, w.rows, w.group_size);
     let groups = k / gs;
     // Per row of x, the sum of each group (the bias term's factor).
@@ -249,16 +254,21 @@ fn qmv(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) {
 fn to_lanes(row: &[f32], bits: usize, gs: usize) -> Vec<f32> {
     let per_word = 32 / bits;
     let lanes = gs / per_word;
+    // 2^(-bits * j), built exactly from its exponent (bits * j <= 28).
+    let unscale: Vec<f32> = (0..per_word)
+        .map(|j| {
+            if j + 1 < per_word {
+                f32::from_bits((127 - (bits * j) as u32) << 23)
+            } else {
+                1.0
+            }
+        })
+        .collect();
     let mut out = vec![0.0; row.len()];
     for (src, dst) in row.chunks(gs).zip(out.chunks_mut(gs)) {
         for i in 0..lanes {
-            for j in 0..per_word {
-                let unscale = if j + 1 < per_word {
-                    (-((bits * j) as i32) as f32).exp2()
-                } else {
-                    1.0
-                };
-                dst[j * lanes + i] = src[i * per_word + j] * unscale;
+            for (j, &u) in unscale.iter().enumerate() {
+                dst[j * lanes + i] = src[i * per_word + j] * u;
             }
         }
     }
@@ -340,6 +350,350 @@ fn dot_any(words: &[u32], first: usize, x: &[f32], bits: usize) -> f32 {
         .enumerate()
         .map(|(i, &v)| code(words, first + i, bits) as f32 * v)
         .sum()
+}
+
+/// The product for a few rows of `x` with AVX-512, chosen at run time (the build
+/// targets baseline x86-64). Both kernels read the packed words 16 at a time, one per
+/// 32-bit lane, so lane `i` always holds word `i` of a span of 16 words; its group is
+/// known from `i`, and one vector of scales (a broadcast, or a permutation of the
+/// span's few scales) serves the whole span. A span is 64 bytes: 128 codes of 4 bits.
+///
+/// - 4 bits with VNNI: the codes are split into two vectors of bytes (low and high
+///   nibbles) and dotted with `x` as integers by `vpdpbusd`, 64 products an
+///   instruction. Each value of `x` becomes a 23-bit integer against a float scale per
+///   span of 128 values, written as three signed base-256 digits; the three digit dots
+///   recombine exactly in 32 bits (`(a1 << 16) + (a2 << 8) + a3`), so the result is as
+///   accurate as the float kernel (the integer is rounded once, like a float32
+///   mantissa, relative to the span's largest value).
+/// - 2, 4 and 8 bits otherwise: the float lane kernel on full 16-lane vectors.
+///
+/// The bias term, `sum_g bias_g * sum(x in group g)`, is a 16-wide dot product per row.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{to_lanes, Packed, DOT_ROWS};
+    use rayon::prelude::*;
+    use std::arch::x86_64::*;
+
+    /// 32-bit lanes of a vector: words of a span.
+    const LANES: usize = 16;
+    /// Codes of a span for the VNNI kernel (16 words of 4 bits).
+    const SPAN4: usize = 128;
+    /// Bytes of `x` per span for the VNNI kernel: 3 digits, low and high nibbles.
+    const DIGIT_BYTES: usize = 6 * 64;
+
+    /// Runs the product if this CPU and shape suit a kernel here; false otherwise.
+    pub(super) fn qmv(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) -> bool {
+        let (k, gs) = (w.cols, w.group_size);
+        if !matches!(w.bits, 2 | 4 | 8)
+            || !gs.is_power_of_two()
+            || !(1..=DOT_ROWS).contains(&m)
+            || k == 0
+            || k % gs != 0
+            || !is_x86_feature_detected!("avx512f")
+        {
+            return false;
+        }
+        let groups = k / gs;
+        let xsums: Vec<f32> = x
+            .chunks(k)
+            .flat_map(|row| row.chunks(gs).map(|g| g.iter().sum::<f32>()))
+            .collect();
+        if w.bits == 4
+            && k % SPAN4 == 0
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+        {
+            let spans = k / SPAN4;
+            let mut digits = vec![0i8; m * spans * DIGIT_BYTES];
+            let mut xscale = vec![0.0f32; m * spans];
+            let exact = x
+                .chunks(k)
+                .zip(digits.chunks_mut(spans * DIGIT_BYTES))
+                .zip(xscale.chunks_mut(spans))
+                .all(|((row, d), s)| to_digits(row, d, s));
+            if exact {
+                let kernel = match m {
+                    1 => vnni_row::<1>,
+                    2 => vnni_row::<2>,
+                    3 => vnni_row::<3>,
+                    _ => vnni_row::<4>,
+                };
+                for_rows(w, m, out, |words, scales, biases, sums| {
+                    // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); `words`
+                    // holds k / 8 words, `digits` and `xscale` m rows of k / 128 spans,
+                    // `xsums` m rows of `groups` sums.
+                    unsafe {
+                        kernel(
+                            words, scales, biases, &digits, &xscale, &xsums, k, gs, groups, sums,
+                        )
+                    }
+                });
+                return true;
+            }
+        }
+        let span = LANES * 32 / w.bits;
+        if k % span != 0 {
+            return false;
+        }
+        let xl: Vec<f32> = x
+            .chunks(k)
+            .flat_map(|row| to_lanes(row, w.bits, span))
+            .collect();
+        let kernel = match (w.bits, m) {
+            (4, 1) => float_row::<4, 1>,
+            (4, 2) => float_row::<4, 2>,
+            (4, 3) => float_row::<4, 3>,
+            (4, _) => float_row::<4, 4>,
+            (8, 1) => float_row::<8, 1>,
+            (8, 2) => float_row::<8, 2>,
+            (8, 3) => float_row::<8, 3>,
+            (8, _) => float_row::<8, 4>,
+            (_, 1) => float_row::<2, 1>,
+            (_, 2) => float_row::<2, 2>,
+            (_, 3) => float_row::<2, 3>,
+            _ => float_row::<2, 4>,
+        };
+        for_rows(w, m, out, |words, scales, biases, sums| {
+            // SAFETY: the CPU has AVX-512 F (checked above); `words` holds a multiple of
+            // 16 words (k is a multiple of the span), `xl` m rows of k, `xsums` m rows
+            // of `groups` sums.
+            unsafe { kernel(words, scales, biases, &xl, &xsums, k, gs, groups, sums) }
+        });
+        true
+    }
+
+    /// Runs `row(words, scales, biases, sums)` for every weight row, in parallel over
+    /// blocks of rows, and stores `sums[i]` at `out[i][r]`.
+    fn for_rows(
+        w: &Packed,
+        m: usize,
+        out: &mut [f32],
+        row: impl Fn(&[u32], &[f32], &[f32], &mut [f32]) + Sync,
+    ) {
+        let n = w.rows;
+        let op = out.as_mut_ptr() as usize;
+        let rows_per_task = (n / (rayon::current_num_threads() * 8)).clamp(16, 1024);
+        (0..n.div_ceil(rows_per_task))
+            .into_par_iter()
+            .for_each(|t| {
+                let mut sums = [0.0f32; DOT_ROWS];
+                for r in t * rows_per_task..((t + 1) * rows_per_task).min(n) {
+                    let (words, scales, biases) = w.row(r);
+                    row(words, scales, biases, &mut sums[..m]);
+                    for (i, &s) in sums[..m].iter().enumerate() {
+                        // SAFETY: element (i, r) of out is written by this task only.
+                        unsafe { *(op as *mut f32).add(i * n + r) = s };
+                    }
+                }
+            });
+    }
+
+    /// One row of `x` as digits for [`vnni_row`]: per span of 128 values, `scale` is
+    /// the span's largest magnitude / 126 / 2^16 and each value `v` is the integer
+    /// `round(v / scale) = d1 * 2^16 + d2 * 2^8 + d3` (`d2` and `d3` in -128..128, so
+    /// `|d1| <= 127`). Byte `q` of a span's words holds codes `2q` (low nibble) and
+    /// `2q + 1` (high), so digit `t` of value `2q + h` sits at byte `(2t + h) * 64 + q`.
+    /// False where a value is not finite or a span's scale would be subnormal: the
+    /// float kernels serve those (and give NaN and infinity as the float product does).
+    fn to_digits(row: &[f32], digits: &mut [i8], scale: &mut [f32]) -> bool {
+        for ((src, d), s) in row
+            .chunks(SPAN4)
+            .zip(digits.chunks_mut(DIGIT_BYTES))
+            .zip(scale.iter_mut())
+        {
+            if src.iter().any(|v| !v.is_finite()) {
+                return false;
+            }
+            let amax = src.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
+            let unit = amax / 126.0 / 65536.0;
+            if amax == 0.0 || unit < f32::MIN_POSITIVE {
+                // All zero: digits 0 give 0 (with any scale). Else the float kernels.
+                *s = 0.0;
+                d.fill(0);
+                if amax == 0.0 {
+                    continue;
+                }
+                return false;
+            }
+            *s = unit;
+            let inv = 1.0 / unit;
+            let mut ints = [0i32; SPAN4];
+            for (o, &v) in ints.iter_mut().zip(src) {
+                // |t| <= 126 * 2^16 < 2^23: t + 0.5 is exact, the cast rounds half away.
+                let t = v * inv;
+                *o = (t + 0.5f32.copysign(t)) as i32;
+            }
+            for (j, &v) in ints.iter().enumerate() {
+                let d3 = ((v + 128) & 255) - 128;
+                let v2 = (v - d3) >> 8;
+                let d2 = ((v2 + 128) & 255) - 128;
+                let d1 = (v2 - d2) >> 8;
+                let (q, h) = (j / 2, j % 2);
+                d[h * 64 + q] = d1 as i8;
+                d[(2 + h) * 64 + q] = d2 as i8;
+                d[(4 + h) * 64 + q] = d3 as i8;
+            }
+        }
+        true
+    }
+
+    /// Lane `i` of a span of `span` codes lies in group `i * (span / 16) / gs` past the
+    /// span's first: the index vector that spreads the span's scales over the lanes.
+    #[inline(always)]
+    unsafe fn lane_groups(span: usize, gs: usize) -> __m512i {
+        let codes_per_lane = (span / LANES) as i32;
+        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        _mm512_srlv_epi32(
+            _mm512_mullo_epi32(lanes, _mm512_set1_epi32(codes_per_lane)),
+            _mm512_set1_epi32(gs.trailing_zeros() as i32),
+        )
+    }
+
+    /// The scale of each lane of span `b`: a broadcast where the span lies in one group,
+    /// else the span's `per_span` scales spread by `lanes` ([`lane_groups`]).
+    #[inline(always)]
+    unsafe fn span_scales(
+        scales: &[f32],
+        b: usize,
+        span: usize,
+        gs_log: u32,
+        per_span: usize,
+        lanes: __m512i,
+    ) -> __m512 {
+        let g0 = (b * span) >> gs_log;
+        if per_span == 1 {
+            _mm512_set1_ps(*scales.get_unchecked(g0))
+        } else {
+            let mask = ((1u32 << per_span) - 1) as __mmask16;
+            _mm512_permutexvar_ps(lanes, _mm512_maskz_loadu_ps(mask, scales.as_ptr().add(g0)))
+        }
+    }
+
+    /// `sum_g bias_g * xsum_g` for `M` rows of `xsums` (`groups` each), 16 at a time.
+    #[inline(always)]
+    unsafe fn bias_terms<const M: usize>(
+        biases: &[f32],
+        xsums: &[f32],
+        groups: usize,
+    ) -> [__m512; M] {
+        let mut acc = [_mm512_setzero_ps(); M];
+        for g in (0..groups).step_by(LANES) {
+            let mask = if groups - g >= LANES {
+                0xffff
+            } else {
+                ((1u32 << (groups - g)) - 1) as __mmask16
+            };
+            let b = _mm512_maskz_loadu_ps(mask, biases.as_ptr().add(g));
+            for (i, a) in acc.iter_mut().enumerate() {
+                let s = _mm512_maskz_loadu_ps(mask, xsums.as_ptr().add(i * groups + g));
+                *a = _mm512_fmadd_ps(b, s, *a);
+            }
+        }
+        acc
+    }
+
+    /// `sums[i] = sum_g scale_g * sum(code * x_i) + bias_g * xsum_ig` for one row of
+    /// 4-bit codes and `M` rows of `x` as digits ([`to_digits`]).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni_row<const M: usize>(
+        words: &[u32],
+        scales: &[f32],
+        biases: &[f32],
+        digits: &[i8],
+        xscale: &[f32],
+        xsums: &[f32],
+        k: usize,
+        gs: usize,
+        groups: usize,
+        sums: &mut [f32],
+    ) {
+        let spans = k / SPAN4;
+        let gs_log = gs.trailing_zeros();
+        let per_span = (SPAN4 / gs).max(1);
+        let lanes = lane_groups(SPAN4, gs);
+        let nibble = _mm512_set1_epi8(0x0f);
+        let zero = _mm512_setzero_si512();
+        let mut total = [_mm512_setzero_ps(); M];
+        for b in 0..spans {
+            let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
+            let lo = _mm512_and_si512(wv, nibble);
+            let hi = _mm512_and_si512(_mm512_srli_epi32::<4>(wv), nibble);
+            let sv = span_scales(scales, b, SPAN4, gs_log, per_span, lanes);
+            for (i, t) in total.iter_mut().enumerate() {
+                let d = digits.as_ptr().add((i * spans + b) * DIGIT_BYTES);
+                let ld = |q: usize| _mm512_loadu_si512(d.add(q * 64) as *const _);
+                let a1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, ld(0)), hi, ld(1));
+                let a2 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, ld(2)), hi, ld(3));
+                let a3 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, ld(4)), hi, ld(5));
+                // |a| <= 8 codes * 15 * 127 * 2^16 < 2^31.
+                let a = _mm512_add_epi32(
+                    _mm512_add_epi32(_mm512_slli_epi32::<16>(a1), _mm512_slli_epi32::<8>(a2)),
+                    a3,
+                );
+                let s = _mm512_mul_ps(sv, _mm512_set1_ps(*xscale.get_unchecked(i * spans + b)));
+                *t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), s, *t);
+            }
+        }
+        let bias = bias_terms::<M>(biases, xsums, groups);
+        for ((s, t), b) in sums.iter_mut().zip(total).zip(bias) {
+            *s = _mm512_reduce_add_ps(t) + _mm512_reduce_add_ps(b);
+        }
+    }
+
+    /// As [`vnni_row`] for `BITS`-bit codes against `x` in lane order ([`to_lanes`]
+    /// with spans of 16 words): per code position one mask, conversion and
+    /// multiply-add on 16 lanes (two accumulators, to halve the chain of adds).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn float_row<const BITS: usize, const M: usize>(
+        words: &[u32],
+        scales: &[f32],
+        biases: &[f32],
+        xl: &[f32],
+        xsums: &[f32],
+        k: usize,
+        gs: usize,
+        groups: usize,
+        sums: &mut [f32],
+    ) {
+        let per_word = 32 / BITS;
+        let span = LANES * per_word;
+        let mask = (1u32 << BITS) - 1;
+        let gs_log = gs.trailing_zeros();
+        let per_span = (span / gs).max(1);
+        let lanes = lane_groups(span, gs);
+        let mut total = [_mm512_setzero_ps(); M];
+        for b in 0..k / span {
+            let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
+            let mut acc = [[_mm512_setzero_ps(); 2]; M];
+            for j in 0..per_word {
+                let c = if j + 1 < per_word {
+                    _mm512_and_si512(wv, _mm512_set1_epi32((mask << (BITS * j)) as i32))
+                } else {
+                    // The top code shifted down: in place its top bit reads as a sign.
+                    match BITS {
+                        2 => _mm512_srli_epi32::<30>(wv),
+                        4 => _mm512_srli_epi32::<28>(wv),
+                        _ => _mm512_srli_epi32::<24>(wv),
+                    }
+                };
+                let c = _mm512_cvtepi32_ps(c);
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let xv = _mm512_loadu_ps(xl.as_ptr().add(i * k + b * span + j * LANES));
+                    a[j & 1] = _mm512_fmadd_ps(c, xv, a[j & 1]);
+                }
+            }
+            let sv = span_scales(scales, b, span, gs_log, per_span, lanes);
+            for (t, a) in total.iter_mut().zip(&acc) {
+                *t = _mm512_fmadd_ps(_mm512_add_ps(a[0], a[1]), sv, *t);
+            }
+        }
+        let bias = bias_terms::<M>(biases, xsums, groups);
+        for ((s, t), b) in sums.iter_mut().zip(total).zip(bias) {
+            *s = _mm512_reduce_add_ps(t) + _mm512_reduce_add_ps(b);
+        }
+    }
 }
 
 /// Every row of `w` expanded into `out` (row-major `rows x cols`), rows in parallel,
