@@ -195,3 +195,17 @@ def test_export_to_dot():
     assert '{ rank=source; "x"; }' in text and '{ rank=source; "y"; }' in text
     assert '[label ="Add", shape=rectangle]' in text
     assert "rank=sink" in text
+
+
+def test_selection_and_search_primitives_round_trip(tmp_path):
+    path = str(tmp_path / "s")
+    edges = mx.array(np.sort(rand(50)))
+
+    def f(x):
+        return mx.partition(x, 3, axis=-1), mx.argpartition(x, 2, axis=0), mx.topk(x, 4, axis=-1), mx.searchsorted(edges, x)
+
+    x = mx.array(rand(6, 9))
+    mx.export_function(path, f, x)
+    x2 = mx.array(rand(6, 9))
+    for p, q in zip(mx.import_function(path)(x2), f(x2)):
+        np.testing.assert_array_equal(np.array(p), np.array(q))

@@ -118,13 +118,102 @@ def test_searchsorted_against_numpy(side, dtype, vshape, rng):
     np.testing.assert_array_equal(to_np(out), np.searchsorted(seq, v, side=side))
 
 
+def nan_ties(rng, shape, dtype):
+    """Few distinct values and about one NaN in six (integers: no NaN)."""
+    x = np.round(rng.uniform(-3, 3, shape) * 2) / 2
+    if dtype == mx.int32:
+        return (x * 2).astype(np.int32)
+    x[rng.uniform(size=shape) < 1 / 6] = np.nan
+    return x.astype(NP[dtype])
+
+
+def check_partition_nan(p, x, kth, axis):
+    """`check_partition` where NaN sorts last (the data hold no infinities)."""
+    xs = np.sort(x, axis=axis)
+    np.testing.assert_array_equal(np.sort(p, axis=axis), xs)
+    n = x.shape[axis]
+    k = kth % n
+    pk = np.take(p, [k], axis=axis)
+    np.testing.assert_array_equal(pk, np.take(xs, [k], axis=axis))
+    key = lambda v: np.where(np.isnan(v), np.inf, v)
+    assert (key(np.take(p, range(k), axis=axis)) <= key(pk)).all()
+    assert (key(np.take(p, range(k + 1, n), axis=axis)) >= key(pk)).all()
+
+
+@pytest.mark.parametrize("dtype", [mx.int32, mx.float16, mx.float32, mx.float64], ids=str)
+@pytest.mark.parametrize("shape,axis,kth", [((50,), -1, -1), ((50,), -1, -50), ((6, 41), 1, -9),
+                                            ((41, 6), 0, 20), ((3, 301, 2), 1, -151),
+                                            ((2000,), None, 1000)])
+def test_partition_with_nan_ties_and_negative_kth(dtype, shape, axis, kth, rng):
+    x = nan_ties(rng, shape, dtype)
+    a = mx.array(x)
+    xn, ax = np_axis(x, axis)
+    p = to_np(mx.partition(a, kth, axis=axis))
+    check_partition_nan(p, xn, kth, ax)
+    i = to_np(mx.argpartition(a, kth, axis=axis)).astype(np.int64)
+    # argpartition's permutation gives exactly partition's arrangement.
+    np.testing.assert_array_equal(np.take_along_axis(xn, i, axis=ax), p)
+    np.testing.assert_array_equal(np.sort(i, axis=ax),
+                                  np.broadcast_to(np.arange(xn.shape[ax]).reshape(
+                                      [-1 if d == ax % xn.ndim else 1 for d in range(xn.ndim)]),
+                                      xn.shape))
+
+
+@pytest.mark.parametrize("dtype", [mx.int32, mx.float32], ids=str)
+@pytest.mark.parametrize("shape,axis,k", [((60,), -1, 7), ((4, 33), 1, 32), ((33, 4), 0, 1),
+                                          ((3, 400), -1, 400)])
+def test_topk_with_nan_and_ties_is_the_sorted_tail(dtype, shape, axis, k, rng):
+    x = nan_ties(rng, shape, dtype)
+    t = to_np(mx.topk(mx.array(x), k, axis=axis))
+    n = x.shape[axis]
+    np.testing.assert_array_equal(t, np.take(np.sort(x, axis=axis), range(n - k, n), axis=axis))
+
+
+def test_partition_gradient_with_ties_follows_argpartition(rng):
+    x0 = np.round(rng.uniform(-2, 2, (5, 16))).astype(np.float32)  # many ties
+    w = rng.uniform(-1, 1, x0.shape).astype(np.float32)
+    for kth in (0, 7, -1):
+        g = mx.grad(lambda x: mx.sum(mx.partition(x, kth, axis=1) * mx.array(w)))(mx.array(x0))
+        idx = np.array(mx.argpartition(mx.array(x0), kth, axis=1)).astype(np.int64)
+        want = np.zeros_like(x0)
+        np.put_along_axis(want, idx, w, axis=1)
+        np.testing.assert_array_equal(np.array(g), want)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("dtype", [mx.int32, mx.float32, mx.float64], ids=str)
+@pytest.mark.parametrize("n,vshape", [(0, (4,)), (1, (7,)), (5000, (3000,)), (777, (40, 50))])
+def test_searchsorted_large_random_with_nan_against_numpy(side, dtype, n, vshape, rng):
+    seq = np.sort(nan_ties(rng, (n,), dtype))
+    v = nan_ties(rng, vshape, dtype)
+    out = mx.searchsorted(mx.array(seq), mx.array(v), side=side)
+    assert out.shape == v.shape and out.dtype == mx.uint32
+    np.testing.assert_array_equal(to_np(out), np.searchsorted(seq, v, side=side))
+
+
+def test_searchsorted_under_vmap(rng):
+    seqs = np.sort(nan_ties(rng, (4, 30), mx.float32), axis=1)
+    v = nan_ties(rng, (4, 9), mx.float32)
+    per_seq = mx.vmap(lambda s: mx.searchsorted(s, mx.array(v[0])))(mx.array(seqs))
+    np.testing.assert_array_equal(np.array(per_seq),
+                                  np.stack([np.searchsorted(s, v[0]) for s in seqs]))
+    per_values = mx.vmap(lambda q: mx.searchsorted(mx.array(seqs[0]), q, side="right"))(
+        mx.array(v))
+    np.testing.assert_array_equal(np.array(per_values),
+                                  np.searchsorted(seqs[0], v, side="right"))
+
+
 # ---------------------------------------------------------------- gradients
 
 
 GRADS = {
     "sort": (lambda m, x: m.sort(x, axis=1), lambda x: np.sort(x, axis=1)),
     "sort_flat": (lambda m, x: m.sort(x, axis=None), lambda x: np.sort(x, axis=None)),
-    "partition": (lambda m, x: m.partition(x, 2, axis=0), lambda x: np.sort(x, axis=0)),
+    # The order inside each side of kth is unspecified: the reference takes ferrox's
+    # arrangement (fixed under small perturbations of distinct values).
+    "partition": (lambda m, x: m.partition(x, 2, axis=0),
+                  lambda x: np.take_along_axis(x, np.array(
+                      mx.argpartition(mx.array(x), 2, axis=0)).astype(np.int64), axis=0)),
     "topk": (lambda m, x: m.topk(x, 2, axis=-1), lambda x: np.sort(x, axis=-1)[:, -2:]),
 }
 

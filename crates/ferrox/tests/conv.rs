@@ -257,6 +257,81 @@ fn conv_general_matches_the_definition() {
     check(&[2, 7, 5, 3], &[4, 3, 2, 3], q(), Dtype::Bfloat16, 4e-2, 16);
 }
 
+/// The Winograd kernel called directly, in float32 and float64, against the
+/// definition: `conv2d` sends convolutions with few output tiles per channel (all of
+/// the small cases here) to im2col instead (see `winograd::pays`), so `check` alone
+/// would not reach it.
+fn check_winograd_kernel(xs: &[usize], ws: &[usize], p: Params, seed: u64) {
+    use ferrox::backend::cpu::{conv::Geometry, winograd};
+    let mut rng = Lcg(seed);
+    let (_, xv) = random_array(xs, Dtype::Float64, -1.0, 1.0, &mut rng);
+    let (_, wv) = random_array(ws, Dtype::Float64, -1.0, 1.0, &mut rng);
+    let (want, os) = reference(&xv, xs, &wv, ws, &p);
+    let g = Geometry {
+        batch: xs[0],
+        in_spatial: xs[1..3].to_vec(),
+        in_channels: xs[3],
+        out_spatial: os[1..3].to_vec(),
+        out_channels: ws[0],
+        kernel: vec![3, 3],
+        stride: vec![1, 1],
+        pad_lo: p.lo.to_vec(),
+        kernel_dilation: vec![1, 1],
+        input_dilation: vec![1, 1],
+        groups: 1,
+        flip: p.flip,
+    };
+    assert!(winograd::applies(&g));
+    macro_rules! run {
+        ($t:ty, $tol:expr) => {{
+            let x: Vec<$t> = xv.iter().map(|&v| v as $t).collect();
+            let w: Vec<$t> = wv.iter().map(|&v| v as $t).collect();
+            let mut out: Vec<$t> = vec![0.0; want.len()];
+            winograd::conv::<$t>(&g, &x, &w, &mut out);
+            for (i, (&o, e)) in out.iter().zip(&want).enumerate() {
+                let o = o as f64;
+                assert!(
+                    (o - e).abs() <= $tol * (1.0 + e.abs()),
+                    "{xs:?} {ws:?} at {i}: {o} vs {e}"
+                );
+            }
+        }};
+    }
+    run!(f32, 1e-5);
+    run!(f64, 1e-12);
+}
+
+#[test]
+fn winograd_is_chosen_for_many_output_tiles_only() {
+    use ferrox::backend::cpu::{conv::Geometry, winograd};
+    let g = |batch: usize, hw: usize, c: usize| Geometry {
+        batch,
+        in_spatial: vec![hw, hw],
+        in_channels: c,
+        out_spatial: vec![hw, hw],
+        out_channels: c,
+        kernel: vec![3, 3],
+        stride: vec![1, 1],
+        pad_lo: vec![1, 1],
+        kernel_dilation: vec![1, 1],
+        input_dilation: vec![1, 1],
+        groups: 1,
+        flip: false,
+    };
+    // The shapes measured slower on Winograd, then faster.
+    for (b, hw, c) in [(1, 7, 512), (1, 14, 256), (1, 8, 64), (1, 16, 64)] {
+        assert!(winograd::applies(&g(b, hw, c)) && !winograd::pays(&g(b, hw, c)));
+    }
+    for (b, hw, c) in [(16, 56, 64), (4, 14, 256), (1, 32, 64), (16, 7, 512)] {
+        assert!(winograd::pays(&g(b, hw, c)), "{b}x{hw}x{hw} {c}");
+    }
+    // The many-tile case of the next test (264 tiles) runs on Winograd through conv2d.
+    let mut big = g(2, 23, 40);
+    big.in_spatial = vec![23, 21];
+    big.out_spatial = vec![23, 21];
+    assert!(winograd::pays(&big));
+}
+
 #[test]
 fn winograd_3x3_matches_the_definition() {
     // 3x3, stride 1, no dilation, one group: the Winograd F(2x2, 3x3) path. Odd and
@@ -287,6 +362,7 @@ fn winograd_3x3_matches_the_definition() {
         };
         check(xs, &ws, p(), Dtype::Float32, 1e-5, 100 + seed as u64);
         check(xs, &ws, p(), Dtype::Float64, 1e-12, 200 + seed as u64);
+        check_winograd_kernel(xs, &ws, p(), 300 + seed as u64);
     }
     // Many tiles: several blocks on several threads, with the largest error over the
     // output held to a few float32 ulp of its largest value.

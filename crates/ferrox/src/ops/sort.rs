@@ -2,15 +2,15 @@
 //! `argpartition`, `topk`, `searchsorted`, `unique`, and `median`. NaN sorts last, as
 //! in MLX.
 //!
-//! `partition` and `topk` sort the whole line: a sorted line is a valid partition for
-//! every `kth` (MLX leaves the order inside each side unspecified), and `topk`'s `k`
-//! largest come out in ascending order. A selection in linear time is left for when a
-//! benchmark asks for it.
+//! `partition` and `argpartition` select (O(n) per line) rather than sort; MLX leaves
+//! the order inside each side of `kth` unspecified. `topk` partitions, then sorts only
+//! the `k` largest, which come out in ascending order. `searchsorted` is one binary
+//! search per value.
 
 use super::{astype, stream};
 use crate::array::Array;
 use crate::dtype::Dtype;
-use crate::primitives::sort::{ArgSort, Sort};
+use crate::primitives::sort::{ArgPartition, ArgSort, Partition, SearchSorted, Sort};
 use crate::shape::{normalize_axes, normalize_axis};
 use crate::{Error, Result};
 
@@ -56,8 +56,9 @@ pub fn argsort(a: &Array, axis: Option<isize>) -> Result<Array> {
     ))
 }
 
-/// Checks `kth` against the extent of `axis`, MLX's way (`-n <= kth < n`).
-fn check_kth(op: &str, a: &Array, axis: usize, kth: isize) -> Result<()> {
+/// Checks `kth` against the extent of `axis`, MLX's way (`-n <= kth < n`), and
+/// returns it as a position.
+fn check_kth(op: &str, a: &Array, axis: usize, kth: isize) -> Result<usize> {
     let n = a.shape().get(axis).copied().unwrap_or(1) as isize;
     if kth < -n || kth >= n {
         return Err(Error::Invalid(format!(
@@ -65,22 +66,38 @@ fn check_kth(op: &str, a: &Array, axis: usize, kth: isize) -> Result<()> {
             a.shape()
         )));
     }
-    Ok(())
+    Ok(kth.rem_euclid(n.max(1)) as usize)
 }
 
 /// `a` rearranged along `axis` (`None`: flattened) so that the element at `kth` is the
 /// one a sort puts there, none after it smaller and none before it larger.
 pub fn partition(a: &Array, kth: isize, axis: Option<isize>) -> Result<Array> {
     let (a, axis) = line_axis("partition", a, axis)?;
-    check_kth("partition", &a, axis, kth)?;
-    sort_along_axis(&a, axis)
+    let kth = check_kth("partition", &a, axis, kth)?;
+    Ok(partition_at(&a, axis, kth))
+}
+
+fn partition_at(a: &Array, axis: usize, kth: usize) -> Array {
+    Array::from_op(
+        a.shape().to_vec(),
+        a.dtype(),
+        Partition { axis, kth },
+        vec![a.clone()],
+        stream(),
+    )
 }
 
 /// The indices (uint32) that [`partition`] `a` along `axis`.
 pub fn argpartition(a: &Array, kth: isize, axis: Option<isize>) -> Result<Array> {
-    let (b, ax) = line_axis("argpartition", a, axis)?;
-    check_kth("argpartition", &b, ax, kth)?;
-    argsort(&b, Some(ax as isize))
+    let (a, axis) = line_axis("argpartition", a, axis)?;
+    let kth = check_kth("argpartition", &a, axis, kth)?;
+    Ok(Array::from_op(
+        a.shape().to_vec(),
+        Dtype::Uint32,
+        ArgPartition { axis, kth },
+        vec![a.clone()],
+        stream(),
+    ))
 }
 
 /// The `k` largest elements of `a` along `axis` (`None`: flattened), in ascending
@@ -94,17 +111,26 @@ pub fn topk(a: &Array, k: isize, axis: Option<isize>) -> Result<Array> {
             a.shape()
         )));
     }
-    let sorted = sort_along_axis(&a, axis)?;
+    let k = k as usize;
+    // The k largest gathered at the end of each line, then sorted among themselves:
+    // O(n + k log k) per line.
+    let split = if k == 0 || k == n {
+        a.clone()
+    } else {
+        partition_at(&a, axis, n - k)
+    };
     let nd = a.ndim();
     let mut start = vec![0isize; nd];
     let stop: Vec<isize> = a.shape().iter().map(|&d| d as isize).collect();
-    start[axis] = (n - k as usize) as isize;
-    super::slice(&sorted, &start, &stop, &vec![1; nd])
+    start[axis] = (n - k) as isize;
+    let largest = super::slice(&split, &start, &stop, &vec![1; nd])?;
+    sort_along_axis(&largest, axis)
 }
 
 /// For each of `values`, the index at which it would be inserted into the 1-D ascending
 /// `sorted_sequence` to keep it sorted: before equal elements (`right` false, NumPy's
-/// `side="left"`) or after them. The result (uint32) has `values`' shape.
+/// `side="left"`) or after them. NaN sorts last, as in NumPy. The result (uint32) has
+/// `values`' shape; both compare in their promoted dtype.
 pub fn searchsorted(sorted_sequence: &Array, values: &Array, right: bool) -> Result<Array> {
     if sorted_sequence.ndim() != 1 {
         return Err(Error::Invalid(format!(
@@ -112,15 +138,15 @@ pub fn searchsorted(sorted_sequence: &Array, values: &Array, right: bool) -> Res
             sorted_sequence.shape()
         )));
     }
-    // The count of elements below (or not above) each value: one comparison per pair,
-    // summed along the sequence.
-    let v = super::expand_dims(values, &[-1])?;
-    let below = if right {
-        super::less_equal(sorted_sequence, &v)?
-    } else {
-        super::less(sorted_sequence, &v)?
-    };
-    astype(&super::sum(&below, &[-1], false)?, Dtype::Uint32)
+    let dtype = super::result_type(&[sorted_sequence, values]);
+    let (s, v) = (astype(sorted_sequence, dtype)?, astype(values, dtype)?);
+    Ok(Array::from_op(
+        v.shape().to_vec(),
+        Dtype::Uint32,
+        SearchSorted { right },
+        vec![s, v],
+        stream(),
+    ))
 }
 
 /// `a` sorted along `axis` (ascending, NaN last).

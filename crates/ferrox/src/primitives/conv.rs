@@ -111,8 +111,9 @@ impl Primitive for Convolution {
                 }
             };
         }
-        // 3x3 stride-1 2-D kernels take the Winograd path (2.25x fewer multiplies).
-        let winograd = cpu::winograd::applies(&geometry);
+        // 3x3 stride-1 2-D kernels take the Winograd path (2.25x fewer multiplies) when
+        // they have enough output tiles to pay for its fixed costs.
+        let winograd = cpu::winograd::applies(&geometry) && cpu::winograd::pays(&geometry);
         macro_rules! run_winograd {
             ($t:ty) => {
                 // SAFETY: row-major buffers of exactly these element counts.

@@ -54,6 +54,30 @@ pub fn applies(g: &Geometry) -> bool {
         && g.groups == 1
 }
 
+/// Below this many output tiles (2x2 output blocks, over the whole batch) the Winograd
+/// path loses to im2col + GEMM. Its fixed costs do not shrink with the image: the weight
+/// transform (16 `cin x cout` matrices, 1.8x the weights), each block's 16 GEMMs packing
+/// their `U_e` again (im2col packs one `9 cin x cout` matrix), and a single block of
+/// `bt` tiles runs on one thread while im2col's rows split across both. Measured (f32,
+/// ms, Winograd vs im2col, release, AMD EPYC Zen 4, 2-core KVM, loaded, so noisy;
+/// best of 3-20 calls):
+/// 16 tiles (1x7x7, 512 -> 512): 17.6 vs 10.4, rerun 28.7 vs 23.1;
+/// 16 (1x8x8, 64 -> 64): 0.22 vs 0.10; 49 (1x14x14, 256 -> 256): 4.5 vs 3.1, 4.9 vs 2.6;
+/// 64 (1x16x16, 64 -> 64): 0.29 vs 0.29; 128 (8x8x8, 64 -> 64): 0.48 vs 0.44;
+/// 196 (4x14x14, 256 -> 256): 8.9 vs 15.8; 256 (1x32x32, 64 -> 64): 0.66 vs 0.64;
+/// 784 (1x56x56, 64 -> 64): 1.10 vs 1.47; 3136 (1x112x112, 32 -> 32): 2.4 vs 3.1;
+/// 12544 (16x56x56, 64 -> 64): 18 vs 32. One exception: 49 tiles at 512 -> 512
+/// channels (1x14x14) measured 37 vs 68, so large channel counts move the break-even
+/// down; a rule on tiles x channels could take that case too.
+pub const MIN_TILES: usize = 128;
+
+/// Whether `conv` should take this convolution (one `applies` accepts) rather than
+/// im2col: at least [`MIN_TILES`] output tiles.
+pub fn pays(g: &Geometry) -> bool {
+    let tiles = g.batch * g.out_spatial[0].div_ceil(2) * g.out_spatial[1].div_ceil(2);
+    tiles >= MIN_TILES
+}
+
 /// The float types the Winograd path runs on (those the `gemm` crate multiplies at full
 /// speed).
 pub trait WinoFloat: Float + Default + Send + Sync + 'static {}
