@@ -127,6 +127,19 @@ fn an_exporter_saves_several_signatures_and_keywords() {
         .unwrap();
     assert_same(&by_name, &want);
     assert!(g.call_with_keywords(&[x], &[("c".to_string(), y)]).is_err());
+    // Two keywords: a name given twice (and the other missing) is an error, not a panic.
+    let (x2, y2) = (normal(&[2, 3], 11), normal(&[3], 12));
+    let q = path("two_keywords");
+    let mut ex = Exporter::new(&q, f, false, "");
+    let names = ["a".to_string(), "b".to_string()];
+    ex.add(&[x2.clone(), y2.clone()], &names).unwrap();
+    let h = import_function(&q).unwrap();
+    let twice = [("a".to_string(), x2.clone()), ("a".to_string(), y2.clone())];
+    assert!(h.call_with_keywords(&[], &twice).is_err());
+    let both = [("b".to_string(), y2.clone()), ("a".to_string(), x2.clone())];
+    let want = f(&[x2, y2]).unwrap();
+    assert_same(&h.call_with_keywords(&[], &both).unwrap(), &want);
+    std::fs::remove_file(&q).ok();
     std::fs::remove_file(&p).ok();
 }
 

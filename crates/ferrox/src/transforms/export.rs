@@ -441,6 +441,9 @@ impl Imported {
             t.args.len() == args.len() + keywords.len()
                 && t.keywords.len() == keywords.len()
                 && keywords.iter().all(|(k, _)| t.keywords.contains(k))
+                && t.keywords
+                    .iter()
+                    .all(|k| keywords.iter().any(|(n, _)| n == k))
         };
         let ordered = |t: &ImportedTrace| -> Vec<Array> {
             let mut all = args.to_vec();
