@@ -303,7 +303,7 @@ impl PyArray {
     }
     fn __getstate__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let a = self.inner.clone();
-        let bytes = py.detach(move || guard(|| raw_bytes(&a)))?;
+        let bytes = py.detach(move || guard(|| a.to_bytes()))?;
         PyTuple::new(
             py,
             [
@@ -316,7 +316,7 @@ impl PyArray {
     fn __setstate__(&mut self, state: &Bound<'_, PyTuple>) -> PyResult<()> {
         let (bytes, shape, dtype): (Vec<u8>, Vec<usize>, String) = state.extract()?;
         let d = guard(|| ferrox::Dtype::from_name(&dtype))?;
-        self.inner = guard(|| from_raw_bytes(&bytes, &shape, d))?;
+        self.inner = guard(|| Array::from_bytes(&bytes, &shape, d))?;
         Ok(())
     }
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
@@ -494,34 +494,11 @@ impl PyArray {
     }
 }
 
-/// The elements' bytes in row-major order.
-pub(crate) fn raw_bytes(a: &Array) -> ferrox::Result<Vec<u8>> {
-    let c = ferrox::ops::contiguous(a)?;
-    let d = c.data()?;
-    // SAFETY: a row-contiguous view of `nbytes` bytes.
-    Ok(unsafe { std::slice::from_raw_parts(d.byte_ptr(a.itemsize()), a.nbytes()) }.to_vec())
-}
-
-fn from_raw_bytes(bytes: &[u8], shape: &[usize], dtype: ferrox::Dtype) -> ferrox::Result<Array> {
-    let n: usize = shape.iter().product();
-    if bytes.len() != n * dtype.size() {
-        return Err(ferrox::Error::Invalid(
-            "pickled array data does not match its shape".into(),
-        ));
-    }
-    let data = ferrox::array::Data::alloc(shape, dtype)?;
-    // SAFETY: a fresh buffer of exactly bytes.len() bytes.
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.byte_ptr(dtype.size()), bytes.len())
-    };
-    Ok(Array::from_data(shape.to_vec(), dtype, data))
-}
-
 #[pyfunction]
 fn _array_from_state(state: &Bound<'_, PyTuple>) -> PyResult<PyArray> {
     let (bytes, shape, dtype): (Vec<u8>, Vec<usize>, String) = state.extract()?;
     let d = guard(|| ferrox::Dtype::from_name(&dtype))?;
-    guard(|| from_raw_bytes(&bytes, &shape, d)).map(PyArray::from)
+    guard(|| Array::from_bytes(&bytes, &shape, d)).map(PyArray::from)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

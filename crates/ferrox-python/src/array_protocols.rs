@@ -1,7 +1,7 @@
 //! The rarer protocol methods of `mx.array`: `bytes(a)`, the Python 2 division names
 //! MLX still has, and the array API's `__array_namespace__`.
 
-use crate::array::{binop, raw_bytes, PyArray};
+use crate::array::{binop, PyArray};
 use crate::errors::{guard, value_error};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -11,7 +11,7 @@ impl PyArray {
     /// The elements' bytes in row-major order (evaluates the array).
     fn __bytes__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let a = self.inner.clone();
-        let bytes = py.detach(move || guard(|| raw_bytes(&a)))?;
+        let bytes = py.detach(move || guard(|| a.to_bytes()))?;
         Ok(PyBytes::new(py, &bytes))
     }
     fn __div__(&self, other: &Bound<'_, PyAny>) -> PyResult<PyArray> {

@@ -36,7 +36,7 @@ enum Source {
     Const(usize),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone)]
 struct SavedStep {
     primitive: String,
     params: serde_json::Value,
@@ -46,7 +46,7 @@ struct SavedStep {
 
 /// One traced signature: arguments (the last `keywords.len()` passed by name), steps,
 /// outputs.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Clone)]
 struct SavedTrace {
     args: Vec<(Shape, Dtype)>,
     keywords: Vec<String>,
@@ -231,7 +231,7 @@ impl Exporter {
             version: VERSION,
             metadata: self.metadata.clone(),
             shapeless: self.shapeless,
-            traces: self.traces.iter().map(clone_trace).collect(),
+            traces: self.traces.clone(),
             constants,
         };
         let json = serde_json::to_vec(&header)
@@ -249,24 +249,6 @@ impl Exporter {
         file.write_all(&json).map_err(io)?;
         file.write_all(&blob).map_err(io)?;
         file.flush().map_err(io)
-    }
-}
-
-fn clone_trace(t: &SavedTrace) -> SavedTrace {
-    SavedTrace {
-        args: t.args.clone(),
-        keywords: t.keywords.clone(),
-        steps: t
-            .steps
-            .iter()
-            .map(|s| SavedStep {
-                primitive: s.primitive.clone(),
-                params: s.params.clone(),
-                inputs: s.inputs.clone(),
-                outputs: s.outputs.clone(),
-            })
-            .collect(),
-        outputs: t.outputs.clone(),
     }
 }
 
