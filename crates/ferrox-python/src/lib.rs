@@ -17,6 +17,7 @@ mod fast;
 mod fft;
 mod gathered_ops;
 mod indexing;
+mod io;
 mod linalg;
 mod memory;
 mod numpy;
@@ -58,6 +59,7 @@ fn ferrox_core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     backends::register(m)?;
     transforms::register(m)?;
     export::register(m)?;
+    io::register(m)?;
     m.add("pi", std::f64::consts::PI)?;
     m.add("e", std::f64::consts::E)?;
     m.add("euler_gamma", 0.577_215_664_901_532_9_f64)?;

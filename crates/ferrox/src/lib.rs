@@ -24,6 +24,7 @@ pub mod device;
 pub mod distributed;
 pub mod dtype;
 pub mod error;
+pub mod io;
 pub mod memory;
 mod operators;
 pub mod ops;

@@ -38,6 +38,10 @@ pub struct Buffer {
     len: usize,
     /// Bytes actually reserved (the cache bucket).
     capacity: usize,
+    /// For a view of memory the allocator does not own (a memory-mapped checkpoint,
+    /// see `io::source`): what keeps that memory alive. Dropping the buffer drops this
+    /// reference instead of returning memory to the cache.
+    owner: Option<Arc<dyn Send + Sync>>,
 }
 
 // A buffer is plain memory; who writes it when is the scheduler's business.
@@ -57,11 +61,28 @@ impl Buffer {
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
+
+    /// A buffer over `len` bytes at `ptr` that `owner` keeps alive and writable. It
+    /// counts toward no memory statistic: the memory is the owner's (a file mapping).
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must stay valid and writable while `owner` lives, and no other
+    /// buffer may cover it.
+    pub unsafe fn borrowed(ptr: NonNull<u8>, len: usize, owner: Arc<dyn Send + Sync>) -> Buffer {
+        Buffer {
+            ptr,
+            len,
+            capacity: len,
+            owner: Some(owner),
+        }
+    }
 }
 
 impl Drop for Buffer {
     fn drop(&mut self) {
-        allocator().release(self.ptr, self.capacity);
+        if self.owner.is_none() {
+            allocator().release(self.ptr, self.capacity);
+        }
     }
 }
 
@@ -200,7 +221,12 @@ impl Allocator {
                 s.cached -= capacity;
                 s.active += capacity;
                 s.peak = s.peak.max(s.active);
-                return Ok(Arc::new(Buffer { ptr, len, capacity }));
+                return Ok(Arc::new(Buffer {
+                    ptr,
+                    len,
+                    capacity,
+                    owner: None,
+                }));
             }
         }
         // Tiny buffers (scalars) are exempt, so that making a scalar never fails.
@@ -231,7 +257,12 @@ impl Allocator {
         };
         s.active += capacity;
         s.peak = s.peak.max(s.active);
-        Ok(Arc::new(Buffer { ptr, len, capacity }))
+        Ok(Arc::new(Buffer {
+            ptr,
+            len,
+            capacity,
+            owner: None,
+        }))
     }
 
     fn release(&self, ptr: NonNull<u8>, capacity: usize) {

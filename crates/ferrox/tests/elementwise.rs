@@ -604,3 +604,17 @@ fn bool_negation_and_float_bitwise_are_errors_of_mlx_kinds() {
     assert!(matches!(e, ferrox::Error::Runtime(_)), "{e:?}");
     assert!(e.to_string().contains("float32"), "{e}");
 }
+
+#[test]
+fn same_dtype_copies_keep_every_bit() {
+    // A copy (`contiguous`, a transpose made dense) moves bits: signalling NaN payloads
+    // of bfloat16 and float16 survive (a cast through float32 would quiet them).
+    for dtype in [ferrox::Dtype::Bfloat16, ferrox::Dtype::Float16] {
+        let bits: Vec<u16> = vec![0x7fbf, 0xff81, 0x7c01, 0x0001, 0x8000, 0x3f80];
+        let bytes: Vec<u8> = bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+        let a = ferrox::Array::from_bytes(&bytes, &[2, 3], dtype).unwrap();
+        let t = ferrox::ops::transpose(&a, &[]).unwrap();
+        let back = ferrox::ops::contiguous(&ferrox::ops::transpose(&t, &[]).unwrap()).unwrap();
+        assert_eq!(back.to_bytes().unwrap(), bytes, "{dtype}");
+    }
+}

@@ -9,8 +9,19 @@ use crate::dtype::{Dtype, Element};
 /// Copies the view `src` (of `src_dtype`) into the view `out` (of `dst_dtype`),
 /// converting each element with `astype`'s rules.
 pub fn copy_cast(shape: &[usize], src: &Data, src_dtype: Dtype, out: &Data, dst_dtype: Dtype) {
-    if src_dtype == dst_dtype && transpose_copy(shape, src, out, src_dtype.size()) {
-        return;
+    if src_dtype == dst_dtype {
+        if transpose_copy(shape, src, out, src_dtype.size()) {
+            return;
+        }
+        // Same dtype: move the bits as unsigned integers of its size. A cast would go
+        // through arithmetic (bfloat16 through float32), which quiets NaN payloads.
+        match src_dtype.size() {
+            1 => return unary::<u8, u8>(shape, src, out, |x| x),
+            2 => return unary::<u16, u16>(shape, src, out, |x| x),
+            4 => return unary::<u32, u32>(shape, src, out, |x| x),
+            8 => return unary::<u64, u64>(shape, src, out, |x| x),
+            _ => {}
+        }
     }
     crate::dispatch_dtype!(src_dtype, S => {
         crate::dispatch_dtype!(dst_dtype, D => {
