@@ -113,8 +113,6 @@ def test_quantize_edge_values_like_mlx(mode):
         [-np.inf, 2],
         [np.nan, 1, 0, -1, -0.0],
     ]
-    # (nvfp4 codes of values more than about 2^25 times a saturated scale are not
-    # matched: MLX gives them codes such as 0 or 6 by a rule not worked out yet.)
     w = np.zeros((len(rows), 32), np.float32)
     for i, r in enumerate(rows):
         w[i, : len(r)] = r
@@ -123,6 +121,28 @@ def test_quantize_edge_values_like_mlx(mode):
     twq, ts = mlx.quantize(mlx.array(w), mode=mode)
     np.testing.assert_array_equal(np.array(s), np.array(ts))
     np.testing.assert_array_equal(np.array(wq), np.array(twq))
+
+
+@needs_mlx
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nvfp4_huge_and_extreme_values_like_mlx(dtype, rng):
+    """Values far above a saturated scale (448): MLX picks the code whose float32
+    distance |x / scale - v| is least, first in its table on ties, after rounding
+    x / scale to the weights' type; past about 2^25 the rounded distances tie (codes
+    4, 6, 0 where 6 would be). Also random bit patterns: NaN, infinities, subnormals."""
+    mags = np.geomspace(1, 1e12, 32 * 64).astype(np.float32) * 448
+    signs = rng.choice([-1, 1], mags.shape).astype(np.float32)
+    w = (mags * signs).reshape(-1, 16)
+    w[:, 1] = 3000  # the group's scale saturates even where w[:, 0] is small
+    bits = rng.integers(0, 2**32, 64 * 64, dtype=np.uint32)
+    w = np.concatenate([w.reshape(-1, 64), bits.view(np.float32).reshape(-1, 64)])
+    for g in [None, 0.37]:
+        extra = {} if g is None else {"global_scale": mx.array(g)}
+        mextra = {} if g is None else {"global_scale": mlx.array(g)}
+        wq, s = mx.quantize(mx.array(w).astype(getattr(mx, dtype)), mode="nvfp4", **extra)
+        twq, ts = mlx.quantize(mlx.array(w).astype(getattr(mlx, dtype)), mode="nvfp4", **mextra)
+        np.testing.assert_array_equal(np.array(s), np.array(ts))
+        np.testing.assert_array_equal(np.array(wq), np.array(twq))
 
 
 @needs_mlx

@@ -278,6 +278,42 @@ def test_gradients_match_finite_differences(name):
     grad_check(GRADS[name], well((2, 3, 3), 12))
 
 
+def _svd_parts(t):
+    """U_k, S, V_k, U's and V's complements (k = min(m, n))."""
+    u, s, vt = L.svd(t)
+    k = s.shape[-1]
+    v = mx.swapaxes(vt, -1, -2)
+    return u[..., :k], s, v[..., :k], u[..., k:], v[..., k:]
+
+
+def _proj(x, c=None):
+    """x diag(c) xᵀ (free of the signs of x's columns, and of the basis of its span
+    when c is None)."""
+    y = x if c is None else x * c
+    return y @ mx.swapaxes(x, -1, -2)
+
+
+NONSQUARE = {
+    # U_k S V_kᵀ = A: every cotangent reaches the rule.
+    "svd_reconstruct": lambda t: (lambda uk, s, vk, up, vp: (uk * s[..., None, :]) @ mx.swapaxes(vk, -1, -2))(*_svd_parts(t)),
+    "svd_vectors": lambda t: (lambda uk, s, vk, up, vp: mx.concatenate(
+        [mx.sum(_proj(uk, mx.arange(1, s.shape[-1] + 1)), -1), mx.sum(_proj(vk, mx.arange(1, s.shape[-1] + 1)), -1), s], -1))(*_svd_parts(t)),
+    "svd_complements": lambda t: (lambda uk, s, vk, up, vp: mx.concatenate(
+        [mx.sum(_proj(up), -1), mx.sum(_proj(vp), -1)], -1))(*_svd_parts(t)),
+    "pinv": lambda t: L.pinv(t),
+    "qr": lambda t: (lambda q, r: mx.concatenate([q, r], -1 if t.shape[-2] < t.shape[-1] else -2))(*L.qr(t)),
+    "qr_q_only": lambda t: L.qr(t)[0],
+}
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4), (5, 2), (2, 3, 5)])
+@pytest.mark.parametrize("name", sorted(NONSQUARE))
+def test_nonsquare_svd_and_qr_gradients(name, shape):
+    """Beyond MLX (whose CPU build has no SVD or QR vjp): the singular vectors of
+    non-square matrices and wide QR, on losses free of the factorisations' choices."""
+    grad_check(NONSQUARE[name], rand(shape, 21))
+
+
 def test_vmap_matches_a_loop():
     x = well((3, 2, 3, 3), 13)
     for f in (L.inv, L.det, lambda t: L.svd(t, compute_uv=False), lambda t: L.qr(t)[1]):

@@ -74,6 +74,43 @@ def test_fp8_matches_mlx_bit_for_bit(dtype, rng):
         np.array(mlx.from_fp8(mlx.array(codes), mlx.float32)))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_fp8_every_bit_pattern_like_mlx(dtype):
+    """to_fp8 of NaNs of either sign and any payload, infinities, huge, tiny and
+    subnormal values, bit for bit as MLX (which keeps a NaN's sign: -NaN is 254): every
+    16-bit pattern, and float32 edges plus random bit patterns."""
+    if mlx is None:
+        pytest.skip("mlx is not installed")
+    if dtype == "float32":
+        rng = np.random.default_rng(7)
+        edges = [0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x7FFFFFFF, 0xFFFFFFFF,
+                 0x7F800000, 0xFF800000, 0x7F7FFFFF, 0xFF7FFFFF, 0x00000001, 0x80000001,
+                 0x007FFFFF, 0x807FFFFF, 0x00800000, 0x80800000, 0, 0x80000000]
+        bits = np.concatenate([np.array(edges, np.uint32),
+                               rng.integers(0, 2**32, 200_000, dtype=np.uint32)])
+        ours = mx.to_fp8(mx.array(bits).view(mx.float32))
+        theirs = mlx.to_fp8(mlx.array(bits).view(mlx.float32))
+    else:
+        bits = np.arange(2**16, dtype=np.uint16)
+        ours = mx.to_fp8(mx.array(bits).view(getattr(mx, dtype)))
+        theirs = mlx.to_fp8(mlx.array(bits).view(getattr(mlx, dtype)))
+    ours, theirs = np.array(ours), np.array(theirs)
+    bad = np.flatnonzero(ours != theirs)
+    assert not len(bad), [(hex(int(bits[i])), ours[i], theirs[i]) for i in bad[:5]]
+    assert np.array(mx.to_fp8(mx.array([-np.nan], mx.float32))).tolist() == [254]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_from_fp8_nan_bits_like_mlx(dtype):
+    if mlx is None:
+        pytest.skip("mlx is not installed")
+    uint = "uint32" if dtype == "float32" else "uint16"
+    codes = np.arange(256).astype(np.uint8)
+    ours = mx.from_fp8(mx.array(codes), getattr(mx, dtype)).view(getattr(mx, uint))
+    theirs = mlx.from_fp8(mlx.array(codes), getattr(mlx, dtype)).view(getattr(mlx, uint))
+    np.testing.assert_array_equal(np.array(ours), np.array(theirs))
+
+
 def test_fp8_bad_dtypes_raise_value_error():
     with pytest.raises(ValueError, match="real floating"):
         mx.to_fp8(mx.array([1, 2]))

@@ -49,6 +49,91 @@ fn groups_arg(groups: i64) -> PyResult<usize> {
         })
 }
 
+/// A per-axis positive argument: 1 on every axis when not given.
+fn positive_or_one(obj: Opt, (what, plural): (&str, &str)) -> PyResult<Vec<usize>> {
+    obj.map_or(Ok(vec![1]), |o| positive(o, what, plural))
+}
+
+/// A per-axis signed argument: 0 on every axis when not given.
+fn signed_or_zero(obj: Opt) -> PyResult<Vec<isize>> {
+    obj.map_or(Ok(vec![0]), signed)
+}
+
+/// How MLX's messages name the strides: conv_transpose's dilate its input.
+const STRIDES: (&str, &str) = ("Stride", "strides");
+const INPUT_DILATION: (&str, &str) = ("Input dilation", "input dilation");
+const KERNEL_DILATION: (&str, &str) = ("Kernel dilation", "kernel dilation");
+
+/// The arguments of every convolution binding, parsed by one function so that each
+/// binding gets the same defaults, messages and order of checks (the first bad argument,
+/// in signature order, is the one reported).
+struct ConvArgs {
+    x: ferrox::Array,
+    w: ferrox::Array,
+    stride: Vec<usize>,
+    /// Padding before and after each axis (the same unless `conv_general` got a pair).
+    low: Vec<isize>,
+    high: Vec<isize>,
+    dilation: Vec<usize>,
+    input_dilation: Vec<usize>,
+    output_padding: Vec<isize>,
+    groups: usize,
+}
+
+/// Which of the optional forms a binding takes (the others stay at their defaults).
+#[derive(Default)]
+struct Forms<'a, 'py> {
+    /// How its strides are named in errors.
+    strides: Option<(&'static str, &'static str)>,
+    /// `conv_general`: padding may be a pair (low, high) of sequences.
+    padding_pair: bool,
+    input_dilation: Opt<'a, 'py>,
+    output_padding: Opt<'a, 'py>,
+}
+
+impl ConvArgs {
+    fn parse(
+        input: Arg,
+        weight: Arg,
+        stride: Opt,
+        padding: Opt,
+        dilation: Opt,
+        groups: i64,
+        forms: Forms,
+    ) -> PyResult<ConvArgs> {
+        let (x, w) = (array_arg(input)?, array_arg(weight)?);
+        let stride = positive_or_one(stride, forms.strides.unwrap_or(STRIDES))?;
+        let (low, high) = match padding {
+            // An int, a sequence of ints, or (conv_general) a pair of sequences.
+            Some(p) if forms.padding_pair && !p.is_instance_of::<PyInt>() => {
+                match p.extract::<(Bound<PyAny>, Bound<PyAny>)>() {
+                    Ok((a, b)) if !a.is_instance_of::<PyInt>() => (signed(&a)?, signed(&b)?),
+                    _ => (signed(p)?, signed(p)?),
+                }
+            }
+            p => {
+                let v = signed_or_zero(p)?;
+                (v.clone(), v)
+            }
+        };
+        let dilation = positive_or_one(dilation, KERNEL_DILATION)?;
+        let input_dilation = positive_or_one(forms.input_dilation, INPUT_DILATION)?;
+        let output_padding = signed_or_zero(forms.output_padding)?;
+        let groups = groups_arg(groups)?;
+        Ok(ConvArgs {
+            x,
+            w,
+            stride,
+            low,
+            high,
+            dilation,
+            input_dilation,
+            output_padding,
+            groups,
+        })
+    }
+}
+
 /// The leading `n` values of a per-axis list (an int stands for all `n`).
 fn fixed<T: Copy, const N: usize>(v: &[T]) -> Option<[T; N]> {
     match v.len() {
@@ -72,21 +157,12 @@ macro_rules! conv_nd {
             groups: i64,
             stream: Opt,
         ) -> PyResult<PyArray> {
-            let (x, w) = (array_arg(input)?, array_arg(weight)?);
-            let stride = match stride {
-                Some(s) => positive(s, "Stride", "strides")?,
-                None => vec![1],
-            };
-            let padding = padding.map(signed).transpose()?.unwrap_or(vec![0]);
-            let dilation = match dilation {
-                Some(d) => positive(d, "Kernel dilation", "kernel dilation")?,
-                None => vec![1],
-            };
-            let groups = groups_arg(groups)?;
-            on_stream(stream, || match (fixed::<_, $n>(&stride), fixed::<_, $n>(&padding), fixed::<_, $n>(&dilation)) {
-                (Some(s), Some(p), Some(d)) => $rust(&x, &w, s.into(), p.into(), d.into(), groups),
+            let a = ConvArgs::parse(input, weight, stride, padding, dilation, groups, Forms::default())?;
+            let (x, w, p) = (&a.x, &a.w, &a.low);
+            on_stream(stream, || match (fixed::<_, $n>(&a.stride), fixed::<_, $n>(p), fixed::<_, $n>(&a.dilation)) {
+                (Some(s), Some(p), Some(d)) => $rust(x, w, s.into(), p.into(), d.into(), a.groups),
                 // Let the general form name the mismatch.
-                _ => ops::conv_general(&x, &w, &stride, &padding, &padding, &dilation, &[1], groups, false),
+                _ => ops::conv_general(x, w, &a.stride, p, p, &a.dilation, &[1], a.groups, false),
             })
             .map(PyArray::from)
         }
@@ -124,20 +200,14 @@ macro_rules! conv_transpose_nd {
             groups: i64,
             stream: Opt,
         ) -> PyResult<PyArray> {
-            let (x, w) = (array_arg(input)?, array_arg(weight)?);
-            let stride = match stride {
-                Some(s) => positive(s, "Input dilation", "input dilation")?,
-                None => vec![1],
+            let forms = Forms {
+                strides: Some(INPUT_DILATION),
+                output_padding,
+                ..Forms::default()
             };
-            let padding = padding.map(signed).transpose()?.unwrap_or(vec![0]);
-            let dilation = match dilation {
-                Some(d) => positive(d, "Kernel dilation", "kernel dilation")?,
-                None => vec![1],
-            };
-            let output_padding = output_padding.map(signed).transpose()?.unwrap_or(vec![0]);
-            let groups = groups_arg(groups)?;
+            let a = ConvArgs::parse(input, weight, stride, padding, dilation, groups, forms)?;
             on_stream(stream, || {
-                ops::conv_transpose_general(&x, &w, &stride, &padding, &dilation, &output_padding, groups)
+                ops::conv_transpose_general(&a.x, &a.w, &a.stride, &a.low, &a.dilation, &a.output_padding, a.groups)
             })
             .map(PyArray::from)
         }
@@ -162,39 +232,30 @@ pub fn conv_general(
     flip: bool,
     stream: Opt,
 ) -> PyResult<PyArray> {
-    let (x, w) = (array_arg(input)?, array_arg(weight)?);
-    let stride = match stride {
-        Some(s) => positive(s, "Stride", "strides")?,
-        None => vec![1],
+    let forms = Forms {
+        padding_pair: true,
+        input_dilation,
+        ..Forms::default()
     };
-    // An int, a sequence of ints, or a pair (low, high) of sequences.
-    let (lo, hi) = match padding {
-        None => (vec![0], vec![0]),
-        Some(p) if p.is_instance_of::<PyInt>() => (signed(p)?, signed(p)?),
-        Some(p) => match p.extract::<(Bound<PyAny>, Bound<PyAny>)>() {
-            Ok((a, b)) if !a.is_instance_of::<PyInt>() => (signed(&a)?, signed(&b)?),
-            _ => (signed(p)?, signed(p)?),
-        },
-    };
-    let kernel_dilation = match kernel_dilation {
-        Some(d) => positive(d, "Kernel dilation", "kernel dilation")?,
-        None => vec![1],
-    };
-    let input_dilation = match input_dilation {
-        Some(d) => positive(d, "Input dilation", "input dilation")?,
-        None => vec![1],
-    };
-    let groups = groups_arg(groups)?;
+    let a = ConvArgs::parse(
+        input,
+        weight,
+        stride,
+        padding,
+        kernel_dilation,
+        groups,
+        forms,
+    )?;
     on_stream(stream, || {
         ops::conv_general(
-            &x,
-            &w,
-            &stride,
-            &lo,
-            &hi,
-            &kernel_dilation,
-            &input_dilation,
-            groups,
+            &a.x,
+            &a.w,
+            &a.stride,
+            &a.low,
+            &a.high,
+            &a.dilation,
+            &a.input_dilation,
+            a.groups,
             flip,
         )
     })

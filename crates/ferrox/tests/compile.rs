@@ -325,3 +325,31 @@ fn shapeless_compile_traces_again_where_shapes_cannot_be_inferred() {
         assert_close(&cg.call(&[x]).unwrap(), &want, "grad");
     }
 }
+
+#[test]
+fn shapeless_compile_replays_an_fft_for_new_batch_shapes() {
+    let _serial = serial();
+    use std::sync::atomic::Ordering::SeqCst;
+    // The FFT infers its output shape from a new batch; its length along the transformed
+    // axis was fixed at trace time, so a new one traces again.
+    let f = |x: &[Array]| {
+        let spec = ops::fft::rfft(&x[0], None, -1, "ortho")?;
+        let back = ops::fft::irfft(&spec, None, -1, "ortho")?;
+        let full = ops::fft::fft(&x[0], None, 1, "backward")?;
+        Ok(vec![ops::abs(&spec)?, back, ops::abs(&full)?])
+    };
+    let (g, traces) = counted(f);
+    let cf = compile(g).shapeless(true);
+    for (shape, want_traces) in [
+        ([2, 4, 8], 1),
+        ([5, 4, 8], 1),
+        ([1, 4, 8], 1),
+        ([3, 4, 6], 2),
+    ] {
+        let x = rand(&shape, shape[0] as u64);
+        let got = cf.call(&[x.clone()]).unwrap();
+        assert_close(&got, &f(&[x.clone()]).unwrap(), "fft");
+        assert_close(&got[1..2], &[x], "irfft(rfft(x))");
+        assert_eq!(traces.load(SeqCst), want_traces, "{shape:?}");
+    }
+}

@@ -263,6 +263,82 @@ fn broken_files_are_errors() {
     assert!(import_function(path("does_not_exist")).is_err());
 }
 
+/// A file whose step gives its primitive more or fewer inputs (or outputs) than it
+/// takes: refused when loaded, with the counts in the message (the kernels index their
+/// inputs, so running such a step would panic).
+#[test]
+fn a_step_with_the_wrong_number_of_inputs_is_an_error() {
+    let p = path("arity");
+    let f = |a: &[Array]| Ok(vec![ops::exp(&ops::add(&a[0], &a[1])?)?]);
+    export_function(&p, f, &[normal(&[3], 1), normal(&[3], 2)], false, "").unwrap();
+    let good = std::fs::read(&p).unwrap();
+    let header_len = u64::from_le_bytes(good[8..16].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&good[16..16 + header_len]).unwrap();
+    // The file with the step of primitive `name` changed by `edit`.
+    let edited = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut h = header.clone();
+        let steps = h["traces"][0]["steps"].as_array_mut().unwrap();
+        let step = steps.iter_mut().find(|s| s["primitive"] == name).unwrap();
+        edit(step);
+        let h = serde_json::to_vec(&h).unwrap();
+        let mut b = good[..8].to_vec();
+        b.extend_from_slice(&(h.len() as u64).to_le_bytes());
+        b.extend_from_slice(&h);
+        b.extend_from_slice(&good[16 + header_len..]);
+        b
+    };
+    let arg = |k: usize| serde_json::json!({ "Arg": k });
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "binary with one input",
+            edited("Binary", &|s| s["inputs"] = serde_json::json!([arg(0)])),
+            "takes 2 inputs and gives 1 outputs, not 1 and 1",
+        ),
+        (
+            "binary with three inputs",
+            edited("Binary", &|s| {
+                s["inputs"] = serde_json::json!([arg(0), arg(1), arg(0)])
+            }),
+            "not 3 and 1",
+        ),
+        (
+            "unary with none",
+            edited("Unary", &|s| s["inputs"] = serde_json::json!([])),
+            "takes 1 inputs",
+        ),
+        (
+            "unary with two outputs",
+            edited("Unary", &|s| {
+                let o = s["outputs"][0].clone();
+                s["outputs"] = serde_json::json!([o.clone(), o]);
+            }),
+            "not 1 and 2",
+        ),
+    ];
+    for (what, bytes, want) in cases {
+        std::fs::write(&p, &bytes).unwrap();
+        match import_function(&p) {
+            Err(ferrox::Error::Invalid(m)) => {
+                assert!(
+                    m.contains(want) && m.contains("[import_function]"),
+                    "{what}: {m}"
+                )
+            }
+            Err(e) => panic!("{what}: {e:?}"),
+            Ok(_) => panic!("{what}: loaded"),
+        }
+    }
+    // The file as saved still loads and runs.
+    std::fs::write(&p, &good).unwrap();
+    let (x, y) = (normal(&[3], 1), normal(&[3], 2));
+    let got = import_function(&p)
+        .unwrap()
+        .call(&[x.clone(), y.clone()])
+        .unwrap();
+    assert_same(&got, &f(&[x, y]).unwrap());
+    std::fs::remove_file(&p).ok();
+}
+
 #[test]
 fn the_graph_is_described_value_by_value() {
     let g = export_graph(

@@ -776,6 +776,104 @@ fn gradients_match_finite_differences() {
     }
 }
 
+/// The first `k` columns of `x`, and the rest.
+fn split_cols(x: &Array, k: usize) -> Result<(Array, Array)> {
+    let nd = x.ndim();
+    let c = x.shape()[nd - 1] as isize;
+    let mut start = vec![0isize; nd];
+    let mut stop: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+    stop[nd - 1] = k as isize;
+    let head = ops::slice(x, &start, &stop, &vec![1; nd])?;
+    start[nd - 1] = k as isize;
+    stop[nd - 1] = c;
+    Ok((head, ops::slice(x, &start, &stop, &vec![1; nd])?))
+}
+
+/// `x diag(c) xᵀ`: free of the signs of `x`'s columns.
+fn outer(x: &Array, c: &Array) -> Result<Array> {
+    ops::matmul(
+        &ops::multiply(x, &ops::expand_dims(c, &[-2])?)?,
+        &ops::swapaxes(x, -1, -2)?,
+    )
+}
+
+// Non-square SVD (the singular vectors) and wide QR: losses free of the choices the
+// factorisations leave open (column signs; the basis of U's or V's complement).
+#[test]
+fn nonsquare_factor_gradients_match_finite_differences() {
+    for shape in [&[4usize, 3][..], &[3, 4], &[5, 2], &[2, 3, 5]] {
+        let x = rand(shape, Dtype::Float64, 40);
+        let nd = shape.len();
+        let (m, n) = (shape[nd - 2], shape[nd - 1]);
+        let k = m.min(n);
+        let weights = ops::arange(1.0, k as f64 + 1.0, 1.0, Some(Dtype::Float64)).unwrap();
+        let cases: Vec<(&str, Box<F<'_>>)> = vec![
+            // U_k S V_kᵀ = A: every cotangent reaches the rule, the sum is the identity.
+            (
+                "svd reconstruct",
+                Box::new(move |x: &Array| {
+                    let o = linalg::svd(x, true)?;
+                    let uk = split_cols(&o[0], k)?.0;
+                    let vk = split_cols(&ops::swapaxes(&o[2], -1, -2)?, k)?.0;
+                    let us = ops::multiply(&uk, &ops::expand_dims(&o[1], &[-2])?)?;
+                    ops::matmul(&us, &ops::swapaxes(&vk, -1, -2)?)
+                }),
+            ),
+            // U_k diag(c) U_kᵀ and V_k diag(c) V_kᵀ.
+            (
+                "svd vectors",
+                Box::new(|x: &Array| {
+                    let o = linalg::svd(x, true)?;
+                    let uk = split_cols(&o[0], k)?.0;
+                    let vk = split_cols(&ops::swapaxes(&o[2], -1, -2)?, k)?.0;
+                    let pu = ops::sum(&outer(&uk, &weights)?, &[-1], false)?;
+                    let pv = ops::sum(&outer(&vk, &weights)?, &[-1], false)?;
+                    ops::concatenate(&[pu, pv, o[1].clone()], Some(-1))
+                }),
+            ),
+            // The projectors on the complements: U_⊥ U_⊥ᵀ, V_⊥ V_⊥ᵀ.
+            (
+                "svd complements",
+                Box::new(move |x: &Array| {
+                    let o = linalg::svd(x, true)?;
+                    let up = split_cols(&o[0], k)?.1;
+                    let vp = split_cols(&ops::swapaxes(&o[2], -1, -2)?, k)?.1;
+                    let pu = ops::matmul(&up, &ops::swapaxes(&up, -1, -2)?)?;
+                    let pv = ops::matmul(&vp, &ops::swapaxes(&vp, -1, -2)?)?;
+                    ops::concatenate(
+                        &[ops::sum(&pu, &[-1], false)?, ops::sum(&pv, &[-1], false)?],
+                        Some(-1),
+                    )
+                }),
+            ),
+            // Vt only (U's cotangent is zeros).
+            (
+                "svd Vt only",
+                Box::new(|x: &Array| {
+                    let vt = linalg::svd(x, true)?.remove(2);
+                    let vk =
+                        ops::swapaxes(&split_cols(&ops::swapaxes(&vt, -1, -2)?, k)?.0, -1, -2)?;
+                    ops::square(&vk)
+                }),
+            ),
+            ("pinv", Box::new(|x: &Array| linalg::pinv(x))),
+            (
+                "qr",
+                // Q (m, k) and R (k, n) share their rows (wide) or columns (tall).
+                Box::new(move |x: &Array| {
+                    let (q, r) = linalg::qr(x)?;
+                    ops::concatenate(&[q, r], Some(if m < n { -1 } else { -2 }))
+                }),
+            ),
+            ("qr R only", Box::new(|x: &Array| Ok(linalg::qr(x)?.1))),
+            ("qr Q only", Box::new(|x: &Array| Ok(linalg::qr(x)?.0))),
+        ];
+        for (name, f) in &cases {
+            check_grad(&format!("{name} {shape:?}"), f.as_ref(), &x);
+        }
+    }
+}
+
 #[test]
 fn vmap_matches_a_loop() {
     let x = well(&[3, 2, 3, 3], Dtype::Float64, 40);

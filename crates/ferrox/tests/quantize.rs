@@ -42,11 +42,13 @@ fn fp8_codes_round_trip_and_ties_go_to_even() {
         f32::INFINITY,
         -1e9,
         f32::NAN,
+        -f32::NAN,
     ];
     let got = ops::to_fp8(&Array::from_slice(&odd, &[odd.len()]).unwrap()).unwrap();
+    // A NaN keeps its sign, as in MLX: -NaN is the code of -448.
     assert_eq!(
         got.to_vec::<u8>().unwrap(),
-        [56, 58, 0, 2, 126, 126, 254, 126]
+        [56, 58, 0, 2, 126, 126, 254, 126, 254]
     );
 }
 
@@ -460,6 +462,29 @@ fn nvfp4_with_a_global_scale() {
     // Without it: 6 / 6 -> scale 1.0 (code 56), 1.2 / 6 = 0.2 -> 0.203125 (code 37).
     let q = ops::quantize(&w, None, None, "nvfp4", None).unwrap();
     assert_eq!(q.scales.to_vec::<u8>().unwrap(), [56, 37]);
+}
+
+/// Values far above a saturated scale (448): MLX 0.32.4's codes, which come from
+/// float32 distances to its E2M1 table that round to ties (first entry wins), with
+/// `x / scale` computed before the global factor.
+#[test]
+fn nvfp4_codes_of_huge_values_are_mlxs() {
+    let cases: [(f32, Option<f32>, u32); 8] = [
+        (1.505016e10, None, 4),
+        (1.5084874e10, None, 7),
+        (3.0108678e10, None, 6),
+        (6.023408e10, None, 0),
+        (-1e12, None, 0),
+        (-5e9, None, 15),
+        (2.2104852e6, Some(0.37), 7),
+        (-2.333117e6, Some(0.37), 12),
+    ];
+    for (x, g, want) in cases {
+        let g = g.map(Array::scalar);
+        let q = ops::quantize(&row32(&[x, 3000.0]), None, None, "nvfp4", g.as_ref()).unwrap();
+        assert_eq!(q.scales.to_vec::<u8>().unwrap()[0], 126, "{x}");
+        assert_eq!(codes4(&q.wq)[0], want, "{x} with global scale {g:?}");
+    }
 }
 
 /// `x @ w.T` in float64 from the dequantized (float32) weights.

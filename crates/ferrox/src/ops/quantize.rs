@@ -84,9 +84,8 @@ pub fn to_fp8(x: &Array) -> Result<Array> {
     let top = full(&[], FP8_MAX_CODE, Some(Dtype::Int32))?;
     let saturated = super::logical_or(&super::greater_equal(&a, FP8_MAX)?, &isnan(&a)?)?;
     let code = where_(&saturated, &top, &code)?;
-    // The sign bit, except on NaN (MLX gives a NaN the code of +448).
+    // The sign bit, NaN's included: MLX gives -NaN the code of -448 (254), +NaN 126.
     let negative = bitwise_and(&right_shift(&view(&x, Dtype::Uint32)?, 31)?, 1)?;
-    let negative = where_(&isnan(&x)?, &full(&[], 0, Some(Dtype::Uint32))?, &negative)?;
     let code = super::add(&code, &multiply(&astype(&negative, Dtype::Int32)?, 128)?)?;
     astype(&code, Dtype::Uint8)
 }
@@ -104,8 +103,55 @@ pub fn from_fp8(x: &Array, dtype: Dtype) -> Result<Array> {
             "[from_fp8] Only real floating types are supported as the output, got {dtype}."
         )));
     }
-    let table = Array::from_slice(&fp8_values(), &[256])?;
-    astype(&take(&table, &astype(x, Dtype::Uint32)?, None)?, dtype)
+    take(&fp8_table(dtype)?, &astype(x, Dtype::Uint32)?, None)
+}
+
+/// `fp8_values` in `dtype`, with the NaNs MLX's `from_fp8` gives bit for bit: float32
+/// 0x7ff00000 (sign kept), float16 0x7d00 (sign kept), bfloat16 0x7fc0 (sign dropped);
+/// a cast of a float32 NaN would keep other payload bits.
+fn fp8_table(dtype: Dtype) -> Result<Array> {
+    let vals = fp8_values();
+    let sign = |c: usize| (c >> 7) as u32;
+    match dtype {
+        Dtype::Float32 => {
+            let bits: Vec<u32> = (vals.iter().enumerate())
+                .map(|(c, v)| {
+                    if v.is_nan() {
+                        0x7ff0_0000 | sign(c) << 31
+                    } else {
+                        v.to_bits()
+                    }
+                })
+                .collect();
+            view(&Array::from_slice(&bits, &[256])?, dtype)
+        }
+        Dtype::Float16 => {
+            let bits: Vec<u16> = (vals.iter().enumerate())
+                .map(|(c, &v)| {
+                    if v.is_nan() {
+                        0x7d00 | (sign(c) << 15) as u16
+                    } else {
+                        half::f16::from_f32(v).to_bits()
+                    }
+                })
+                .collect();
+            view(&Array::from_slice(&bits, &[256])?, dtype)
+        }
+        Dtype::Bfloat16 => {
+            let bits: Vec<u16> = vals
+                .iter()
+                .map(|&v| {
+                    if v.is_nan() {
+                        0x7fc0
+                    } else {
+                        half::bf16::from_f32(v).to_bits()
+                    }
+                })
+                .collect();
+            view(&Array::from_slice(&bits, &[256])?, dtype)
+        }
+        _ => astype(&Array::from_slice(&vals, &[256])?, dtype),
+    }
 }
 
 // ---- affine quantization -----------------------------------------------------------------

@@ -2,11 +2,12 @@
 //! crop, pad, cast and scale around it, and chain it over several axes). It is linear,
 //! so its derivatives are transforms too.
 
+use crate::array::Shape;
 use crate::array::{Array, Data};
 use crate::backend::cpu;
 use crate::backend::cpu::fft::Kind;
 use crate::dtype::Dtype;
-use crate::primitive::{Batched, EvalContext, Primitive};
+use crate::primitive::{Batched, EvalContext, Primitive, TracedShapes};
 use crate::{ops, Result};
 
 /// `X[k] = Σ_j x[j]·e^{∓2πi jk/n}` along `axis` (`-` forward, `+` for `inverse`), with no
@@ -56,6 +57,19 @@ impl Primitive for Fft {
 
     fn name(&self) -> &'static str {
         "FFT"
+    }
+    // For `compile(shapeless=True)`: the other axes follow the input, but `n` (and the
+    // ops that cropped or padded to it) were fixed at trace time, so a new extent along
+    // the transformed axis (or a new rank, which moves `axis`) traces again. MLX raises
+    // here instead.
+    fn output_shapes(&self, inputs: &[&[usize]], traced: &TracedShapes) -> Option<Vec<Shape>> {
+        let (now, then) = (inputs.first()?, traced.inputs.first()?);
+        if now.len() != then.len() || now.get(self.axis)? != then.get(self.axis)? {
+            return None;
+        }
+        let mut out = now.to_vec();
+        out[self.axis] = self.n_out();
+        Some(vec![out])
     }
     fn eval_cpu(&self, inputs: &[Array], ctx: &mut EvalContext) -> Result<Vec<Data>> {
         let a = inputs[0].data()?;

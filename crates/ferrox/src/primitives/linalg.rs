@@ -226,14 +226,12 @@ impl Primitive for Qr {
         Ok(outs)
     }
     // For m >= n (Walter & Lehmann; Liao et al. 2019): M = R R̄ᵀ - Q̄ᵀ Q,
-    // Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ.
+    // Ā = (Q̄ + Q copyltu(M)) R⁻ᵀ. For m < n, A = [X | Y] with X = Q R₁ square and
+    // Y = Q R₂ (Liao et al. 2019, section 3.2): Ȳ = Q R̄₂ and X̄ is the square rule
+    // with Q̄ + Y R̄₂ᵀ for Q̄ and R̄₁ for R̄.
     fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
-        let (m, n) = (p[0].shape()[p[0].ndim() - 2], p[0].shape()[p[0].ndim() - 1]);
-        if m < n {
-            return Err(Error::Invalid(format!(
-                "[QRF] vjp is implemented for matrices with at least as many rows as columns; got ({m}, {n})."
-            )));
-        }
+        let nd = p[0].ndim();
+        let (m, n) = (p[0].shape()[nd - 2], p[0].shape()[nd - 1]);
         // A new node: an output the caller dropped reaches the rule as zeros.
         let _ = out;
         let o = Array::from_multi_op(
@@ -247,10 +245,30 @@ impl Primitive for Qr {
         );
         let (q, r) = (&o[0], &o[1]);
         let (qbar, rbar) = (&cot[0], &cot[1]);
-        let mm = ops::subtract(&ops::matmul(r, &mt(rbar)?)?, &ops::matmul(&mt(qbar)?, q)?)?;
-        let b = ops::add(qbar, &ops::matmul(q, &copyltu(&mm)?)?)?;
-        let rinv = inverse_of(r, Some(true));
-        Ok(vec![ops::matmul(&b, &mt(&rinv)?)?])
+        // The square rule for Q (m, k), R (k, k) upper triangular.
+        let square = |qbar: &Array, r: &Array, rbar: &Array| -> Result<Array> {
+            let mm = ops::subtract(&ops::matmul(r, &mt(rbar)?)?, &ops::matmul(&mt(qbar)?, q)?)?;
+            let b = ops::add(qbar, &ops::matmul(q, &copyltu(&mm)?)?)?;
+            let rinv = inverse_of(r, Some(true));
+            ops::matmul(&b, &mt(&rinv)?)
+        };
+        if m >= n {
+            return Ok(vec![square(qbar, r, rbar)?]);
+        }
+        let cols = |x: &Array, lo: usize, hi: usize| -> Result<Array> {
+            let mut start = vec![0isize; nd];
+            let mut stop: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+            start[nd - 1] = lo as isize;
+            stop[nd - 1] = hi as isize;
+            ops::slice(x, &start, &stop, &vec![1; nd])
+        };
+        let r1 = cols(r, 0, m)?;
+        let (rbar1, rbar2) = (cols(rbar, 0, m)?, cols(rbar, m, n)?);
+        let y = cols(&p[0], m, n)?;
+        let qbar_x = ops::add(qbar, &ops::matmul(&y, &mt(&rbar2)?)?)?;
+        let xbar = square(&qbar_x, &r1, &rbar1)?;
+        let ybar = ops::matmul(q, &rbar2)?;
+        Ok(vec![ops::concatenate(&[xbar, ybar], Some(-1))?])
     }
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
         vmap_front(Qr, inputs, axes, out)
@@ -284,6 +302,27 @@ pub(crate) fn svd_full(a: &Array) -> Vec<Array> {
     )
 }
 
+/// The cotangent of the first `k` columns of an orthogonal `w` `(.., r, r)` given `wbar`,
+/// that of all of `w`: `W̄_k - W_⊥ W̄_⊥ᵀ W_k`, the complement's part carried by its
+/// orthogonality to `W_k` (see `Svd::vjp`); just `W̄_k` when `k = r`.
+fn fold_complement(w: &Array, wbar: &Array, k: usize) -> Result<Array> {
+    let nd = w.ndim();
+    let r = w.shape()[nd - 1];
+    let wk = leading(w, nd - 1, k)?;
+    let wbk = leading(wbar, nd - 1, k)?;
+    if r == k {
+        return Ok(wbk);
+    }
+    let rest = |x: &Array| -> Result<Array> {
+        let mut start = vec![0isize; nd];
+        start[nd - 1] = k as isize;
+        let stop: Vec<isize> = x.shape().iter().map(|&d| d as isize).collect();
+        ops::slice(x, &start, &stop, &vec![1; nd])
+    };
+    let (wp, wbp) = (rest(w)?, rest(wbar)?);
+    ops::subtract(&wbk, &ops::matmul(&wp, &ops::matmul(&mt(&wbp)?, &wk)?)?)
+}
+
 impl Primitive for Svd {
     crate::exportable!(Svd);
 
@@ -303,9 +342,14 @@ impl Primitive for Svd {
         }
         Ok(outs)
     }
-    // Ā = U (diag(S̄) + (F∘(UᵀŪ - ŪᵀU)) S + S (F∘(VᵀV̄ - V̄ᵀV))) Vᵀ with
-    // F_ij = 1/(s_j² - s_i²) (Townsend 2016), for square matrices; the singular values
-    // alone (S̄ only) for any shape.
+    // With k = min(m, n), U_k, V_k the first k singular vectors and F_ij =
+    // 1/(s_j² - s_i²) (Townsend 2016):
+    //   Ā = U_k (diag(S̄) + (F∘(U_kᵀŪ_k - Ū_kᵀU_k)) S + S (F∘(V_kᵀV̄_k - V̄_kᵀV_k))) V_kᵀ
+    //     + (I - U_k U_kᵀ) Ū_k S⁻¹ V_kᵀ + U_k S⁻¹ V̄_kᵀ (I - V_k V_kᵀ).
+    // The full U (m > n) also holds a basis U_⊥ of the complement, which is unique only
+    // up to a rotation; a loss that does not depend on that choice (as `U_⊥ U_⊥ᵀ`)
+    // moves U_⊥ only through its orthogonality to U_k (dU_⊥ = -U_k dU_kᵀ U_⊥), so its
+    // cotangent folds into Ū_k as -U_⊥ Ū_⊥ᵀ U_k (and likewise for V when m < n).
     fn vjp(&self, p: &[Array], cot: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
         let a = &p[0];
         let nd = a.ndim();
@@ -323,26 +367,36 @@ impl Primitive for Svd {
             &ops::expand_dims(sbar, &[-2])?,
             &ops::eye(kk, None, 0, Some(a.dtype()))?,
         )?;
-        if self.compute_uv {
-            let (ubar, vtbar) = (&cot[0], &cot[2]);
-            if m != n {
-                return Err(Error::Invalid(format!(
-                    "[SVD] vjp of the singular vectors is implemented for square matrices; got ({m}, {n})."
-                )));
-            }
-            let vbar = mt(vtbar)?;
-            let v = mt(&vt)?;
-            let f = gap_factor(&ops::square(&s)?)?;
-            let su = ops::matmul(&mt(&u)?, ubar)?;
-            let sv = ops::matmul(&mt(&v)?, &vbar)?;
-            let ju = ops::multiply(&f, &ops::subtract(&su, &mt(&su)?)?)?;
-            let jv = ops::multiply(&f, &ops::subtract(&sv, &mt(&sv)?)?)?;
-            let srow = ops::expand_dims(&s, &[-2])?;
-            let scol = ops::expand_dims(&s, &[-1])?;
-            core = ops::add(&core, &ops::multiply(&ju, &srow)?)?;
-            core = ops::add(&core, &ops::multiply(&scol, &jv)?)?;
+        if !self.compute_uv {
+            return Ok(vec![ops::matmul(&ops::matmul(&uk, &core)?, &mt(&vk)?)?]);
         }
-        Ok(vec![ops::matmul(&ops::matmul(&uk, &core)?, &mt(&vk)?)?])
+        let v = mt(&vt)?;
+        // The cotangents of U_k and V_k, with those of the complements folded in.
+        let ubar = fold_complement(&u, &cot[0], kk)?;
+        let vbar = fold_complement(&v, &mt(&cot[2])?, kk)?;
+        let f = gap_factor(&ops::square(&s)?)?;
+        let su = ops::matmul(&mt(&uk)?, &ubar)?;
+        let sv = ops::matmul(&mt(&vk)?, &vbar)?;
+        let ju = ops::multiply(&f, &ops::subtract(&su, &mt(&su)?)?)?;
+        let jv = ops::multiply(&f, &ops::subtract(&sv, &mt(&sv)?)?)?;
+        let srow = ops::expand_dims(&s, &[-2])?;
+        let scol = ops::expand_dims(&s, &[-1])?;
+        core = ops::add(&core, &ops::multiply(&ju, &srow)?)?;
+        core = ops::add(&core, &ops::multiply(&scol, &jv)?)?;
+        let mut abar = ops::matmul(&ops::matmul(&uk, &core)?, &mt(&vk)?)?;
+        // The terms off the span of U_k (m > n) or of V_k (m < n); zero when square.
+        let sinv = ops::reciprocal(&s)?;
+        if m > kk {
+            let off = ops::subtract(&ubar, &ops::matmul(&uk, &su)?)?;
+            let t = ops::multiply(&off, &ops::expand_dims(&sinv, &[-2])?)?;
+            abar = ops::add(&abar, &ops::matmul(&t, &mt(&vk)?)?)?;
+        }
+        if n > kk {
+            let off = ops::subtract(&vbar, &ops::matmul(&vk, &sv)?)?;
+            let t = ops::multiply(&off, &ops::expand_dims(&sinv, &[-2])?)?;
+            abar = ops::add(&abar, &ops::matmul(&uk, &mt(&t)?)?)?;
+        }
+        Ok(vec![abar])
     }
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], out: &[Array]) -> Result<Batched> {
         vmap_front(self.clone(), inputs, axes, out)

@@ -48,6 +48,11 @@ impl Primitive for FpQuantize {
         let words = Data::alloc(&wshape, Dtype::Uint32)?;
         let scales = Data::alloc(&sshape, Dtype::Uint8)?;
         let g = global(inputs, 1)?;
+        let src = match inputs[0].dtype() {
+            Dtype::Float16 => kernels::Source::F16,
+            Dtype::Bfloat16 => kernels::Source::Bf16,
+            _ => kernels::Source::F32,
+        };
         let (nw, ns) = (
             wshape.iter().product::<usize>(),
             sshape.iter().product::<usize>(),
@@ -59,6 +64,7 @@ impl Primitive for FpQuantize {
                 cols,
                 self.mode,
                 g,
+                src,
                 words.as_mut_slice(nw),
                 scales.as_mut_slice(ns),
             );

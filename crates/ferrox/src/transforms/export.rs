@@ -22,6 +22,7 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -252,79 +253,142 @@ impl Exporter {
     }
 }
 
-/// The primitive saved as `name` with `params`.
-fn primitive_of(name: &str, params: serde_json::Value) -> Result<Arc<dyn Primitive>> {
+/// How many inputs and outputs a step of a primitive must have: its `eval_cpu` and
+/// rules index them as the op that built it laid them out, so a hostile file that gives
+/// a step other counts must be refused when loaded (it would panic when run).
+struct Arity {
+    inputs: RangeInclusive<usize>,
+    outputs: usize,
+}
+
+/// Exactly `inputs` inputs and `outputs` outputs.
+fn io(inputs: usize, outputs: usize) -> Arity {
+    Arity {
+        inputs: inputs..=inputs,
+        outputs,
+    }
+}
+
+/// `lo..=hi` inputs (optional trailing ones) and `outputs` outputs.
+fn io_range(lo: usize, hi: usize, outputs: usize) -> Arity {
+    Arity {
+        inputs: lo..=hi,
+        outputs,
+    }
+}
+
+/// The primitive saved as `name` with `params`, for a step with `n_in` inputs and
+/// `n_out` outputs (an error unless the primitive takes those counts).
+fn primitive_of(
+    name: &str,
+    params: serde_json::Value,
+    n_in: usize,
+    n_out: usize,
+) -> Result<Arc<dyn Primitive>> {
     macro_rules! table {
-        ($($module:ident::$t:ident),* $(,)?) => {
+        ($($module:ident::$t:ident => $arity:expr),* $(,)?) => {
             match name {
-                $(stringify!($t) => serde_json::from_value::<$module::$t>(params)
-                    .map(|p| Arc::new(p) as Arc<dyn Primitive>)
-                    .map_err(|e| invalid(format!("bad parameters of {name}: {e}"))),)*
+                $(stringify!($t) => {
+                    let p = serde_json::from_value::<$module::$t>(params)
+                        .map_err(|e| invalid(format!("bad parameters of {name}: {e}")))?;
+                    let arity: fn(&$module::$t) -> Arity = $arity;
+                    let want = arity(&p);
+                    if !want.inputs.contains(&n_in) || want.outputs != n_out {
+                        let (lo, hi) = (want.inputs.start(), want.inputs.end());
+                        let ins = if lo == hi {
+                            lo.to_string()
+                        } else if *hi == usize::MAX {
+                            format!("at least {lo}")
+                        } else {
+                            format!("{lo} to {hi}")
+                        };
+                        return Err(invalid(format!(
+                            "a {name} step takes {ins} inputs and gives {} outputs, \
+                             not {n_in} and {n_out}",
+                            want.outputs
+                        )));
+                    }
+                    Ok(Arc::new(p) as Arc<dyn Primitive>)
+                })*
                 _ => Err(invalid(format!("unknown primitive {name}"))),
             }
         };
     }
+    const MANY: usize = usize::MAX;
     table!(
-        attention::ScaledDotProductAttention,
-        binary::Binary,
-        binary::Select,
-        conv::Convolution,
-        conv::ConvWeightGrad,
-        creation::Arange,
-        fft::Fft,
-        gathered::GatherMm,
-        indexing::Concatenate,
-        indexing::Gather,
-        indexing::GatherNd,
-        indexing::MaskedScatter,
-        indexing::Scatter,
-        indexing::SliceUpdate,
-        indexing::DynamicSlice,
-        indexing::DynamicSliceUpdate,
-        indexing::Diagonal,
-        indexing::BitCast,
-        linalg::Lu,
-        linalg::Cholesky,
-        linalg::Qr,
-        linalg::Svd,
-        linalg::Eigh,
-        linalg::Eig,
-        linalg::Inverse,
-        linalg::Det,
-        matmul::Matmul,
-        norm::RmsNorm,
-        norm::LayerNorm,
-        quantized::PackBits,
-        quantized::Dequantize,
-        quantized::QuantizedMatmul,
-        quantized_fp::FpQuantize,
-        quantized_fp::FpDequantize,
-        quantized_fp::QuantizedMatmulNd,
-        random::RandomBits,
-        random::MlxSpecial,
-        random::ArgsortBits,
-        random::TakePermutation,
-        random::SymmetricSqrt,
-        reduce::Reduce,
-        reduce::ArgReduce,
-        reduce::NumberOfElements,
-        scan::Scan,
-        softmax::Softmax,
-        sort::Sort,
-        sort::ArgSort,
-        sort::Partition,
-        sort::ArgPartition,
-        sort::SearchSorted,
-        unary::Unary,
-        unary::AsType,
-        view::Reshape,
-        view::Transpose,
-        view::Broadcast,
-        view::Slice,
-        view::AsStrided,
-        view::Copy,
-        view::StopGradient,
-        view::Depends,
+        // q, k, v, then the mask and the sinks where it has them.
+        attention::ScaledDotProductAttention => |p| {
+            let n = 3 + (p.mask != attention::MaskKind::None) as usize + p.has_sinks as usize;
+            io(n, 1)
+        },
+        binary::Binary => |_| io(2, 1),
+        binary::Select => |_| io(3, 1),
+        conv::Convolution => |_| io(2, 1),
+        conv::ConvWeightGrad => |_| io(2, 1),
+        creation::Arange => |_| io(0, 1),
+        fft::Fft => |_| io(1, 1),
+        gathered::GatherMm => |_| io(4, 1),
+        indexing::Concatenate => |_| io_range(1, MANY, 1),
+        indexing::Gather => |_| io(2, 1),
+        // The array, then one index array per axis.
+        indexing::GatherNd => |p| io(1 + p.axes.len(), 1),
+        indexing::MaskedScatter => |_| io(3, 1),
+        // The array and the updates, then one index array per axis.
+        indexing::Scatter => |p| io(2 + p.axes.len(), 1),
+        indexing::SliceUpdate => |_| io(2, 1),
+        indexing::DynamicSlice => |_| io(2, 1),
+        indexing::DynamicSliceUpdate => |_| io(3, 1),
+        indexing::Diagonal => |_| io(1, 1),
+        indexing::BitCast => |_| io(1, 1),
+        linalg::Lu => |_| io(1, 3),
+        linalg::Cholesky => |_| io(1, 1),
+        linalg::Qr => |_| io(1, 2),
+        linalg::Svd => |p| io(1, if p.compute_uv { 3 } else { 1 }),
+        linalg::Eigh => |p| io(1, 1 + p.vectors as usize),
+        linalg::Eig => |p| io(1, 1 + p.vectors as usize),
+        linalg::Inverse => |_| io(1, 1),
+        linalg::Det => |p| io(1, 1 + p.log as usize),
+        // a, b, and an optional addend.
+        matmul::Matmul => |_| io_range(2, 3, 1),
+        norm::RmsNorm => |_| io_range(1, 2, 1),
+        norm::LayerNorm => |p| io(1 + p.has_weight as usize + p.has_bias as usize, 1),
+        quantized::PackBits => |_| io(1, 1),
+        quantized::Dequantize => |_| io(3, 1),
+        quantized::QuantizedMatmul => |_| io(4, 1),
+        // The weights, and the global scale (nvfp4) where given.
+        quantized_fp::FpQuantize => |_| io_range(1, 2, 2),
+        quantized_fp::FpDequantize => |_| io_range(2, 3, 1),
+        // x, w, scales, then the biases (affine) or an optional global scale.
+        quantized_fp::QuantizedMatmulNd => |p| match p.mode {
+            quantized_fp::QMode::Affine { .. } => io(4, 1),
+            quantized_fp::QMode::Fp(_) => io_range(3, 4, 1),
+        },
+        random::RandomBits => |_| io(1, 1),
+        random::MlxSpecial => |_| io(1, 1),
+        random::ArgsortBits => |_| io(1, 1),
+        random::TakePermutation => |_| io(2, 1),
+        random::SymmetricSqrt => |_| io(1, 1),
+        reduce::Reduce => |_| io(1, 1),
+        reduce::ArgReduce => |_| io(1, 1),
+        reduce::NumberOfElements => |_| io(1, 1),
+        scan::Scan => |_| io(1, 1),
+        softmax::Softmax => |_| io(1, 1),
+        sort::Sort => |_| io(1, 1),
+        sort::ArgSort => |_| io(1, 1),
+        sort::Partition => |_| io(1, 1),
+        sort::ArgPartition => |_| io(1, 1),
+        sort::SearchSorted => |_| io(2, 1),
+        unary::Unary => |_| io(1, 1),
+        unary::AsType => |_| io(1, 1),
+        view::Reshape => |_| io(1, 1),
+        view::Transpose => |_| io(1, 1),
+        view::Broadcast => |_| io(1, 1),
+        view::Slice => |_| io(1, 1),
+        view::AsStrided => |_| io(1, 1),
+        view::Copy => |_| io(1, 1),
+        view::StopGradient => |_| io(1, 1),
+        // Its outputs are its first n inputs; the rest are dependencies.
+        view::Depends => |p| Arity { inputs: p.n..=MANY, outputs: p.n },
     )
 }
 
@@ -519,16 +583,17 @@ impl ImportedTrace {
             })
         };
         for saved in t.steps {
-            let inputs = saved
+            let inputs: Vec<Ref> = saved
                 .inputs
                 .iter()
                 .map(|s| resolve(s, &steps))
                 .collect::<Result<_>>()?;
+            let n_in = inputs.len();
             for (shape, _) in &saved.outputs {
                 crate::shape::checked_size(shape)?;
             }
             steps.push(Step {
-                primitive: primitive_of(&saved.primitive, saved.params)?,
+                primitive: primitive_of(&saved.primitive, saved.params, n_in, saved.outputs.len())?,
                 inputs,
                 outputs: saved.outputs,
                 stream,
@@ -625,7 +690,12 @@ pub fn export_graph(
     }
     let mut nodes = Vec::with_capacity(trace.steps.len());
     for (i, step) in trace.steps.iter().enumerate() {
-        let primitive = primitive_of(&step.primitive, step.params.clone())?;
+        let primitive = primitive_of(
+            &step.primitive,
+            step.params.clone(),
+            step.inputs.len(),
+            step.outputs.len(),
+        )?;
         nodes.push(ExportedNode {
             name: label(&*primitive),
             primitive: step.primitive.clone(),

@@ -62,6 +62,46 @@ pub fn e2m1_code(v: f32) -> u8 {
     }
 }
 
+/// The E2M1 values in code order (code | 8 is the negative), as MLX's table lists them.
+const E2M1_TABLE: [f32; 16] = [
+    0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0,
+];
+
+/// `y` as an nvfp4 E2M1 code as MLX computes it: the first entry of its table at the
+/// least float32 distance `|y - v|`. Where the subtraction is exact this is
+/// [`e2m1_code`]; for `|y|` past about 2^25 (a value far above a saturated scale) the
+/// rounded distances tie and the first tied entry wins, which gives codes such as 4, 6
+/// and, past 2^27, 0. NaN and infinities give 0 (every distance is NaN or infinite).
+pub fn e2m1_code_by_table(y: f32) -> u8 {
+    let mut best = (0u8, f32::INFINITY);
+    for (c, &v) in E2M1_TABLE.iter().enumerate() {
+        let d = (y - v).abs();
+        if d < best.1 {
+            best = (c as u8, d);
+        }
+    }
+    best.0
+}
+
+/// The type the weights came in: MLX's nvfp4 quantizer divides in it, so `x / scale`
+/// is rounded to it before its code is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Source {
+    fn round(self, y: f32) -> f32 {
+        match self {
+            Source::F32 => y,
+            Source::F16 => half::f16::from_f32(y).to_f32(),
+            Source::Bf16 => half::bf16::from_f32(y).to_f32(),
+        }
+    }
+}
+
 /// `v` as an E4M3 code: nearest, ties to even; from 448 up, infinities and NaN saturate
 /// to ±448 keeping the sign bit (MLX's `to_fp8`).
 pub fn fp8_code(v: f32) -> u8 {
@@ -137,8 +177,15 @@ fn nv_factors(global_scale: Option<f32>) -> Option<(f32, f32)> {
 /// and the codes MLX's division by a zero scale leaves: E2M1 0, E4M3 ±448 (sign of
 /// `x / 0`, the default NaN being negative for `0 / 0`).
 /// nvfp4: the scale is `amax / 6` (times `2688 / global_scale`) rounded to E4M3, and the
-/// codes are `x / scale` (times `global_scale / 2688`) rounded to E2M1.
-pub fn quantize_group(g: &[f32], mode: FpMode, global: Option<f32>, codes: &mut [u8]) -> u8 {
+/// codes are `x / scale` rounded to the weights' type `src`, times `2688 / global_scale`
+/// in float32, then to E2M1 by [`e2m1_code_by_table`].
+pub fn quantize_group(
+    g: &[f32],
+    mode: FpMode,
+    global: Option<f32>,
+    src: Source,
+    codes: &mut [u8],
+) -> u8 {
     // max |x| with NaN propagating, as MLX's max does.
     let amax = g.iter().fold(0.0f32, |m, &v| {
         if m.is_nan() || v.is_nan() {
@@ -155,12 +202,12 @@ pub fn quantize_group(g: &[f32], mode: FpMode, global: Option<f32>, codes: &mut 
                 q *= up;
             }
             let s = fp8_code(q);
-            let mut d = fp8_value(s);
-            if let Some((_, down)) = nv {
-                d *= down;
-            }
+            let d = fp8_value(s);
+            // MLX's order of operations, which decides the rounded ties far above a
+            // saturated scale: x / scale in the weights' type, then times the factor.
+            let up = nv.map_or(1.0, |(up, _)| up);
             for (c, &v) in codes.iter_mut().zip(g) {
-                *c = e2m1_code(v / d);
+                *c = e2m1_code_by_table(src.round(v / d) * up);
             }
             s
         }
@@ -205,6 +252,7 @@ pub fn quantize(
     cols: usize,
     mode: FpMode,
     global: Option<f32>,
+    src: Source,
     words: &mut [u32],
     scales: &mut [u8],
 ) {
@@ -220,7 +268,7 @@ pub fn quantize(
         .for_each(|((dst, sc), row)| {
             let mut codes = vec![0u8; cols];
             for ((g, c), s) in row.chunks(gs).zip(codes.chunks_mut(gs)).zip(sc.iter_mut()) {
-                *s = quantize_group(g, mode, global, c);
+                *s = quantize_group(g, mode, global, src, c);
             }
             let per = 32 / bits;
             for (word, cs) in dst.iter_mut().zip(codes.chunks(per)) {
