@@ -102,7 +102,7 @@ def main():
         rows += [("mlx", "open + one small tensor", best(mlx_small, args.rounds)),
                  ("mlx", "load all", best(mlx_all, min(args.rounds, 3)))]
     except ImportError:
-        pass
+        print("mlx is not installed: its rows are left out")
 
     def st_small():
         with safe_open(path, framework="np") as f:
@@ -126,7 +126,7 @@ def main():
 
         rows.append(("safetensors (torch)", "load all", best(pt_all, args.rounds)))
     except ImportError:
-        pass
+        print("torch is not installed: its row is left out")
 
     def np_all():
         a = np.load(npy, mmap_mode="r")

@@ -106,23 +106,28 @@ fn load<'py>(
     }
 }
 
+/// A destination the writers accept: buffered file or in-memory, seekable for `.npz`.
+trait WriteSeek: std::io::Write + std::io::Seek {}
+impl<T: std::io::Write + std::io::Seek> WriteSeek for T {}
+
 /// Writes through `write` to a path (with `format`'s extension appended when missing,
-/// as MLX does) or into a file object.
+/// as MLX does) or into a file object (through memory, then its `write`).
 fn save_to(
     file: &Bound<'_, PyAny>,
     format: Format,
-    write: impl FnOnce(&std::path::Path) -> ferrox::Result<()> + Send,
-    to_bytes: impl FnOnce() -> ferrox::Result<Vec<u8>> + Send,
+    op: &str,
+    write: impl FnOnce(&mut dyn WriteSeek) -> ferrox::Result<()> + Send,
 ) -> PyResult<()> {
     let py = file.py();
     match target(file)? {
         Target::Path(p) => {
             let p = io::with_extension(&p, format);
-            py.detach(|| guard(|| write(&p)))
+            py.detach(|| guard(|| io::write_file(&p, op, |w| write(w))))
         }
         Target::Object(obj) => {
-            let bytes = py.detach(|| guard(to_bytes))?;
-            obj.call_method1("write", (PyBytes::new(py, &bytes),))?;
+            let mut buffer = std::io::Cursor::new(Vec::new());
+            py.detach(|| guard(|| write(&mut buffer)))?;
+            obj.call_method1("write", (PyBytes::new(py, buffer.get_ref()),))?;
             Ok(())
         }
     }
@@ -132,17 +137,9 @@ fn save_to(
 #[pyfunction]
 fn save(file: &Bound<'_, PyAny>, arr: &Bound<'_, PyAny>) -> PyResult<()> {
     let a = array_arg(arr)?;
-    let b = a.clone();
-    save_to(
-        file,
-        Format::Npy,
-        move |p| io::save(p, &a),
-        move || {
-            let mut v = Vec::new();
-            io::npy::write(&mut v, &b)?;
-            Ok(v)
-        },
-    )
+    save_to(file, Format::Npy, "save", move |mut w| {
+        io::npy::write(&mut w, &a)
+    })
 }
 
 /// Named arrays of `savez`: positional ones as `arr_0`, `arr_1`, ...
@@ -175,17 +172,14 @@ fn savez_impl(
     compressed: bool,
 ) -> PyResult<()> {
     let arrays = savez_arrays(args, kwargs)?;
-    let copy = arrays.clone();
-    save_to(
-        file,
-        Format::Npz,
-        move |p| io::savez(p, &arrays, compressed),
-        move || {
-            let mut cursor = std::io::Cursor::new(Vec::new());
-            io::npz::write(&mut cursor, &copy, compressed)?;
-            Ok(cursor.into_inner())
-        },
-    )
+    let op = if compressed {
+        "savez_compressed"
+    } else {
+        "savez"
+    };
+    save_to(file, Format::Npz, op, move |w| {
+        io::npz::write(w, &arrays, compressed)
+    })
 }
 
 /// Saves arrays as an uncompressed `.npz` archive.
@@ -261,16 +255,11 @@ fn save_safetensors(
             );
         }
     }
-    let (a2, m2) = (arrays.clone(), meta.clone());
     save_to(
         file,
         Format::Safetensors,
-        move |p| io::save_safetensors(p, &arrays, &meta),
-        move || {
-            let mut v = Vec::new();
-            io::safetensors::write(&mut v, &a2, &m2)?;
-            Ok(v)
-        },
+        "save_safetensors",
+        move |mut w| io::safetensors::write(&mut w, &arrays, &meta),
     )
 }
 
@@ -313,17 +302,9 @@ fn save_gguf(
             meta.insert(key, value);
         }
     }
-    let (a2, m2) = (arrays.clone(), meta.clone());
-    save_to(
-        file,
-        Format::Gguf,
-        move |p| io::save_gguf(p, &arrays, &meta),
-        move || {
-            let mut v = Vec::new();
-            io::gguf::write(&mut v, &a2, &m2)?;
-            Ok(v)
-        },
-    )
+    save_to(file, Format::Gguf, "save_gguf", move |mut w| {
+        io::gguf::write(&mut w, &arrays, &meta)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -15,26 +15,12 @@ pub struct ArrayInterface {
 }
 
 fn typestr(dtype: Dtype) -> PyResult<&'static str> {
-    Ok(match dtype {
-        Dtype::Bool => "|b1",
-        Dtype::Uint8 => "|u1",
-        Dtype::Uint16 => "<u2",
-        Dtype::Uint32 => "<u4",
-        Dtype::Uint64 => "<u8",
-        Dtype::Int8 => "|i1",
-        Dtype::Int16 => "<i2",
-        Dtype::Int32 => "<i4",
-        Dtype::Int64 => "<i8",
-        Dtype::Float16 => "<f2",
-        Dtype::Float32 => "<f4",
-        Dtype::Float64 => "<f8",
-        Dtype::Complex64 => "<c8",
-        Dtype::Bfloat16 => {
-            return Err(value_error(
-                "bfloat16 is not a valid PEP 3118 buffer format",
-            ))
-        }
-    })
+    if dtype == Dtype::Bfloat16 {
+        return Err(value_error(
+            "bfloat16 is not a valid PEP 3118 buffer format",
+        ));
+    }
+    Ok(ferrox::io::npy::descr_of(dtype))
 }
 
 impl ArrayInterface {

@@ -185,6 +185,45 @@ macro_rules! exportable {
     };
 }
 
+/// Implements `vjp`, `jvp` and `vmap` for a primitive without inputs (data made from
+/// nothing, or read from a file): nothing to differentiate or batch. The walks never
+/// call these with a traced input; they are here so that every primitive answers
+/// every rule.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! no_input_rules {
+    () => {
+        fn vjp(
+            &self,
+            _: &[$crate::Array],
+            _: &[$crate::Array],
+            _: &[usize],
+            _: &[$crate::Array],
+        ) -> $crate::Result<Vec<$crate::Array>> {
+            Ok(vec![])
+        }
+        fn jvp(
+            &self,
+            _: &[$crate::Array],
+            _: &[$crate::Array],
+            _: &[usize],
+            out: &[$crate::Array],
+        ) -> $crate::Result<Vec<$crate::Array>> {
+            out.iter()
+                .map(|o| $crate::ops::zeros_like(o, None))
+                .collect()
+        }
+        fn vmap(
+            &self,
+            _: &[$crate::Array],
+            _: &[Option<usize>],
+            out: &[$crate::Array],
+        ) -> $crate::Result<$crate::primitive::Batched> {
+            Ok((out.to_vec(), vec![None; out.len()]))
+        }
+    };
+}
+
 /// The shapes a node was traced with, for [`Primitive::output_shapes`].
 pub struct TracedShapes<'a> {
     pub inputs: &'a [&'a [usize]],

@@ -13,8 +13,8 @@ use super::source::Source;
 use crate::array::Data;
 use crate::device::{default_stream, Device};
 use crate::dtype::Dtype;
-use crate::primitive::{Batched, EvalContext, Primitive};
-use crate::{ops, Array, Result};
+use crate::primitive::{EvalContext, Primitive};
+use crate::{Array, Result};
 use half::f16;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -144,16 +144,7 @@ impl Primitive for GgufQuant {
         ))
     }
 
-    // No inputs: nothing to differentiate or batch (as for `Arange`).
-    fn vjp(&self, _: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
-        Ok(vec![])
-    }
-    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
-        out.iter().map(|o| ops::zeros_like(o, None)).collect()
-    }
-    fn vmap(&self, _: &[Array], _: &[Option<usize>], out: &[Array]) -> Result<Batched> {
-        Ok((out.to_vec(), vec![None; out.len()]))
-    }
+    crate::no_input_rules!();
 }
 
 /// Repacks one block into `words` and returns its (scale, bias).

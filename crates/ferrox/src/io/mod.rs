@@ -178,9 +178,9 @@ pub fn with_extension(path: &Path, format: Format) -> PathBuf {
     }
 }
 
-/// Writes a file through `write`, creating it (and failing with a message that names
-/// it) at `path`.
-fn write_file(
+/// Writes a file through `write` (buffered, seekable for `.npz`), creating it at `path`
+/// and failing with a message that names it and `op`.
+pub fn write_file(
     path: &Path,
     op: &str,
     write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
@@ -210,13 +210,12 @@ pub fn save(path: impl AsRef<Path>, array: &Array) -> Result<()> {
 /// Saves named arrays as an `.npz` archive, deflated when `compressed`.
 pub fn savez(path: impl AsRef<Path>, arrays: &[(String, Array)], compressed: bool) -> Result<()> {
     let path = with_extension(path.as_ref(), Format::Npz);
-    let file = std::fs::File::create(&path).map_err(|e| {
-        Error::Runtime(format!(
-            "[savez] Failed to open file {}: {e}.",
-            path.display()
-        ))
-    })?;
-    npz::write(file, arrays, compressed)
+    let op = if compressed {
+        "savez_compressed"
+    } else {
+        "savez"
+    };
+    write_file(&path, op, |w| npz::write(w, arrays, compressed))
 }
 
 /// Saves named arrays as `.safetensors` with `metadata` strings.

@@ -47,7 +47,8 @@ fn parse_descr(descr: &str) -> Option<(Dtype, ByteOrder)> {
     Some((dtype, order))
 }
 
-fn descr_of(dtype: Dtype) -> &'static str {
+/// NumPy's type string of a dtype (`<V2`, two raw bytes, for bfloat16, as MLX writes).
+pub fn descr_of(dtype: Dtype) -> &'static str {
     match dtype {
         Dtype::Bool => "|b1",
         Dtype::Uint8 => "|u1",

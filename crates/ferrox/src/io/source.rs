@@ -17,8 +17,8 @@ use crate::array::{row_major_strides, Array, Data};
 use crate::device::{default_stream, Device};
 use crate::dtype::Dtype;
 use crate::memory::{allocator, Buffer};
-use crate::primitive::{Batched, EvalContext, Primitive};
-use crate::{ops, Error, Result};
+use crate::primitive::{EvalContext, Primitive};
+use crate::{Error, Result};
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -228,16 +228,7 @@ impl Primitive for Load {
         ))
     }
 
-    // No inputs: nothing to differentiate or batch (as for `Arange`).
-    fn vjp(&self, _: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
-        Ok(vec![])
-    }
-    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
-        Ok(vec![ops::zeros_like(&out[0], None)?])
-    }
-    fn vmap(&self, _: &[Array], _: &[Option<usize>], out: &[Array]) -> Result<Batched> {
-        Ok((out.to_vec(), vec![None]))
-    }
+    crate::no_input_rules!();
 }
 
 /// Copies `from` into `to` in parallel chunks (reading a cold mapping is bound by page

@@ -2,8 +2,8 @@
 
 use crate::array::{Array, Data};
 use crate::dtype::Element;
-use crate::primitive::{Batched, EvalContext, Primitive};
-use crate::{ops, Result};
+use crate::primitive::{EvalContext, Primitive};
+use crate::Result;
 
 /// `start + i * step` for each `i`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -44,15 +44,5 @@ impl Primitive for Arange {
         });
         Ok(vec![out])
     }
-    // No inputs: nothing to differentiate or batch. The walks never call these with a
-    // traced input; they are here so that every primitive answers every rule.
-    fn vjp(&self, _: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
-        Ok(vec![])
-    }
-    fn jvp(&self, _: &[Array], _: &[Array], _: &[usize], out: &[Array]) -> Result<Vec<Array>> {
-        Ok(vec![ops::zeros_like(&out[0], None)?])
-    }
-    fn vmap(&self, _: &[Array], _: &[Option<usize>], out: &[Array]) -> Result<Batched> {
-        Ok((out.to_vec(), vec![None]))
-    }
+    crate::no_input_rules!();
 }
