@@ -1,7 +1,7 @@
 """Affine quantization: quantize bit for bit against MLX and an explicit NumPy statement
 of the rule (codes read back from the packed words), dequantize and quantized_matmul
-against float64 math on the dequantized weights and against MLX, the gradient with
-respect to x, and MLX's errors."""
+against float64 math on the dequantized weights and against MLX, the gradients with
+respect to x, scales and biases, and MLX's errors."""
 
 import numpy as np
 import pytest
@@ -147,8 +147,110 @@ def test_quantized_matmul_gradient_and_vmap(rng):
     xs = rng.standard_normal((4, 3, 64)).astype(np.float32)
     out = mx.vmap(lambda a: mx.quantized_matmul(a, *q, True, 32, 4), in_axes=1)(mx.array(xs))
     np.testing.assert_allclose(np.array(out), np.transpose(xs, (1, 0, 2)) @ full.T, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError):
-        mx.grad(lambda s: mx.quantized_matmul(mx.array(x, mx.float32), q[0], s, q[2]).sum())(q[1])
+
+
+def codes_of(q, gs, bits):
+    """The integer codes of packed weights, as float64 `[.., rows, groups, gs]`."""
+    cols = q[0].shape[-1] * 32 // bits
+    c = unpack(np.array(q[0]).reshape(-1, q[0].shape[-1]), bits, cols).astype(np.float64)
+    return c.reshape(*q[0].shape[:-1], cols // gs, gs)
+
+
+@pytest.mark.parametrize("transpose", [True, False])
+@pytest.mark.parametrize("xshape", [(64,), (3, 64), (2, 3, 64)])
+@pytest.mark.parametrize("gs,bits", [(32, 4), (64, 8), (32, 3)])
+def test_quantized_matmul_gradient_of_scales_and_biases(rng, transpose, xshape, gs, bits):
+    # y = x @ W.T with W = code * scale + bias per group: the gradient of scales and
+    # biases in float64 from dW = probe.T @ x, against finite differences and MLX.
+    w = rng.standard_normal((64, 64)).astype(np.float32)
+    q = mx.quantize(mx.array(w), gs, bits)
+    s0, b0 = np.array(q[1]).astype(np.float64), np.array(q[2]).astype(np.float64)
+    codes = codes_of(q, gs, bits)
+    x = rng.standard_normal(xshape)
+    probe = rng.standard_normal(xshape[:-1] + (64,))
+
+    def f64(s, b):
+        full = (codes * s[..., None] + b[..., None]).reshape(64, 64)
+        return float(((x @ (full.T if transpose else full)) * probe).sum())
+
+    def f(s, b):
+        y = mx.quantized_matmul(mx.array(x, mx.float32), q[0], s, b, transpose, gs, bits)
+        return (y * mx.array(probe, mx.float32)).sum()
+
+    gs_, gb_ = mx.grad(f, argnums=(0, 1))(q[1], q[2])
+    assert gs_.shape == q[1].shape and gb_.shape == q[2].shape
+    np.testing.assert_allclose(np.array(gs_), fd_grad(lambda s: f64(s, b0), s0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(np.array(gb_), fd_grad(lambda b: f64(s0, b), b0), rtol=1e-3, atol=1e-3)
+    if mlx is not None and len(xshape) > 1:  # MLX 0.32 fails to flatten a 1-D x here
+        ql = [mlx.array(np.array(a)) for a in q]
+        xl, pl = mlx.array(x.astype(np.float32)), mlx.array(probe.astype(np.float32))
+        fl = lambda s, b: (mlx.quantized_matmul(xl, ql[0], s, b, transpose, gs, bits) * pl).sum()
+        ts, tb = mlx.grad(fl, argnums=(0, 1))(ql[1], ql[2])
+        np.testing.assert_allclose(np.array(gs_), np.array(ts), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(np.array(gb_), np.array(tb), rtol=1e-4, atol=1e-3)
+
+
+def test_quantized_parameter_gradients_keep_their_dtype_and_jvp_is_linear(rng):
+    w = mx.array(rng.standard_normal((16, 64)).astype(np.float32))
+    q = mx.quantize(w.astype(mx.float16), 32, 4)
+    x = mx.array(rng.standard_normal((2, 64)).astype(np.float16))
+    g = mx.grad(lambda s, b: mx.quantized_matmul(x, q[0], s, b, True, 32, 4).sum(), argnums=(0, 1))(q[1], q[2])
+    assert g[0].dtype == mx.float16 and g[1].dtype == mx.float16
+    # The product is linear in (scales, biases): the jvp is the product with the tangents.
+    q = mx.quantize(w, 32, 4)
+    x = x.astype(mx.float32)
+    ts, tb = (mx.array(rng.standard_normal(q[1].shape).astype(np.float32)) for _ in range(2))
+    tx = mx.array(rng.standard_normal(x.shape).astype(np.float32))
+    _, (t,) = mx.jvp(lambda x, s, b: [mx.quantized_matmul(x, q[0], s, b, True, 32, 4)],
+                     [x, q[1], q[2]], [tx, ts, tb])
+    ref = mx.quantized_matmul(x, q[0], ts, tb, True, 32, 4) + mx.quantized_matmul(tx, *q, True, 32, 4)
+    np.testing.assert_allclose(np.array(t), np.array(ref), rtol=1e-5, atol=1e-5)
+    _, (t,) = mx.jvp(lambda s: [mx.dequantize(q[0], s, q[2], 32, 4)], [q[1]], [ts])
+    np.testing.assert_allclose(np.array(t), np.array(mx.dequantize(q[0], ts, mx.zeros_like(tb), 32, 4)))
+
+
+def test_dequantize_gradients(rng):
+    w = rng.standard_normal((4, 8, 64)).astype(np.float32)
+    q = mx.quantize(mx.array(w), 32, 4)
+    codes = codes_of(q, 32, 4)
+    probe = rng.standard_normal(w.shape)
+    f = lambda s, b: (mx.dequantize(q[0], s, b, 32, 4) * mx.array(probe, mx.float32)).sum()
+    gs_, gb_ = mx.grad(f, argnums=(0, 1))(q[1], q[2])
+    grouped = probe.reshape(codes.shape)
+    np.testing.assert_allclose(np.array(gs_), (grouped * codes).sum(-1), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.array(gb_), grouped.sum(-1), rtol=1e-5, atol=1e-4)
+
+
+def test_batched_and_gathered_quantized_gradients_match_mlx(rng):
+    w = rng.standard_normal((3, 8, 64)).astype(np.float32)
+    x = rng.standard_normal((4, 1, 64)).astype(np.float32)
+    idx = np.array([0, 2, 2, 1], np.uint32)
+    q = mx.quantize(mx.array(w), 32, 4)
+    full = np.array(mx.dequantize(*q, 32, 4)).astype(np.float64)
+    codes = codes_of(q, 32, 4)
+
+    def ours(s, b):
+        y = mx.gather_qmm(mx.array(x), q[0], s, b, rhs_indices=mx.array(idx), group_size=32, bits=4)
+        return (y * y).sum()
+
+    gs_, gb_ = mx.grad(ours, argnums=(0, 1))(q[1], q[2])
+    # float64: y = x @ W[idx].T; dW[e] sums 2 y.T x over the rows that picked e.
+    y = x.astype(np.float64) @ np.swapaxes(full[idx], -1, -2)
+    dw = np.zeros_like(full)
+    np.add.at(dw, idx, np.swapaxes(2 * y, -1, -2) @ x)
+    dw = dw.reshape(codes.shape)
+    np.testing.assert_allclose(np.array(gs_), (dw * codes).sum(-1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.array(gb_), dw.sum(-1), rtol=1e-4, atol=1e-3)
+    # Batched weights without a gather: (2, 3, 64) @ (2, 8, 64).T.
+    xb = mx.array(rng.standard_normal((2, 3, 64)).astype(np.float32))
+    f = lambda s, b: (mx.quantized_matmul(xb, q[0][:2], s, b, group_size=32, bits=4) ** 2).sum()
+    gb = mx.grad(f, argnums=(0, 1))(q[1][:2], q[2][:2])
+    if mlx is not None:
+        ql = [mlx.array(np.array(a)) for a in q]
+        fl = lambda s, b: (mlx.quantized_matmul(mlx.array(np.array(xb)), ql[0][:2], s, b,
+                                                group_size=32, bits=4) ** 2).sum()
+        for a, b in zip(gb, mlx.grad(fl, argnums=(0, 1))(ql[1][:2], ql[2][:2])):
+            np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-3)
 
 
 ERRORS = [

@@ -446,8 +446,3 @@ def test_gradients_with_respect_to_quantized_arguments_raise(rng):
         mx.grad(lambda a: mx.quantized_matmul(x, wq, a, mode="mxfp4").sum())(s)
     with pytest.raises(ValueError, match="floating point"):
         mx.vjp(lambda a: mx.quantized_matmul(x, a, s, mode="mxfp4"), [wq], [mx.ones((3, 8))])
-    # Affine scales are float: batched weights go through the general product, which
-    # has no gradient for them yet (MLX computes one).
-    q = mx.quantize(mx.array(np.stack([w, w])))
-    with pytest.raises(ValueError, match="scales"):
-        mx.grad(lambda a: mx.quantized_matmul(mx.ones((2, 3, 64)), q[0], a, q[2]).sum())(q[1])

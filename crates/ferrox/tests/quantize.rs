@@ -652,3 +652,66 @@ fn fp_mode_errors_are_mlx_messages() {
     );
     assert!(matches!(r, Err(Error::Runtime(m)) if m == "[GatherQQMM] NYI"));
 }
+
+/// Each weight is `code * scale + bias` of its group, so for `sum(x @ W.T)` a bias's
+/// gradient is its group's sum of `dW = colsum(x)` and a scale's the sum of `dW * code`.
+#[test]
+fn quantized_matmul_gradients_of_scales_and_biases() {
+    let mut rng = common::Lcg(91);
+    let (rows, cols, m, gs) = (6usize, 64usize, 3usize, 32usize);
+    let (w, _) = common::random_array(&[rows, cols], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let (x, xs) = common::random_array(&[m, cols], Dtype::Float32, -1.0, 1.0, &mut rng);
+    let q = ops::quantize(&w, Some(gs), Some(4), "affine", None).unwrap();
+    let (wq, biases) = (q.wq.clone(), q.biases.clone().unwrap());
+    let f = move |a: &[Array]| -> ferrox::Result<Vec<Array>> {
+        let y = ops::quantized_matmul(
+            &x,
+            &wq,
+            &a[0],
+            Some(&a[1]),
+            true,
+            Some(gs),
+            Some(4),
+            "affine",
+        )?;
+        Ok(vec![ops::sum(&y, &[], false)?])
+    };
+    let g = ferrox::transforms::grad(f, &[0, 1])(&[q.scales.clone(), biases.clone()]).unwrap();
+    let ones = ops::ones_like(&q.scales, None).unwrap();
+    let zeros = ops::zeros_like(&biases, None).unwrap();
+    let codes = ops::dequantize(
+        &q.wq,
+        &ones,
+        Some(&zeros),
+        Some(gs),
+        Some(4),
+        "affine",
+        None,
+        None,
+    )
+    .unwrap()
+    .to_vec::<f32>()
+    .unwrap();
+    let colsum: Vec<f64> = (0..cols)
+        .map(|k| (0..m).map(|i| xs[i * cols + k]).sum())
+        .collect();
+    let (dscale, dbias) = (g[0].to_vec::<f32>().unwrap(), g[1].to_vec::<f32>().unwrap());
+    for r in 0..rows {
+        for grp in 0..cols / gs {
+            let ks = grp * gs..(grp + 1) * gs;
+            let want_b: f64 = ks.clone().map(|k| colsum[k]).sum();
+            let want_s: f64 = ks.map(|k| colsum[k] * codes[r * cols + k] as f64).sum();
+            let i = r * (cols / gs) + grp;
+            assert!(
+                (dbias[i] as f64 - want_b).abs() < 1e-4,
+                "{} vs {want_b}",
+                dbias[i]
+            );
+            assert!(
+                (dscale[i] as f64 - want_s).abs() < 1e-3,
+                "{} vs {want_s}",
+                dscale[i]
+            );
+        }
+    }
+}

@@ -11,8 +11,78 @@ use crate::primitive::{Batched, EvalContext, Primitive};
 use crate::transforms::vmap::by_loop;
 use crate::{ops, Error, Result};
 
-fn not_differentiable(what: &str) -> Error {
-    Error::Invalid(format!("[{what}] Cannot compute the gradient with respect to the quantized weights, scales or biases."))
+/// MLX's error for a gradient with respect to packed codes, which are not differentiable.
+pub(crate) fn no_weight_gradient(op: impl std::fmt::Display, rule: &str) -> Error {
+    Error::Runtime(format!(
+        "[{op}::{rule}] no gradient wrt the quantized weights."
+    ))
+}
+
+/// The gradient of an affine matrix's `param` (its scales, or its biases when `biases`)
+/// from `dw`, the gradient of the float matrix `[.., rows, cols]` that the packed `w`
+/// stands for. Each value is `code * scale + bias` of its group of `group_size`, so a
+/// scale's gradient is its group's `Σ dw·code` and a bias's `Σ dw`.
+pub(crate) fn affine_param_grad(
+    dw: &Array,
+    w: &Array,
+    param: &Array,
+    group_size: usize,
+    bits: usize,
+    biases: bool,
+) -> Result<Array> {
+    let mut grouped = param.shape().to_vec();
+    grouped.push(group_size);
+    // Summed in at least float32, whatever the parameters' precision.
+    let wide = match dw.dtype() {
+        Dtype::Float64 => Dtype::Float64,
+        _ => Dtype::Float32,
+    };
+    let dw = ops::astype(dw, wide)?.reshape(&grouped)?;
+    let per_value = if biases {
+        dw
+    } else {
+        let codes = ops::dequantize(
+            w,
+            &ops::ones_like(param, Some(Dtype::Float32))?,
+            Some(&ops::zeros_like(param, Some(Dtype::Float32))?),
+            Some(group_size),
+            Some(bits),
+            "affine",
+            None,
+            Some(Dtype::Float32),
+        )?;
+        ops::multiply(&dw, &codes.reshape(&grouped)?)?
+    };
+    ops::astype(&ops::sum(&per_value, &[-1], false)?, param.dtype())
+}
+
+/// The gradient of the float weights in `y = x @ W.T` (`transpose`) or `y = x @ W` from
+/// the output's cotangent: `cot.T @ x` or `x.T @ cot`, matrix by matrix over batch axes.
+pub(crate) fn float_weight_grad(x: &Array, cot: &Array, transpose: bool) -> Result<Array> {
+    let (a, b) = if transpose { (cot, x) } else { (x, cot) };
+    ops::matmul(&ops::swapaxes(a, -1, -2)?, b)
+}
+
+/// The tangents of the scales and biases, inputs `first` and `first + 1`, where given.
+pub(crate) fn param_tangents(
+    p: &[Array],
+    tan: &[Array],
+    argnums: &[usize],
+    first: usize,
+) -> Result<(Option<Array>, Option<Array>)> {
+    let of = |i: usize| -> Result<Option<Array>> {
+        match argnums.iter().position(|&a| a == i) {
+            Some(j) => Ok(Some(ops::astype(&tan[j], p[i].dtype())?)),
+            None => Ok(None),
+        }
+    };
+    Ok((of(first)?, of(first + 1)?))
+}
+
+/// `x` (`[.., k]`) as the matrix of its rows, `[rows, k]`.
+fn rows_of(x: &Array) -> Result<Array> {
+    let k = x.shape().last().copied().unwrap_or(1).max(1);
+    x.reshape(&[x.size() / k, k])
 }
 
 /// Codes (uint32, each `< 2^bits`, last axis `n`) packed into `n * bits / 32` words.
@@ -108,8 +178,50 @@ impl Primitive for Dequantize {
         }
         Ok(vec![narrowed(out, &shape, dtype)?])
     }
-    fn vjp(&self, _: &[Array], _: &[Array], _: &[usize], _: &[Array]) -> Result<Vec<Array>> {
-        Err(not_differentiable("dequantize"))
+    fn vjp(
+        &self,
+        p: &[Array],
+        cot: &[Array],
+        argnums: &[usize],
+        _: &[Array],
+    ) -> Result<Vec<Array>> {
+        let (gs, bits) = (self.group_size, self.bits);
+        argnums
+            .iter()
+            .map(|&i| match i {
+                // Codes are integers: as in MLX, their gradient is zero.
+                0 => ops::zeros_like(&p[0], None),
+                _ => affine_param_grad(&cot[0], &p[0], &p[i], gs, bits, i == 2),
+            })
+            .collect()
+    }
+    fn jvp(
+        &self,
+        p: &[Array],
+        tan: &[Array],
+        argnums: &[usize],
+        outs: &[Array],
+    ) -> Result<Vec<Array>> {
+        // Linear in (scales, biases) together: the tangent is the dequantization of the
+        // same codes with the tangents (zero where none) as scales and biases.
+        let (ts, tb) = param_tangents(p, tan, argnums, 1)?;
+        if ts.is_none() && tb.is_none() {
+            return Ok(vec![ops::zeros_like(&outs[0], None)?]);
+        }
+        let zeros = |a: &Array| ops::zeros_like(a, None);
+        let ts = ts.map_or_else(|| zeros(&p[1]), Ok)?;
+        let tb = tb.map_or_else(|| zeros(&p[2]), Ok)?;
+        let t = ops::dequantize(
+            &p[0],
+            &ts,
+            Some(&tb),
+            Some(self.group_size),
+            Some(self.bits),
+            "affine",
+            None,
+            Some(outs[0].dtype()),
+        )?;
+        Ok(vec![t])
     }
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
         let (gs, bits) = (self.group_size, self.bits);
@@ -199,7 +311,12 @@ impl Primitive for QuantizedMatmul {
                     let g = ops::quantized_matmul_with(&cot[0], &p[1], &p[2], &p[3], prim)?;
                     ops::astype(&g, p[0].dtype())
                 }
-                _ => Err(not_differentiable("quantized_matmul")),
+                1 => Err(no_weight_gradient("QuantizedMatmul", "vjp")),
+                _ => {
+                    let dw =
+                        float_weight_grad(&rows_of(&p[0])?, &rows_of(&cot[0])?, self.transpose)?;
+                    affine_param_grad(&dw, &p[1], &p[i], self.group_size, self.bits, i == 3)
+                }
             })
             .collect()
     }
@@ -210,16 +327,34 @@ impl Primitive for QuantizedMatmul {
         argnums: &[usize],
         _: &[Array],
     ) -> Result<Vec<Array>> {
-        if argnums != [0] {
-            return Err(not_differentiable("quantized_matmul"));
+        if argnums.contains(&1) {
+            return Err(no_weight_gradient("QuantizedMatmul", "jvp"));
         }
-        Ok(vec![ops::quantized_matmul_with(
-            &tan[0],
-            &p[1],
-            &p[2],
-            &p[3],
-            self.clone(),
-        )?])
+        // Bilinear in x and (scales, biases): one product per side that has tangents.
+        let mut acc = None;
+        if let Some(j) = argnums.iter().position(|&i| i == 0) {
+            acc = Some(ops::quantized_matmul_with(
+                &tan[j],
+                &p[1],
+                &p[2],
+                &p[3],
+                self.clone(),
+            )?);
+        }
+        let (ts, tb) = param_tangents(p, tan, argnums, 2)?;
+        if ts.is_some() || tb.is_some() {
+            let zeros = |a: &Array| ops::zeros_like(a, None);
+            let ts = ts.map_or_else(|| zeros(&p[2]), Ok)?;
+            let tb = tb.map_or_else(|| zeros(&p[3]), Ok)?;
+            let t = ops::quantized_matmul_with(&p[0], &p[1], &ts, &tb, self.clone())?;
+            acc = Some(match acc {
+                Some(a) => ops::add(&a, &t)?,
+                None => t,
+            });
+        }
+        let t =
+            acc.ok_or_else(|| Error::Runtime("[QuantizedMatmul] jvp without tangents".into()))?;
+        Ok(vec![t])
     }
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
         let prim = self.clone();

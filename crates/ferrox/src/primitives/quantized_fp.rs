@@ -4,6 +4,7 @@
 //! its own primitive, `QuantizedMatmul`). The ops that build them are in
 //! `ops/quantize_fp.rs`; kernels in `backend/cpu/quantized_fp.rs`.
 
+use super::quantized::{affine_param_grad, float_weight_grad, no_weight_gradient, param_tangents};
 use super::{narrowed, row_major};
 use crate::array::{Array, Data};
 use crate::backend::cpu::{quantized as affine, quantized_fp as kernels};
@@ -191,6 +192,21 @@ impl std::fmt::Display for QmmName {
     }
 }
 
+impl QuantizedMatmulNd {
+    /// The group size and bits of affine weights; the fp modes' scales (uint8 exponents)
+    /// have no gradient, as in MLX.
+    fn affine_params(&self, rule: &str) -> Result<(usize, usize)> {
+        match self.mode {
+            QMode::Affine { group_size, bits } => Ok((group_size, bits)),
+            QMode::Fp(m) => Err(Error::Invalid(format!(
+                "[{}::{rule}] no gradient wrt scales in {} quantization.",
+                self.op,
+                m.name()
+            ))),
+        }
+    }
+}
+
 impl Primitive for QuantizedMatmulNd {
     crate::exportable!(QuantizedMatmulNd);
 
@@ -292,22 +308,12 @@ impl Primitive for QuantizedMatmulNd {
                     let g = ops::quantized_matmul_nd(&cot[0], &p[1..], prim)?;
                     ops::astype(&g, p[0].dtype())
                 }
-                1 => Err(Error::Runtime(format!(
-                    "[{}::vjp] no gradient wrt the quantized weights.",
-                    self.op
-                ))),
-                _ => Err(match self.mode {
-                    QMode::Fp(m) => Error::Invalid(format!(
-                        "[{}::vjp] no gradient wrt scales in {} quantization.",
-                        self.op,
-                        m.name()
-                    )),
-                    QMode::Affine { .. } => Error::Invalid(format!(
-                        "[{}::vjp] Cannot compute the gradient with respect to the scales or \
-                         biases in ferrox yet.",
-                        self.op
-                    )),
-                }),
+                1 => Err(no_weight_gradient(self.op, "vjp")),
+                _ => {
+                    let (group_size, bits) = self.affine_params("vjp")?;
+                    let dw = float_weight_grad(&p[0], &cot[0], self.transpose)?;
+                    affine_param_grad(&dw, &p[1], &p[i], group_size, bits, i == 3)
+                }
             })
             .collect()
     }
@@ -318,17 +324,28 @@ impl Primitive for QuantizedMatmulNd {
         argnums: &[usize],
         _: &[Array],
     ) -> Result<Vec<Array>> {
-        if argnums != [0] {
-            return Err(Error::Invalid(format!(
-                "[{}::jvp] Only the tangent with respect to x is supported.",
-                self.op
-            )));
+        if argnums.contains(&1) {
+            return Err(no_weight_gradient(self.op, "jvp"));
         }
-        Ok(vec![ops::quantized_matmul_nd(
-            &tan[0],
-            &p[1..],
-            self.clone(),
-        )?])
+        // Bilinear in x and (scales, biases): one product per side that has tangents.
+        let mut acc = None;
+        if let Some(j) = argnums.iter().position(|&i| i == 0) {
+            acc = Some(ops::quantized_matmul_nd(&tan[j], &p[1..], self.clone())?);
+        }
+        let (ts, tb) = param_tangents(p, tan, argnums, 2)?;
+        if ts.is_some() || tb.is_some() {
+            self.affine_params("jvp")?;
+            let zeros = |a: &Array| ops::zeros_like(a, None);
+            let ts = ts.map_or_else(|| zeros(&p[2]), Ok)?;
+            let tb = tb.map_or_else(|| zeros(&p[3]), Ok)?;
+            let t = ops::quantized_matmul_nd(&p[0], &[p[1].clone(), ts, tb], self.clone())?;
+            acc = Some(match acc {
+                Some(a) => ops::add(&a, &t)?,
+                None => t,
+            });
+        }
+        let t = acc.ok_or_else(|| Error::Runtime(format!("[{}] jvp without tangents", self.op)))?;
+        Ok(vec![t])
     }
     fn vmap(&self, inputs: &[Array], axes: &[Option<usize>], _: &[Array]) -> Result<Batched> {
         let prim = self.clone();
