@@ -332,7 +332,7 @@ class Adamax(Adam):
 
     def __init__(self, learning_rate, betas=[0.9, 0.999], eps=1e-8):
         super().__init__(learning_rate, betas, eps)
-        _check(eps >= 0, f"Epsilon value should be >=0, {eps} was provided instead")
+        _check(eps >= 0, f"Adam epsilon should be >=0, {eps} was provided instead")
 
     def apply_single(self, gradient, parameter, state):
         b1, b2 = self.betas
