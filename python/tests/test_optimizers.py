@@ -620,3 +620,21 @@ def test_other_errors():
     with pytest.raises(KeyError):  # a gradient for a parameter that is not there
         optim.SGD(0.1).apply_gradients({"a": mx.ones(2), "b": mx.ones(3)}, {"a": mx.ones(2)})
     assert optim.Optimizer().state == {"step": optim.Optimizer().state["step"]}
+
+
+def test_tuples_and_empty_containers_in_the_tree():
+    def run(core, lib):
+        p = {"t": (core.ones(2), {"x": core.ones(1)}), "l": [[core.ones(1)], []], "e": {}}
+        opt = lib.Adam(0.1)
+        return opt.apply_gradients(p, p), opt.state
+
+    out, state = run(mx, optim)
+    assert isinstance(out["t"], tuple) and out["l"][1] == [] and out["e"] == {}
+    assert isinstance(state["t"], tuple) and list(state["t"][1]["x"]) == ["m", "v"]
+    assert state["l"] == [[state["l"][0][0]], []] and state["e"] == {}
+    np.testing.assert_allclose(np.array(out["t"][0]), [1 - 0.01 / math.sqrt(1e-3)] * 2, rtol=1e-6)
+    if mlx is not None:
+        want_out, want_state = run(mlx, mlx_optim)
+        assert_trees_close(out, want_out, rtol=1e-6, atol=0)
+        assert_trees_close(state, want_state, rtol=1e-6, atol=0)
+        assert type(want_state["t"]) is tuple
