@@ -590,6 +590,12 @@ BAD_ARGUMENTS = [
     ("Adam", (0.1,), dict(betas=[0.5, 3]), r"Adam beta2 should be in \[0, 1\)"),
     ("AdamW", (0.1,), dict(betas=[1.5, 0.3]), "Adam beta1"),
     ("Adamax", (0.1,), dict(eps=-1), "Adam epsilon should be >=0"),
+    ("Adam", (0.1,), dict(eps=-1), "Adam epsilon should be >=0, -1 was provided instead"),
+    ("Adamax", (0.1,), dict(betas=[0.5, 1.5]), r"Adam beta2 should be in \[0, 1\), 1.5"),
+    ("RMSprop", (0.1,), dict(eps=0), "RMSprop epsilon should be >0, 0 was provided instead"),
+    ("Adagrad", (0.1,), dict(eps=0), "Adagrad epsilon should be >0, 0"),
+    ("AdaDelta", (0.1,), dict(eps=0, rho=0), "AdaDelta epsilon should be >0, 0"),
+    ("Lion", (0.1,), dict(betas=[-0.1, 0.5]), r"Lion beta1 should be in \[0, 1\), -0.1"),
     ("Lion", (0.1,), dict(betas=[0.5, 3]), r"Lion beta2 should be in \[0, 1\)"),
 ]
 
@@ -608,6 +614,14 @@ def test_bad_arguments_raise_like_mlx(name, args, kwargs, message):
 def test_no_learning_rate_is_a_type_error():
     with pytest.raises(TypeError):
         optim.SGD(None)
+
+
+def test_boundary_arguments_are_accepted():
+    # The bounds as MLX draws them: zero is allowed for these, not for RMSprop's eps.
+    assert optim.Adam(0.1, betas=[0, 0], eps=0).betas == [0, 0]
+    assert optim.Adamax(0.1, eps=0).eps == 0
+    assert optim.RMSprop(0.1, alpha=0).alpha == 0
+    assert optim.AdaDelta(0.1, rho=0).rho == 0
 
 
 def test_other_errors():

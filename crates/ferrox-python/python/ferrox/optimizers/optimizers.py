@@ -207,7 +207,7 @@ class RMSprop(Optimizer):
         self.alpha = alpha
         self.eps = eps
         _check(alpha >= 0, f"RMSprop alpha should be >=0, {alpha} was provided instead")
-        _check(eps >= 0, f"RMSprop epsilon should be >0, {eps} was provided instead")
+        _check(eps > 0, f"RMSprop epsilon should be >0, {eps} was provided instead")
 
     def init_single(self, parameter, state):
         state["v"] = mx.zeros_like(parameter)
@@ -225,7 +225,7 @@ class Adagrad(Optimizer):
         super().__init__()
         self._maybe_schedule("learning_rate", learning_rate)
         self.eps = eps
-        _check(eps >= 0, f"Adagrad epsilon should be >0, {eps} was provided instead")
+        _check(eps > 0, f"Adagrad epsilon should be >0, {eps} was provided instead")
 
     def init_single(self, parameter, state):
         state["v"] = mx.zeros_like(parameter)
@@ -252,7 +252,7 @@ class AdaDelta(Optimizer):
         self.rho = rho
         self.eps = eps
         _check(rho >= 0, f"AdaDelta rho should be >=0, {rho} was provided instead")
-        _check(eps >= 0, f"AdaDelta epsilon should be >0, {eps} was provided instead")
+        _check(eps > 0, f"AdaDelta epsilon should be >0, {eps} was provided instead")
 
     def init_single(self, parameter, state):
         state["v"] = mx.zeros_like(parameter)
@@ -285,6 +285,7 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate, betas=[0.9, 0.999], eps=1e-8, bias_correction=False):
         _check_betas("Adam", betas)
+        _check(eps >= 0, f"Adam epsilon should be >=0, {eps} was provided instead")
         super().__init__()
         self._maybe_schedule("learning_rate", learning_rate)
         self.betas = betas
@@ -332,7 +333,6 @@ class Adamax(Adam):
 
     def __init__(self, learning_rate, betas=[0.9, 0.999], eps=1e-8):
         super().__init__(learning_rate, betas, eps)
-        _check(eps >= 0, f"Adam epsilon should be >=0, {eps} was provided instead")
 
     def apply_single(self, gradient, parameter, state):
         b1, b2 = self.betas
