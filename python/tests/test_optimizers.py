@@ -10,7 +10,7 @@ import pytest
 
 import ferrox.core as mx
 import ferrox.optimizers as optim
-from ferrox.utils import tree_flatten, tree_map, tree_unflatten
+from ferrox.utils import tree_flatten, tree_map
 
 try:
     import mlx.core as mlx

@@ -16,7 +16,7 @@ import math
 
 import ferrox.core as mx
 
-from ..utils import tree_flatten, tree_map, tree_map_with_path, tree_merge, tree_unflatten
+from ..utils import tree_flatten, tree_map, tree_merge, tree_unflatten
 
 __all__ = [
     "Optimizer",
@@ -518,7 +518,6 @@ class MultiOptimizer(Optimizer):
 
     def __init__(self, optimizers, filters=[]):
         super().__init__()
-        self._state = {}
         if len(filters) != len(optimizers) - 1:
             raise ValueError(f"Given {len(filters)} filters but {len(optimizers) - 1} needed.")
         self.optimizers = optimizers
