@@ -652,3 +652,48 @@ def test_tuples_and_empty_containers_in_the_tree():
         assert_trees_close(out, want_out, rtol=1e-6, atol=0)
         assert_trees_close(state, want_state, rtol=1e-6, atol=0)
         assert type(want_state["t"]) is tuple
+
+
+MLX_PROGRAM = '''
+import mlx.core as mx
+import mlx.optimizers as optim
+from mlx.utils import tree_flatten
+
+params = {"w": mx.array([[0.5, -0.2], [0.1, 0.3]]), "b": [mx.zeros((2,))]}
+x = mx.array([[1.0, 2.0], [3.0, 4.0], [0.5, -1.0]])
+y = mx.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+def loss(p):
+    return mx.mean(mx.square(x @ p["w"] + p["b"][0] - y))
+
+lr = optim.join_schedules([optim.linear_schedule(0.0, 0.1, 3), optim.cosine_decay(0.1, 10)], [3])
+opt = optim.AdamW(lr, weight_decay=0.05)
+value_and_grad = mx.value_and_grad(loss)
+for _ in range(6):
+    _, grads = value_and_grad(params)
+    grads, _ = optim.clip_grad_norm(grads, 1.0)
+    params = opt.apply_gradients(grads, params)
+print(optim.AdamW.__module__.split(".")[0])
+print("%.5f" % loss(params).item(), "%.5f" % opt.learning_rate.item())
+print([k for k, _ in tree_flatten(opt.state)])
+'''
+
+
+def test_unmodified_mlx_program_through_the_alias(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(MLX_PROGRAM)
+
+    def run(*args):
+        out = subprocess.run([sys.executable, *args, str(script)], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()
+
+    ours = run("-m", "ferrox.run")
+    assert ours[0] == "ferrox"
+    assert ours[2] == str(["step", "learning_rate", "w.m", "w.v", "b.0.m", "b.0.v"])
+    if mlx is not None:
+        theirs = run()
+        assert theirs[0] == "mlx" and ours[1:] == theirs[1:]
