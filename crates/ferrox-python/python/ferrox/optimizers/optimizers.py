@@ -108,10 +108,14 @@ class Optimizer:
 
     @property
     def learning_rate(self):
+        """The current learning rate (an array; with a schedule, its value at the
+        last update)."""
         return self.state["learning_rate"]
 
     @learning_rate.setter
     def learning_rate(self, learning_rate):
+        # A number or an array, not a schedule (as in MLX); a schedule given to the
+        # constructor still sets the value again at the next update.
         self.state["learning_rate"] = mx.array(learning_rate)
 
     def _maybe_schedule(self, name, value):
