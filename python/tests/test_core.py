@@ -301,3 +301,13 @@ def test_protocols_bytes_div_and_array_namespace(oracle):
     for kind in [None, "bool", "integral", "real floating", "numeric", ("bool", "complex floating")]:
         got = {k: repr(v) for k, v in info.dtypes(kind=kind).items()}
         assert got == {k: repr(v) for k, v in want.dtypes(kind=kind).items()}, kind
+
+
+def test_array_of_unreadable_objects_raises_as_mlx():
+    # MLX: None is not an accepted argument (TypeError); a str or dict is, but its value
+    # cannot be read (ValueError).
+    with pytest.raises(TypeError):
+        mx.array(None)
+    for bad in ("abc", {"a": 1}, object()):
+        with pytest.raises(ValueError, match="Invalid type .* received in array initialization"):
+            mx.array(bad)

@@ -567,9 +567,6 @@ def test_compiled_step_matches_uncompiled(make_optimizer):
     assert opt.step.item() == 5
 
 
-@pytest.mark.xfail(strict=True, raises=StopIteration,
-                   reason="ferrox compile cannot yet restore captured state that grew while traced "
-                          "(the optimizer's lazy init inside the first compiled call); MLX can")
 def test_compiled_step_with_lazy_init():
     eager_losses, _, _ = train(False, lambda: optim.SGD(0.1, momentum=0.8), init_first=False)
     losses, _, _ = train(True, lambda: optim.SGD(0.1, momentum=0.8), init_first=False)
@@ -609,8 +606,6 @@ def test_bad_arguments_raise_like_mlx(name, args, kwargs, message):
             getattr(mlx_optim, name)(*args, **kwargs)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="ferrox.core: mx.array(None) raises ValueError where MLX raises TypeError")
 def test_no_learning_rate_is_a_type_error():
     with pytest.raises(TypeError):
         optim.SGD(None)

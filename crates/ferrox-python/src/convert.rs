@@ -256,8 +256,16 @@ pub fn to_array(obj: &Bound<'_, PyAny>, dtype: Option<Dtype>) -> PyResult<Array>
     if crate::dlpack::is_dlpack(obj) {
         return cast(crate::dlpack::import(obj, None)?);
     }
+    // MLX: None is not an accepted argument type (TypeError); other objects are
+    // accepted types with values it cannot read (ValueError).
+    if obj.is_none() {
+        return Err(PyTypeError::new_err(
+            "Cannot convert NoneType to an array: array() takes a scalar, list, tuple, \
+             array or buffer.",
+        ));
+    }
     Err(value_error(format!(
-        "Cannot convert {} to an array.",
+        "Invalid type {} received in array initialization.",
         type_name(obj)
     )))
 }

@@ -372,6 +372,21 @@ def _tree_fill(tree, leaves):
             tree[k] = _tree_unflatten(v, leaves)
 
 
+def _slots(tree, out=None):
+    """Where ``tree``'s arrays sit: ``(container, key, value)`` for each array or tuple
+    held in a list or dict (a tuple, immutable, is put back whole). Putting these back
+    undoes a trace's writes even when the trace added entries (an optimizer's state,
+    created lazily on its first update)."""
+    out = [] if out is None else out
+    items = tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ()
+    for k, v in items:
+        if isinstance(v, (_array, tuple)):
+            out.append((tree, k, v))
+        elif isinstance(v, (list, dict)):
+            _slots(v, out)
+    return out
+
+
 def compile(fun=None, inputs=None, outputs=None, shapeless=False):
     """Returns a compiled ``fun``: traced once per signature of its arguments (array
     shapes and dtypes, and the values of its other arguments), then replayed. ``inputs``
@@ -408,6 +423,7 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
         tree = (args, kwargs)
         leaves = _tree_flatten(tree, strict=False)
         before = _tree_flatten(inputs, strict=False) if inputs is not None else []
+        slots = _slots(inputs) if inputs is not None else []
         key = hash((_structure(tree), len(before))) & 0xFFFF_FFFF_FFFF_FFFF
         # (For a shapeless function, calls of other shapes share a trace's structure.)
         shape = (lambda x: x.ndim) if shapeless else (lambda x: tuple(x.shape))
@@ -417,9 +433,10 @@ def compile(fun=None, inputs=None, outputs=None, shapeless=False):
             outs = compiled(leaves + before, key)
         finally:
             current[0] = None
-            if inputs is not None:
-                # A trace left tracers in the state: the caller's arrays go back.
-                _tree_fill(inputs, iter(before))
+            # A trace left tracers in the state: the caller's arrays go back. Entries
+            # the trace added keep their tracers until `outputs` replaces them below.
+            for container, k, v in slots:
+                container[k] = v
         n_state = len(_tree_flatten(outputs, strict=False)) if outputs is not None else 0
         n_out = len(outs) - n_state
         if outputs is not None:
