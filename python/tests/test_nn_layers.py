@@ -214,3 +214,127 @@ def test_dropout_train_and_eval(rng):
 def test_groupnorm_error():
     with pytest.raises(ValueError, match="evenly divisible by the number of groups"):
         nn.GroupNorm(3, 4)
+
+
+# -- quantized layers --------------------------------------------------------------------
+
+QMODES = [("affine", 64, 4), ("affine", 32, 8), ("mxfp4", None, None), ("nvfp4", None, None), ("mxfp8", None, None)]
+
+
+@pytest.mark.parametrize("mode,gs,bits", QMODES)
+def test_quantized_linear_from_linear(mode, gs, bits, rng):
+    lin = nn.Linear(128, 6)
+    ql = lin.to_quantized(group_size=gs, bits=bits, mode=mode)
+    assert isinstance(ql, nn.QuantizedLinear)
+    assert keys_of(ql) == (["weight", "scales", "biases", "bias"] if mode == "affine" else ["weight", "scales", "bias"])
+    assert keys_of(ql.trainable_parameters()) == []  # packed weights are frozen ...
+    ql.unfreeze()
+    assert keys_of(ql.trainable_parameters()) == []  # ... and stay so
+    x = f32(rng, 3, 128)
+    y = np.array(ql(mx.array(x)))
+    # float64 reference on the dequantized weight.
+    w = np.array(mx.dequantize(ql.weight, scales=ql.scales, biases=ql.get("biases"), group_size=ql.group_size, bits=ql.bits, mode=mode, dtype=mx.float32), np.float64)
+    np.testing.assert_allclose(y, x @ w.T + np.array(lin.bias), rtol=1e-4, atol=1e-4)
+    if mlx is not None:
+        theirs = mlx_nn.Linear(128, 6)
+        theirs.load_weights([(k, mlx.array(v)) for k, v in params(lin).items()])
+        tq = theirs.to_quantized(group_size=gs, bits=bits, mode=mode)
+        assert repr(ql) == repr(tq)
+        for (k, a), (k2, b) in zip(params(ql).items(), mlx_flatten(tq.parameters())):
+            assert k == k2
+            np.testing.assert_array_equal(a, np.array(b))  # bit-identical packing
+        np.testing.assert_allclose(y, np.array(tq(mlx.array(x))), rtol=1e-5, atol=1e-5)
+
+
+def keys_of(m):
+    return [k for k, _ in tree_flatten(m.parameters() if isinstance(m, nn.Module) else m)]
+
+
+@pytest.mark.parametrize("mode,gs,bits", QMODES)
+def test_quantized_embedding(mode, gs, bits, rng):
+    emb = nn.Embedding(12, 64)
+    qe = emb.to_quantized(group_size=gs, bits=bits, mode=mode)
+    assert isinstance(qe, nn.QuantizedEmbedding)
+    w = mx.dequantize(qe.weight, scales=qe.scales, biases=qe.get("biases"), group_size=qe.group_size, bits=qe.bits, mode=mode)
+    assert qe(mx.array([0])).dtype == w.dtype  # the dequantize default (bfloat16 for the fp modes)
+    w = np.array(w.astype(mx.float32))
+    idx = np.array([[0, 11, 3], [3, 3, 7]])
+    np.testing.assert_array_equal(np.array(qe(mx.array(idx)).astype(mx.float32)), w[idx])
+    np.testing.assert_allclose(np.abs(w - np.array(emb.weight)).max(), 0, atol=0.2)  # close to the original
+    x = f32(rng, 2, 64)
+    np.testing.assert_allclose(np.array(qe.as_linear(mx.array(x))), x.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-4)
+    assert keys_of(qe.trainable_parameters()) == []
+    if mlx is not None:
+        theirs = mlx_nn.Embedding(12, 64)
+        theirs.load_weights([("weight", mlx.array(np.array(emb.weight)))])
+        tq = theirs.to_quantized(group_size=gs, bits=bits, mode=mode)
+        assert repr(qe) == repr(tq) and keys_of(qe) == [k for k, _ in mlx_flatten(tq.parameters())]
+        z = tq(mlx.array(idx))
+        assert str(z.dtype) == str(qe(mx.array(idx)).dtype)
+        np.testing.assert_array_equal(np.array(qe(mx.array(idx)).astype(mx.float32)), np.array(z.astype(mlx.float32)))
+
+
+def test_nn_quantize_swaps_layers_in_place(tmp_path):
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), [nn.Embedding(10, 64), nn.Linear(32, 8)])
+    assert nn.quantize(model, group_size=32, bits=8) is None
+    assert isinstance(model.layers[0], nn.QuantizedLinear) and model.layers[0].bits == 8
+    assert isinstance(model.layers[2][0], nn.QuantizedEmbedding) and model.layers[2][0].group_size == 32
+    assert isinstance(model.layers[1], nn.ReLU)
+    # A predicate choosing layers by path, with per-layer arguments.
+    model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 64), nn.Embedding(4, 64))
+    seen = []
+
+    def pred(path, m):
+        seen.append(path)
+        return {"bits": 2} if path == "layers.1" else False
+
+    nn.quantize(model, class_predicate=pred)
+    assert seen == ["layers.0", "layers.1", "layers.2"]
+    assert type(model.layers[0]) is nn.Linear and model.layers[1].bits == 2 and type(model.layers[2]) is nn.Embedding
+    with pytest.raises(ValueError, match="must return a bool or a dict"):
+        nn.quantize(model, class_predicate=lambda p, m: 3 if type(m) is nn.Linear else False)
+    with pytest.raises(ValueError, match="Unable to quantize model of type"):
+        nn.quantize(nn.Sequential(nn.ReLU()), class_predicate=lambda p, m: True)
+    with pytest.raises(ValueError, match="only supported for 'nvfp4' and 'mxfp8'"):
+        nn.Linear(64, 8).to_quantized(quantize_input=True)
+    with pytest.raises(ValueError, match="Quantized input is not supported"):
+        nn.Embedding(4, 64).to_quantized(quantize_input=True)
+    with pytest.raises(NotImplementedError, match="does not support bias"):
+        nn.Linear(64, 8).to_quantized(mode="nvfp4", quantize_input=True)
+
+
+@pytest.mark.skipif(mlx is None, reason="mlx is not installed")
+def test_quantized_checkpoint_loads_in_mlx(tmp_path, rng):
+    ours = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+    nn.quantize(ours, group_size=32, bits=4)
+    theirs = mlx_nn.Sequential(mlx_nn.Linear(64, 32), mlx_nn.ReLU(), mlx_nn.Linear(32, 4))
+    mlx_nn.quantize(theirs, group_size=32, bits=4)
+    ours.save_weights(str(tmp_path / "q.safetensors"))
+    theirs.load_weights(str(tmp_path / "q.safetensors"))
+    x = f32(rng, 3, 64)
+    np.testing.assert_allclose(np.array(ours(mx.array(x))), np.array(theirs(mlx.array(x))), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["nvfp4", "mxfp8"])
+def test_qqlinear_train_eval_storage(mode):
+    lin = nn.Linear(64, 8, bias=False)
+    qq = lin.to_quantized(mode=mode, quantize_input=True)
+    assert isinstance(qq, nn.QQLinear) and qq.weight.dtype == mx.float32 and keys_of(qq) == ["weight"]
+    qq.eval()  # quantized storage
+    assert keys_of(qq) == ["weight", "scales"] and qq.weight.dtype == mx.uint32 and qq.scales.dtype == mx.uint8
+    packed = np.array(qq.weight)
+    qq.train()  # back to a (bfloat16) float weight
+    assert keys_of(qq) == ["weight"] and qq.weight.dtype == mx.bfloat16 and qq.weight.shape == (8, 64)
+    if mlx is not None:
+        theirs = mlx_nn.Linear(64, 8, bias=False)
+        theirs.weight = mlx.array(np.array(lin.weight))
+        tq = theirs.to_quantized(mode=mode, quantize_input=True)
+        assert repr(tq) == repr(qq)
+        tq.eval()
+        np.testing.assert_array_equal(packed, np.array(tq.weight))
+        tq.train()
+        np.testing.assert_array_equal(np.array(qq.weight.astype(mx.float32)), np.array(tq.weight.astype(mlx.float32)))
+    # A parent's eval reaches it too.
+    seq = nn.Sequential(qq)
+    seq.eval()
+    assert qq.weight.dtype == mx.uint32
