@@ -500,6 +500,10 @@ def test_alibi_against_numpy(offset, rng):
     ref = scores + slopes[:, None, None] * dist + mask
     y = nn.ALiBi()(mx.array(scores), offset=offset, mask=mx.array(mask))
     np.testing.assert_allclose(np.array(y), ref, rtol=1e-5, atol=1e-5)
+    slope16 = nn.ALiBi.create_alibi_slope(heads, mx.float16)
+    assert slope16.dtype == mx.float16 and slope16.shape == (heads, 1, 1)
+    y16 = nn.ALiBi()(mx.array(scores.astype(np.float16)), offset=offset)
+    assert y16.dtype == mx.float16
     if mlx is not None:
         z = mlx_nn.ALiBi()(mlx.array(scores), offset=offset, mask=mlx.array(mask))
         np.testing.assert_allclose(np.array(y), np.array(z), rtol=1e-6, atol=1e-6)
