@@ -507,3 +507,33 @@ def test_alibi_against_numpy(offset, rng):
     if mlx is not None:
         z = mlx_nn.ALiBi()(mlx.array(scores), offset=offset, mask=mlx.array(mask))
         np.testing.assert_allclose(np.array(y), np.array(z), rtol=1e-6, atol=1e-6)
+
+
+HALF_CASES = [
+    ("Linear", (8, 4), [(3, 8)]),
+    ("LayerNorm", (8,), [(3, 8)]),
+    ("RMSNorm", (8,), [(3, 8)]),
+    ("GroupNorm", (2, 8), [(2, 3, 8)]),
+    ("BatchNorm", (8,), [(4, 8)]),
+    ("MultiHeadAttention", (8, 2), [(2, 3, 8)] * 3),
+    ("Embedding", (5, 8), None),
+]
+
+
+@needs_mlx
+@pytest.mark.parametrize("weights_half", [True, False])
+@pytest.mark.parametrize("name,args,shapes", HALF_CASES, ids=[c[0] for c in HALF_CASES])
+def test_half_precision_dtypes_match_mlx(name, args, shapes, weights_half, rng):
+    ours = getattr(nn, name)(*args)
+    theirs = to_mlx(ours, getattr(mlx_nn, name)(*args))
+    if weights_half:
+        ours.set_dtype(mx.float16)
+        theirs.set_dtype(mlx.float16)
+    if shapes is None:
+        xs = [np.array([[0, 4, 2]])]
+    else:
+        xs = [x.astype(np.float16) for x in make_inputs(rng, shapes)]
+    y = ours(*[mx.array(x) for x in xs])
+    z = theirs(*[mlx.array(x) for x in xs])
+    assert str(y.dtype) == str(z.dtype)
+    np.testing.assert_allclose(np.array(y.astype(mx.float32)), np.array(z.astype(mlx.float32)), rtol=2e-3, atol=2e-3)

@@ -330,3 +330,45 @@ def test_compiled_training_with_module_state_matches_mlx():
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-6)
     # The running statistics moved (they are state, updated inside the compiled step).
     assert not np.allclose(np.array(m1.layers[1].running_mean), 0)
+
+
+def _outcome(f):
+    try:
+        f()
+        return "ok"
+    except Exception as ex:  # the type and message are what is compared
+        return f"{type(ex).__name__}: {ex}"
+
+
+def _edge_cases(ns, core):
+    """Outcomes of update/update_modules/freeze edge cases, as comparable strings."""
+    out = []
+    m = build(ns, core)
+    out.append(_outcome(lambda: m.update_modules({"layers": [ns.ReLU()] * 4})))
+    out.append(_outcome(lambda: m.update({"layers": {"0": 3}})))
+    out.append(_outcome(lambda: m.update({"d": [core.zeros(1)]})))
+    out.append(_outcome(lambda: m.update({"l": [core.zeros(1)]})))
+    out.append(_outcome(lambda: m.update_modules({"d": {"p": ns.ReLU()}})))
+    out.append(type(m.d["p"]).__name__)
+    out.append(_outcome(lambda: m.update_modules({"layers": {"a": ns.ReLU()}})))
+    out.append(_outcome(lambda: m.update_modules({"layers": 3})))
+    out.append(_outcome(lambda: m.update_modules({"layers": [3]})))
+    out.append(_outcome(lambda: m.update([1])))
+    out.append(_outcome(lambda: m.update_modules([1])))
+    m = build(ns, core)
+    out.append(_outcome(lambda: m.load_weights([], strict=False)))
+    out.append(_outcome(lambda: m.freeze(keys=[], strict=True)))
+    out.append(sorted(m._no_grad))
+    m.freeze(keys=["l"])
+    out.append(sorted(m.trainable_parameters()))
+    m.unfreeze(keys="l")
+    m.freeze(keys="bias", recurse=True)
+    out.append(keys(m.trainable_parameters()))
+    return out
+
+
+@pytest.mark.skipif(mlx is None, reason="mlx is not installed")
+def test_edge_cases_behave_as_in_mlx():
+    ours = _edge_cases(nn, mx)
+    assert ours == _edge_cases(mlx_nn, mlx)
+    assert ours[0] == "ValueError: List index 3 is out of bounds for destination of length 3."
