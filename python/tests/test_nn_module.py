@@ -372,3 +372,17 @@ def test_edge_cases_behave_as_in_mlx():
     ours = _edge_cases(nn, mx)
     assert ours == _edge_cases(mlx_nn, mlx)
     assert ours[0] == "ValueError: List index 3 is out of bounds for destination of length 3."
+
+
+@pytest.mark.parametrize("max_norm", [6.5, 100.0])
+def test_clip_grad_norm_sharded_single_process(max_norm):
+    g = {"a": mx.array([3.0, 4.0]), "b": [mx.array([12.0])]}
+    clipped, norm = nn.utils.clip_grad_norm_sharded(g, max_norm)
+    assert norm.item() == pytest.approx(13.0)
+    s = min(max_norm / 13.0, 1.0)
+    np.testing.assert_allclose(np.array(clipped["a"]), [3 * s, 4 * s], rtol=1e-6)
+    np.testing.assert_allclose(np.array(clipped["b"][0]), [12 * s], rtol=1e-6)
+    if mlx is not None:
+        theirs, tnorm = mlx_nn.utils.clip_grad_norm_sharded({"a": mlx.array([3.0, 4.0]), "b": [mlx.array([12.0])]}, max_norm)
+        np.testing.assert_allclose(np.array(clipped["a"]), np.array(theirs["a"]), rtol=1e-6)
+        assert str(clipped["a"].dtype) == str(theirs["a"].dtype)

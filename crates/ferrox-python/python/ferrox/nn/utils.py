@@ -63,3 +63,20 @@ def average_gradients(gradients, group=None, all_reduce_size=32 * 1024**2, commu
     # Without batching into all_reduce_size chunks: one all_sum per array is correct,
     # only less efficient for many small arrays.
     return tree_map(lambda g: mx.distributed.all_sum(g, group=group) / n, gradients)
+
+
+def clip_grad_norm_sharded(gradients, max_norm, group=None):
+    """Clip the global L2 norm of a gradient tree sharded over ``group`` (each process
+    holds a shard): the squared norms are summed across the group before rescaling.
+
+    Returns ``(clipped_gradients, global_norm)``, as ``optimizers.clip_grad_norm``."""
+    from ._tree import tree_flatten
+
+    group = group if group is not None else mx.distributed.init()
+    sq = sum((mx.sum(mx.square(g)) for _, g in tree_flatten(gradients)), mx.array(0.0))
+    if group.size() > 1:
+        sq = mx.distributed.all_sum(sq, group=group)
+    norm = mx.sqrt(sq)
+    # The epsilon keeps a zero norm finite; the factor never scales gradients up.
+    scale = mx.minimum(max_norm / (norm + 1e-6), 1.0)
+    return tree_map(lambda g: g * scale, gradients), norm
