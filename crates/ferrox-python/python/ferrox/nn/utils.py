@@ -27,8 +27,9 @@ def value_and_grad(model, fn):
         try:
             return traced(params, *args, **kwargs)
         finally:
-            # Put the caller's arrays back rather than leave traced ones in the model.
-            model.update(params)
+            # Put the caller's arrays back rather than leave traced ones in the model
+            # (not strict: fn may have changed the model's structure).
+            model.update(params, strict=False)
 
     return wrapped
 
@@ -48,7 +49,11 @@ def checkpoint(module, fn=None):
 
     @wraps(fn)
     def wrapped(*args, **kwargs):
-        return checkpointed(module.trainable_parameters(), *args, **kwargs)
+        params = module.trainable_parameters()
+        try:
+            return checkpointed(params, *args, **kwargs)
+        finally:
+            module.update(params, strict=False)
 
     return wrapped
 
