@@ -367,6 +367,31 @@ def _edge_cases(ns, core):
     return out
 
 
+def _unfreeze_cases(ns, flatten):
+    """Which parameters are trainable after freeze/unfreeze on parents and on layers
+    that freeze some of their entries (BatchNorm, QuantizedLinear)."""
+    m = ns.Sequential(ns.BatchNorm(3), ns.QuantizedLinear(64, 8), ns.Linear(2, 2))
+    out = [[k for k, _ in flatten(m.trainable_parameters())]]
+    m.freeze()
+    m.unfreeze()  # a parent's unfreeze reaches every module's own set
+    out.append([k for k, _ in flatten(m.trainable_parameters())])
+    m.layers[0].unfreeze()  # BatchNorm's own unfreeze keeps its statistics frozen
+    out.append([k for k, _ in flatten(m.trainable_parameters())])
+    m.layers[1].freeze()
+    m.layers[1].unfreeze(keys="bias")
+    out.append([k for k, _ in flatten(m.trainable_parameters())])
+    return out
+
+
+@pytest.mark.skipif(mlx is None, reason="mlx is not installed")
+def test_unfreeze_of_layers_with_frozen_entries_as_in_mlx():
+    from mlx.utils import tree_flatten as mlx_flatten
+
+    ours = _unfreeze_cases(nn, tree_flatten)
+    assert ours == _unfreeze_cases(mlx_nn, mlx_flatten)
+    assert "layers.0.running_mean" not in ours[2] and "layers.1.bias" in ours[3]
+
+
 @pytest.mark.skipif(mlx is None, reason="mlx is not installed")
 def test_edge_cases_behave_as_in_mlx():
     ours = _edge_cases(nn, mx)

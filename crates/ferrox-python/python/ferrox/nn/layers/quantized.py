@@ -1,8 +1,9 @@
 """Quantized layers (`QuantizedLinear`, `QuantizedEmbedding`, `QQLinear`) and
 `quantize`, which swaps a model's `Linear`/`Embedding` layers for them in place.
 
-The packed ``weight``, ``scales`` and (affine mode only) ``biases`` are frozen
-parameters: they are saved and loaded under those keys, as in MLX, but not trained.
+The packed ``weight``, ``scales`` and (affine mode only) ``biases`` are parameters
+saved and loaded under those keys, as in MLX; the layers start frozen. As in MLX 0.32.4,
+`unfreeze` is not overridden: an explicit ``unfreeze()`` makes them trainable.
 """
 
 import math
@@ -21,7 +22,7 @@ def _defaults(group_size, bits, mode):
 
 
 class _Quantized(Module):
-    """Holds ``weight``/``scales``/``biases`` from ``mx.quantize`` and keeps them frozen."""
+    """Holds ``weight``/``scales``/``biases`` from ``mx.quantize``."""
 
     def _set_quantized(self, w):
         self.weight, self.scales, *biases = mx.quantize(w, self.group_size, self.bits, mode=self.mode)
@@ -30,12 +31,6 @@ class _Quantized(Module):
 
     def _qargs(self):
         return dict(group_size=self.group_size, bits=self.bits, mode=self.mode)
-
-    def unfreeze(self, *args, **kwargs):
-        """As `Module.unfreeze` for children, but the quantized parameters stay frozen."""
-        super().unfreeze(*args, **kwargs)
-        self.freeze(recurse=False)
-        return self
 
 
 class QuantizedLinear(_Quantized):
