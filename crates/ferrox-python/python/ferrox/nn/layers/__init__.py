@@ -1,0 +1,42 @@
+"""The layers of `ferrox.nn` (the classes `mlx.nn` exports)."""
+
+from .activations import (
+    CELU, ELU, GELU, GLU, SELU, HardShrink, HardTanh, Hardswish, LeakyReLU, LogSigmoid,
+    LogSoftmax, Mish, PReLU, ReLU, ReLU2, ReLU6, SiLU, Sigmoid, Softmax, Softmin,
+    Softplus, Softshrink, Softsign, Step, Tanh, celu, elu, gelu, gelu_approx,
+    gelu_fast_approx, glu, hard_shrink, hard_tanh, hardswish, leaky_relu, log_sigmoid,
+    log_softmax, mish, prelu, relu, relu2, relu6, selu, sigmoid, silu, softmax, softmin,
+    softplus, softshrink, softsign, step, tanh,
+)
+from .base import Module
+from .containers import Sequential
+from .dropout import Dropout, Dropout2d, Dropout3d
+from .embedding import Embedding
+from .linear import Bilinear, Identity, Linear
+from .normalization import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, RMSNorm
+from .positional_encoding import ALiBi, RoPE, SinusoidalPositionalEncoding
+from .transformer import (
+    MultiHeadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+from .quantized import QQLinear, QuantizedEmbedding, QuantizedLinear, quantize
+
+# Layers written on another branch (nn-extra); imported only where present until the
+# merge, so that this package works with or without them (a presence check rather than
+# `except ImportError`, so an error inside them still shows).
+from importlib.util import find_spec as _find_spec
+
+if _find_spec(f"{__name__}.convolution") is not None:
+    from .convolution import Conv1d, Conv2d, Conv3d
+if _find_spec(f"{__name__}.convolution_transpose") is not None:
+    from .convolution_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+if _find_spec(f"{__name__}.pooling") is not None:
+    from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+if _find_spec(f"{__name__}.recurrent") is not None:
+    from .recurrent import GRU, LSTM, RNN
+if _find_spec(f"{__name__}.upsample") is not None:
+    from .upsample import Upsample
