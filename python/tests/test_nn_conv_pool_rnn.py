@@ -401,3 +401,18 @@ def test_upsample_errors():
         ups.Upsample((2, 3))(mx.zeros((1, 4, 2)))
     with pytest.raises(ValueError, match="A scale needs to be provided"):
         ups.upsample_linear(mx.zeros((1, 4, 2)), (2, 3))
+
+
+def test_layers_are_exported_from_nn():
+    import ferrox.nn as nn
+
+    for name in ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+                 "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+                 "RNN", "GRU", "LSTM", "Upsample"]:
+        assert issubclass(getattr(nn, name), nn.Module), name
+    assert nn.losses.cross_entropy is not None and nn.init.he_normal is not None
+    # a small model of these layers trains end to end through nn.value_and_grad
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Upsample(2, mode="linear"))
+    x = mx.ones((1, 4, 4, 1))
+    loss, grads = nn.value_and_grad(model, lambda m: mx.mean(m(x) ** 2))(model)
+    assert loss.shape == () and grads["layers"][0]["weight"].shape == (2, 3, 3, 1)
