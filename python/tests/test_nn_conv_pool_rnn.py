@@ -190,8 +190,26 @@ def test_pooling_dtypes_and_padding_values():
     assert np.array(y).ravel().tolist() == [1.0, 3.0, 5.0]
     assert pool.AvgPool1d(2)(xi).dtype == mx.float32
     assert pool.AvgPool1d(2)(xi.astype(mx.float16)).dtype == mx.float16
+    # padding never wins a max, in every integer type (MLX gives 0 for int8/int16 here)
+    x8 = mx.array([-3, 5, 100, -100], dtype=mx.int8).reshape(1, 4, 1)
+    assert np.array(pool.MaxPool1d(2, padding=1)(x8)).ravel().tolist() == [-3, 100, -100]
     # a window larger than the input gives an empty output, as in MLX
     assert pool.MaxPool1d(2)(mx.zeros((1, 1, 3))).shape == (1, 0, 3)
+
+
+def test_pooling_strided_views(rng):
+    # Windows are an as_strided view: inputs that are themselves views must be read
+    # in their logical order (transposed, sliced, broadcast).
+    x = rng.standard_normal((3, 6, 5, 2)).astype(np.float32)
+    views = [
+        (lambda a: a.transpose(0, 2, 1, 3), lambda a: a.transpose(0, 2, 1, 3), pool.MaxPool2d(2, stride=1)),
+        (lambda a: a[:, ::2, 1, :], lambda a: a[:, ::2, 1, :], pool.AvgPool1d(2)),
+    ]
+    for ours_view, np_view, layer in views:
+        ref_in = np.ascontiguousarray(np_view(x))
+        assert_close(layer(ours_view(mx.array(x))), layer(mx.array(ref_in)))
+    b = mx.broadcast_to(mx.array(x[:1, :, 0, :]), (3, 6, 2))
+    assert_close(pool.MaxPool1d(2)(b), np.broadcast_to(x[:1, :, 0, :].reshape(1, 3, 2, 2).max(2), (3, 3, 2)))
 
 
 @needs_mlx

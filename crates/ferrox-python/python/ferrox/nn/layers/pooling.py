@@ -17,7 +17,12 @@ from .base import Module
 
 
 def _lowest(dtype):
-    """The padding value that never wins a max: -inf, or an integer type's minimum."""
+    """The padding value that never wins a max: -inf, or an integer type's minimum.
+
+    Deliberate difference: MLX 0.32.4 pads with -inf cast to the input dtype, which
+    is 0 for int8/int16 (so a border window of negatives returns 0 there); padding
+    must never win a max, so ferrox uses the type's minimum for every integer type.
+    """
     if mx.issubdtype(dtype, mx.floating):
         return -math.inf
     if dtype == mx.bool_:
