@@ -13,6 +13,7 @@ import ferrox.nn.layers.convolution as conv
 import ferrox.nn.layers.convolution_transpose as convt
 import ferrox.nn.layers.pooling as pool
 import ferrox.nn.layers.recurrent as rec
+import ferrox.nn.layers.upsample as ups
 
 try:
     import mlx.core as mlx
@@ -331,8 +332,6 @@ def test_gru_gradient_against_finite_differences(rng):
 
 # -- upsample ----------------------------------------------------------------------------
 
-import ferrox.nn.layers.upsample as ups  # noqa: E402
-
 
 def resampling_matrix(lib, layer, n):
     """The (m, n) matrix a 1-D upsample applies: its outputs for the n one-hot inputs."""
@@ -434,3 +433,25 @@ def test_layers_are_exported_from_nn():
     x = mx.ones((1, 4, 4, 1))
     loss, grads = nn.value_and_grad(model, lambda m: mx.mean(m(x) ** 2))(model)
     assert loss.shape == () and grads["layers"][0]["weight"].shape == (2, 3, 3, 1)
+
+
+@needs_mlx
+def test_constructor_signatures_match_mlx():
+    import inspect
+
+    import ferrox.nn as nn
+
+    for name in ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+                 "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+                 "RNN", "GRU", "LSTM", "Upsample"]:
+        ours = inspect.signature(getattr(nn, name)).parameters
+        theirs = inspect.signature(getattr(mlx_nn, name)).parameters
+        assert list(ours) == list(theirs), name
+        assert [p.default for p in ours.values()] == [p.default for p in theirs.values()], name
+        ours_call = list(inspect.signature(getattr(nn, name).__call__).parameters)
+        theirs_call = list(inspect.signature(getattr(mlx_nn, name).__call__).parameters)
+        assert ours_call == theirs_call, name
+    for name in ["upsample_nearest", "upsample_linear", "upsample_cubic"]:
+        ours = inspect.signature(getattr(ups, name)).parameters
+        theirs = inspect.signature(getattr(__import__("mlx.nn.layers.upsample", fromlist=["x"]), name)).parameters
+        assert list(ours) == list(theirs), name

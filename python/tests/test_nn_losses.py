@@ -249,3 +249,17 @@ def test_gradients_against_finite_differences(rng):
     expected = ((p - (0.9 * onehot + 0.1 / 5)) / 3)
     g = np.array(mx.grad(cases[0])(mx.array(logits.astype(np.float32))))
     np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(mlx is None, reason="mlx is not installed")
+def test_signatures_match_mlx():
+    import inspect
+
+    assert sorted(F.__all__) == sorted(
+        n for n in dir(mlx_nn.losses) if n.endswith("loss") or n.endswith("entropy")
+    )
+    for name in F.__all__:
+        ours = inspect.signature(getattr(F, name)).parameters
+        theirs = inspect.signature(getattr(mlx_nn.losses, name)).parameters
+        assert list(ours) == list(theirs), name
+        assert [p.default for p in ours.values()] == [p.default for p in theirs.values()], name
