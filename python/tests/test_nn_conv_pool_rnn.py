@@ -455,3 +455,23 @@ def test_constructor_signatures_match_mlx():
         ours = inspect.signature(getattr(ups, name)).parameters
         theirs = inspect.signature(getattr(__import__("mlx.nn.layers.upsample", fromlist=["x"]), name)).parameters
         assert list(ours) == list(theirs), name
+
+
+@needs_mlx
+@pytest.mark.parametrize("ext", ["npz", "safetensors"])
+def test_mlx_checkpoint_loads_unchanged(ext, tmp_path, rng):
+    import ferrox.nn as nn
+
+    def build(lib_nn):
+        return lib_nn.Sequential(
+            lib_nn.Conv1d(3, 4, 3, padding=1), lib_nn.ConvTranspose1d(4, 4, 2, stride=2),
+            lib_nn.GRU(4, 5), lib_nn.LSTM(5, 3),
+        )
+
+    theirs = build(mlx_nn)
+    path = str(tmp_path / f"w.{ext}")
+    theirs.save_weights(path)
+    ours = build(nn)
+    ours.load_weights(path)  # strict: every key and shape must match
+    x = rng.standard_normal((2, 6, 3)).astype(np.float32)
+    assert_close(ours(mx.array(x))[0], theirs(mlx.array(x))[0])
