@@ -475,3 +475,33 @@ def test_mlx_checkpoint_loads_unchanged(ext, tmp_path, rng):
     ours.load_weights(path)  # strict: every key and shape must match
     x = rng.standard_normal((2, 6, 3)).astype(np.float32)
     assert_close(ours(mx.array(x))[0], theirs(mlx.array(x))[0])
+
+
+@needs_mlx
+@pytest.mark.parametrize(
+    "name,args,xshape",
+    [
+        ("Conv2d", (2, 3, 3), (1, 5, 5, 2)),
+        ("ConvTranspose2d", (2, 3, 2), (1, 3, 3, 2)),
+        ("RNN", (2, 3), (2, 4, 2)),
+        ("GRU", (2, 3), (2, 4, 2)),
+        ("LSTM", (2, 3), (2, 4, 2)),
+    ],
+)
+def test_parameter_gradients_match_mlx(name, args, xshape, rng):
+    import ferrox.nn as nn
+    from mlx.utils import tree_flatten
+
+    theirs, ours = getattr(mlx_nn, name)(*args), getattr(nn, name)(*args)
+    copy_from_mlx(ours, theirs)
+    x = rng.standard_normal(xshape).astype(np.float32)
+
+    def first(y):
+        return y[0] if isinstance(y, tuple) else y
+
+    _, g_ours = nn.value_and_grad(ours, lambda v: mx.sum(first(ours(v)) ** 2))(mx.array(x))
+    _, g_theirs = mlx_nn.value_and_grad(theirs, lambda v: mlx.sum(first(theirs(v)) ** 2))(mlx.array(x))
+    flat = dict(tree_flatten(g_theirs))
+    assert set(g_ours) == set(flat)
+    for k, v in flat.items():
+        assert_close(g_ours[k], v, rtol=1e-4, atol=1e-5)
