@@ -226,29 +226,37 @@ def test_half_precision_keeps_dtype(rng):
 
 
 def test_gradients_against_finite_differences(rng):
+    # Everything in float64 (ferrox computes it on the CPU), so central differences
+    # with a small step are accurate to ~1e-9 and the tolerance can be tight.
     logits = rng.standard_normal((3, 5))
     targets = mx.array(np.array([1, 4, 0], np.int32))
-    probs = mx.array(rng.random((3, 5)).astype(np.float32))
-    t = rng.standard_normal((3, 5))
+    # (mx.array of a float64 NumPy array is float32, as in MLX: ask for float64)
+    probs = mx.array(rng.random((3, 5)), mx.float64)
+    t = mx.array(rng.standard_normal((3, 5)), mx.float64)
+    w = mx.array(rng.random(3), mx.float64)
     cases = [
-        lambda v: F.cross_entropy(v, targets, label_smoothing=0.1, reduction="mean"),
+        lambda v: F.cross_entropy(v, targets, weights=w, label_smoothing=0.1, reduction="mean"),
+        lambda v: F.cross_entropy(v, probs, axis=0, reduction="sum"),
         lambda v: F.binary_cross_entropy(v, probs, reduction="sum"),
-        lambda v: F.huber_loss(v, mx.array(t.astype(np.float32)), delta=0.7, reduction="sum"),
-        lambda v: F.log_cosh_loss(v, mx.array(t.astype(np.float32)), reduction="mean"),
-        lambda v: F.triplet_loss(v, mx.array(t.astype(np.float32)), mx.zeros((3, 5)), reduction="sum"),
+        lambda v: F.binary_cross_entropy(mx.sigmoid(v), probs, with_logits=False, reduction="mean"),
+        lambda v: F.huber_loss(v, t, delta=0.7, reduction="sum"),
+        lambda v: F.smooth_l1_loss(v, t, beta=0.5, reduction="sum"),
+        lambda v: F.log_cosh_loss(v, t, reduction="mean"),
+        lambda v: F.gaussian_nll_loss(t, probs, mx.exp(v), full=True),
+        lambda v: F.triplet_loss(v, t, mx.zeros((3, 5), mx.float64), p=3, reduction="sum"),
+        lambda v: F.cosine_similarity_loss(v, t, reduction="sum"),
+        lambda v: F.kl_div_loss(v, t / 4, reduction="sum"),
     ]
-    for loss_of in cases:
-        g = np.array(mx.grad(loss_of)(mx.array(logits.astype(np.float32))))
-        # float32 losses: a wide step keeps the rounding noise of the differences small
-        num = fd_grad(lambda v: loss_of(mx.array(v.astype(np.float32))).item(), logits, eps=1e-2)
-        np.testing.assert_allclose(g, num, rtol=2e-3, atol=2e-4)
-    # cross entropy's gradient in closed form: (softmax - smoothed one-hot) / batch
-    x = logits
-    p = np.exp(x - logsumexp_np(x, -1)[:, None])
+    for k, loss_of in enumerate(cases):
+        g = mx.grad(loss_of)(mx.array(logits, mx.float64))
+        assert g.dtype == mx.float64
+        num = fd_grad(lambda v: loss_of(mx.array(v, mx.float64)).item(), logits)
+        np.testing.assert_allclose(np.array(g), num, rtol=1e-6, atol=1e-8, err_msg=f"case {k}")
+    # cross entropy's gradient in closed form: w * (softmax - smoothed one-hot) / batch
+    p = np.exp(logits - logsumexp_np(logits, -1)[:, None])
     onehot = np.eye(5)[[1, 4, 0]]
-    expected = ((p - (0.9 * onehot + 0.1 / 5)) / 3)
-    g = np.array(mx.grad(cases[0])(mx.array(logits.astype(np.float32))))
-    np.testing.assert_allclose(g, expected, rtol=1e-5, atol=1e-6)
+    expected = np.array(w)[:, None] * (p - (0.9 * onehot + 0.1 / 5)) / 3
+    np.testing.assert_allclose(np.array(mx.grad(cases[0])(mx.array(logits, mx.float64))), expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.skipif(mlx is None, reason="mlx is not installed")
