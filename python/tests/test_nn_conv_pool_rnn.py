@@ -366,6 +366,19 @@ def test_upsample_sampling_matches_mlx(mode, align_corners, antialias):
 
 
 @needs_mlx
+def test_upsample_nearest_indices_match_mlx_at_random_scales():
+    # Includes scales whose source positions are exact ties (k + 0.5) in real arithmetic.
+    r = np.random.default_rng(3)
+    for _ in range(300):
+        n, s = int(r.integers(1, 40)), float(np.round(r.uniform(0.1, 4.0), 3))
+        if int(n * s) == 0:
+            continue
+        ours = ups.Upsample(s)(mx.arange(n, dtype=mx.float32).reshape(1, n, 1))
+        theirs = mlx_nn.Upsample(s)(mlx.arange(n, dtype=mlx.float32).reshape(1, n, 1))
+        np.testing.assert_array_equal(np.array(ours), np.array(theirs), err_msg=f"n={n} s={s}")
+
+
+@needs_mlx
 @pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
 def test_upsample_2d_3d_match_mlx(mode, rng):
     for shape, scale in [((2, 5, 4, 3), (2.0, 1.5)), ((1, 3, 4, 5, 2), (1.5, 0.5, 2.0)), ((2, 6, 3), 2.5)]:

@@ -15,7 +15,8 @@ Sampling positions (``n`` input samples, ``m`` outputs, scale ``s``):
   ``align_corners``; out-of-range taps are clamped to the border (replicate).
 - cubic uses Keys' kernel with ``a = -0.75`` (``-0.5`` with ``antialias``).
 - nearest: ``floor(i * n / m)`` when shrinking, else the half-even rounding of
-  ``(i + 0.5) * n / m - 0.5``.
+  ``(i + 0.5) * n / m - 0.5``, both in float32 as MLX computes them (so that
+  exact ties fall as in MLX).
 - ``antialias`` (linear and cubic): where ``s < 1`` the kernel is stretched by
   ``1 / s``, so that shrinking averages over the pixels an output covers instead
   of skipping them; taps outside the input are dropped (not clamped) and the
@@ -75,12 +76,15 @@ def _taps(n, s, kernel, support, align_corners, antialias):
 
 
 def _nearest_indices(n, s):
+    # In float32, as MLX computes them: the ties (a source position of exactly k + 0.5
+    # in exact arithmetic) then fall the way MLX's do.
     m = _out_size(n, s)
-    i = np.arange(m, dtype=np.float64)
+    i = np.arange(m, dtype=np.float32)
+    ratio = np.float32(n / m)
     if s < 1:
-        idx = np.floor(i * n / m)
+        idx = np.floor(i * ratio)
     else:
-        idx = np.round((i + 0.5) * n / m - 0.5)  # np.round is half-to-even
+        idx = np.round((i + np.float32(0.5)) * ratio - np.float32(0.5))  # half-to-even
     return np.clip(idx, 0, n - 1).astype(np.int32)
 
 
