@@ -21,6 +21,10 @@ Sampling positions (``n`` input samples, ``m`` outputs, scale ``s``):
   ``1 / s``, so that shrinking averages over the pixels an output covers instead
   of skipping them; taps outside the input are dropped (not clamped) and the
   weights normalized to sum to one.
+
+Known difference: where a cubic source position is an integer in exact arithmetic,
+MLX 0.32.4 (computing it in float32) sometimes returns an all-zero sample (seen
+for n=33, s=1.316 at output 21); ferrox returns the input sample there.
 """
 
 import math
