@@ -214,3 +214,296 @@ def test_dropout_train_and_eval(rng):
 def test_groupnorm_error():
     with pytest.raises(ValueError, match="evenly divisible by the number of groups"):
         nn.GroupNorm(3, 4)
+
+
+# -- quantized layers --------------------------------------------------------------------
+
+QMODES = [("affine", 64, 4), ("affine", 32, 8), ("mxfp4", None, None), ("nvfp4", None, None), ("mxfp8", None, None)]
+
+
+@pytest.mark.parametrize("mode,gs,bits", QMODES)
+def test_quantized_linear_from_linear(mode, gs, bits, rng):
+    lin = nn.Linear(128, 6)
+    ql = lin.to_quantized(group_size=gs, bits=bits, mode=mode)
+    assert isinstance(ql, nn.QuantizedLinear)
+    assert keys_of(ql) == (["weight", "scales", "biases", "bias"] if mode == "affine" else ["weight", "scales", "bias"])
+    assert keys_of(ql.trainable_parameters()) == []  # packed weights are frozen ...
+    ql.unfreeze()
+    assert keys_of(ql.trainable_parameters()) == []  # ... and stay so
+    x = f32(rng, 3, 128)
+    y = np.array(ql(mx.array(x)))
+    # float64 reference on the dequantized weight.
+    w = np.array(mx.dequantize(ql.weight, scales=ql.scales, biases=ql.get("biases"), group_size=ql.group_size, bits=ql.bits, mode=mode, dtype=mx.float32), np.float64)
+    np.testing.assert_allclose(y, x @ w.T + np.array(lin.bias), rtol=1e-4, atol=1e-4)
+    if mlx is not None:
+        theirs = mlx_nn.Linear(128, 6)
+        theirs.load_weights([(k, mlx.array(v)) for k, v in params(lin).items()])
+        tq = theirs.to_quantized(group_size=gs, bits=bits, mode=mode)
+        assert repr(ql) == repr(tq)
+        for (k, a), (k2, b) in zip(params(ql).items(), mlx_flatten(tq.parameters())):
+            assert k == k2
+            np.testing.assert_array_equal(a, np.array(b))  # bit-identical packing
+        np.testing.assert_allclose(y, np.array(tq(mlx.array(x))), rtol=1e-5, atol=1e-5)
+
+
+def keys_of(m):
+    return [k for k, _ in tree_flatten(m.parameters() if isinstance(m, nn.Module) else m)]
+
+
+@pytest.mark.parametrize("mode,gs,bits", QMODES)
+def test_quantized_embedding(mode, gs, bits, rng):
+    emb = nn.Embedding(12, 64)
+    qe = emb.to_quantized(group_size=gs, bits=bits, mode=mode)
+    assert isinstance(qe, nn.QuantizedEmbedding)
+    w = mx.dequantize(qe.weight, scales=qe.scales, biases=qe.get("biases"), group_size=qe.group_size, bits=qe.bits, mode=mode)
+    assert qe(mx.array([0])).dtype == w.dtype  # the dequantize default (bfloat16 for the fp modes)
+    w = np.array(w.astype(mx.float32))
+    idx = np.array([[0, 11, 3], [3, 3, 7]])
+    np.testing.assert_array_equal(np.array(qe(mx.array(idx)).astype(mx.float32)), w[idx])
+    np.testing.assert_allclose(np.abs(w - np.array(emb.weight)).max(), 0, atol=0.2)  # close to the original
+    x = f32(rng, 2, 64)
+    np.testing.assert_allclose(np.array(qe.as_linear(mx.array(x))), x.astype(np.float64) @ w.T, rtol=1e-4, atol=1e-4)
+    assert keys_of(qe.trainable_parameters()) == []
+    if mlx is not None:
+        theirs = mlx_nn.Embedding(12, 64)
+        theirs.load_weights([("weight", mlx.array(np.array(emb.weight)))])
+        tq = theirs.to_quantized(group_size=gs, bits=bits, mode=mode)
+        assert repr(qe) == repr(tq) and keys_of(qe) == [k for k, _ in mlx_flatten(tq.parameters())]
+        z = tq(mlx.array(idx))
+        assert str(z.dtype) == str(qe(mx.array(idx)).dtype)
+        np.testing.assert_array_equal(np.array(qe(mx.array(idx)).astype(mx.float32)), np.array(z.astype(mlx.float32)))
+
+
+def test_nn_quantize_swaps_layers_in_place(tmp_path):
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), [nn.Embedding(10, 64), nn.Linear(32, 8)])
+    assert nn.quantize(model, group_size=32, bits=8) is None
+    assert isinstance(model.layers[0], nn.QuantizedLinear) and model.layers[0].bits == 8
+    assert isinstance(model.layers[2][0], nn.QuantizedEmbedding) and model.layers[2][0].group_size == 32
+    assert isinstance(model.layers[1], nn.ReLU)
+    # A predicate choosing layers by path, with per-layer arguments.
+    model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 64), nn.Embedding(4, 64))
+    seen = []
+
+    def pred(path, m):
+        seen.append(path)
+        return {"bits": 2} if path == "layers.1" else False
+
+    nn.quantize(model, class_predicate=pred)
+    assert seen == ["layers.0", "layers.1", "layers.2"]
+    assert type(model.layers[0]) is nn.Linear and model.layers[1].bits == 2 and type(model.layers[2]) is nn.Embedding
+    with pytest.raises(ValueError, match="must return a bool or a dict"):
+        nn.quantize(model, class_predicate=lambda p, m: 3 if type(m) is nn.Linear else False)
+    with pytest.raises(ValueError, match="Unable to quantize model of type"):
+        nn.quantize(nn.Sequential(nn.ReLU()), class_predicate=lambda p, m: True)
+    with pytest.raises(ValueError, match="only supported for 'nvfp4' and 'mxfp8'"):
+        nn.Linear(64, 8).to_quantized(quantize_input=True)
+    with pytest.raises(ValueError, match="Quantized input is not supported"):
+        nn.Embedding(4, 64).to_quantized(quantize_input=True)
+    with pytest.raises(NotImplementedError, match="does not support bias"):
+        nn.Linear(64, 8).to_quantized(mode="nvfp4", quantize_input=True)
+
+
+@pytest.mark.skipif(mlx is None, reason="mlx is not installed")
+def test_quantized_checkpoint_loads_in_mlx(tmp_path, rng):
+    ours = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+    nn.quantize(ours, group_size=32, bits=4)
+    theirs = mlx_nn.Sequential(mlx_nn.Linear(64, 32), mlx_nn.ReLU(), mlx_nn.Linear(32, 4))
+    mlx_nn.quantize(theirs, group_size=32, bits=4)
+    ours.save_weights(str(tmp_path / "q.safetensors"))
+    theirs.load_weights(str(tmp_path / "q.safetensors"))
+    x = f32(rng, 3, 64)
+    np.testing.assert_allclose(np.array(ours(mx.array(x))), np.array(theirs(mlx.array(x))), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["nvfp4", "mxfp8"])
+def test_qqlinear_train_eval_storage(mode):
+    lin = nn.Linear(64, 8, bias=False)
+    qq = lin.to_quantized(mode=mode, quantize_input=True)
+    assert isinstance(qq, nn.QQLinear) and qq.weight.dtype == mx.float32 and keys_of(qq) == ["weight"]
+    qq.eval()  # quantized storage
+    assert keys_of(qq) == ["weight", "scales"] and qq.weight.dtype == mx.uint32 and qq.scales.dtype == mx.uint8
+    packed = np.array(qq.weight)
+    qq.train()  # back to a (bfloat16) float weight
+    assert keys_of(qq) == ["weight"] and qq.weight.dtype == mx.bfloat16 and qq.weight.shape == (8, 64)
+    if mlx is not None:
+        theirs = mlx_nn.Linear(64, 8, bias=False)
+        theirs.weight = mlx.array(np.array(lin.weight))
+        tq = theirs.to_quantized(mode=mode, quantize_input=True)
+        assert repr(tq) == repr(qq)
+        tq.eval()
+        np.testing.assert_array_equal(packed, np.array(tq.weight))
+        tq.train()
+        np.testing.assert_array_equal(np.array(qq.weight.astype(mx.float32)), np.array(tq.weight.astype(mlx.float32)))
+    # A parent's eval reaches it too.
+    seq = nn.Sequential(qq)
+    seq.eval()
+    assert qq.weight.dtype == mx.uint32
+
+
+# -- attention and positional encodings against NumPy -------------------------------------
+
+
+def np_softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def np_mha(p, q, k, v, heads, mask=None, prefix=""):
+    """float64 multi-head attention with MLX's key names for the projections."""
+    W = lambda n: p[f"{prefix}{n}.weight"].astype(np.float64)  # noqa: E731
+    Q, K, V = q @ W("query_proj").T, k @ W("key_proj").T, v @ W("value_proj").T
+    B, L, D = Q.shape
+    S = K.shape[1]
+    Q = Q.reshape(B, L, heads, -1).transpose(0, 2, 1, 3)
+    K = K.reshape(B, S, heads, -1).transpose(0, 2, 1, 3)
+    V = V.reshape(B, S, heads, -1).transpose(0, 2, 1, 3)
+    scores = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(Q.shape[-1])
+    if mask is not None:
+        scores = scores + mask
+    out = (np_softmax(scores) @ V).transpose(0, 2, 1, 3).reshape(B, L, -1)
+    return out @ W("out_proj").T
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_multihead_attention_against_numpy(causal, rng):
+    mha = nn.MultiHeadAttention(12, 3)
+    x, mem = f32(rng, 2, 5, 12), f32(rng, 2, 5, 12)
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(5) if causal else None
+    y = np.array(mha(mx.array(x), mx.array(mem), mx.array(mem), mask))
+    np_mask = None if mask is None else np.array(mask).astype(np.float64)
+    np.testing.assert_allclose(y, np_mha(params(mha), x, mem, mem, 3, np_mask), rtol=1e-4, atol=1e-5)
+    if causal:
+        # Position 0 sees only key 0: changing later keys does not change it.
+        mem2 = mem.copy()
+        mem2[:, 1:] += 1
+        y2 = np.array(mha(mx.array(x), mx.array(mem2), mx.array(mem2), mask))
+        np.testing.assert_allclose(y2[:, 0], y[:, 0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"divisible by the number of heads \(6 % 4\) != 0"):
+        nn.MultiHeadAttention(6, 4)
+
+
+def test_additive_causal_mask():
+    m = nn.MultiHeadAttention.create_additive_causal_mask(3)
+    assert m.dtype == mx.float32
+    lo = np.finfo(np.float32).min
+    np.testing.assert_array_equal(np.array(m), [[0, lo, lo], [0, 0, lo], [0, 0, 0]])
+    m16 = nn.MultiHeadAttention.create_additive_causal_mask(2, mx.float16)
+    assert m16.dtype == mx.float16 and np.array(m16)[0, 1] == np.finfo(np.float16).min
+    if mlx is not None:
+        z = mlx_nn.MultiHeadAttention.create_additive_causal_mask(4)
+        np.testing.assert_array_equal(np.array(nn.MultiHeadAttention.create_additive_causal_mask(4)), np.array(z))
+
+
+@needs_mlx
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_transformer_with_masks_matches_mlx(norm_first, rng):
+    kw = dict(dims=8, num_heads=2, num_encoder_layers=2, num_decoder_layers=1, mlp_dims=12, norm_first=norm_first)
+    ours = nn.Transformer(**kw)
+    theirs = to_mlx(ours, mlx_nn.Transformer(**kw))
+    src, tgt = f32(rng, 2, 6, 8), f32(rng, 2, 4, 8)
+    src_mask = np.zeros((6, 6), np.float32)
+    src_mask[:, -1] = -1e9  # nobody attends to the last source position
+    tgt_mask = np.array(nn.MultiHeadAttention.create_additive_causal_mask(4))
+    y = ours(mx.array(src), mx.array(tgt), mx.array(src_mask), mx.array(tgt_mask), None)
+    z = theirs(mlx.array(src), mlx.array(tgt), mlx.array(src_mask), mlx.array(tgt_mask), None)
+    np.testing.assert_allclose(np.array(y), np.array(z), rtol=1e-4, atol=1e-5)
+
+
+def test_encoder_layer_against_numpy(rng):
+    layer = nn.TransformerEncoderLayer(8, 2, mlp_dims=16)
+    layer.update({"ln1": {"weight": mx.array(f32(rng, 8))}, "linear2": {"bias": mx.array(f32(rng, 8))}})
+    p = {k: v.astype(np.float64) for k, v in params(layer).items()}
+    x = f32(rng, 2, 5, 8).astype(np.float64)
+
+    def ln(h, n):
+        return np_norm(h, -1, 1e-5) * p[f"{n}.weight"] + p[f"{n}.bias"]
+
+    y = ln(x, "ln1")
+    x1 = x + np_mha(p, y, y, y, 2, prefix="attention.")
+    h = np.maximum(ln(x1, "ln2") @ p["linear1.weight"].T + p["linear1.bias"], 0)
+    ref = x1 + h @ p["linear2.weight"].T + p["linear2.bias"]
+    np.testing.assert_allclose(np.array(layer(mx.array(x.astype(np.float32)), None)), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_encoder_checkpoint_gives_same_values_and_gradients(rng):
+    enc = nn.TransformerEncoder(2, 8, 2, checkpoint=False)
+    enc_ck = nn.TransformerEncoder(2, 8, 2, checkpoint=True)
+    enc_ck.update(enc.parameters())
+    x = mx.array(f32(rng, 2, 3, 8))
+    v1, g1 = nn.value_and_grad(enc, lambda x: enc(x, None).sum())(x)
+    v2, g2 = nn.value_and_grad(enc_ck, lambda x: enc_ck(x, None).sum())(x)
+    np.testing.assert_allclose(v1.item(), v2.item(), rtol=1e-5)
+    for (k1, a), (k2, b) in zip(tree_flatten(g1), tree_flatten(g2)):
+        assert k1 == k2
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-6)
+
+
+def test_transformer_dropout_only_in_training(rng):
+    enc = nn.TransformerEncoder(1, 8, 2, dropout=0.5)
+    x = mx.array(f32(rng, 2, 4, 8))
+    enc.eval()
+    a, b = np.array(enc(x, None)), np.array(enc(x, None))
+    np.testing.assert_array_equal(a, b)
+    enc.train()
+    assert not np.allclose(np.array(enc(x, None)), a)
+
+
+def np_rope(x, dims, traditional, base, scale, offset):
+    x = x.astype(np.float64)
+    L = x.shape[-2]
+    pos = (np.arange(L) + offset)[:, None] * scale
+    freqs = base ** (-np.arange(0, dims, 2) / dims)
+    theta = pos * freqs  # (L, dims/2)
+    c, s = np.cos(theta), np.sin(theta)
+    r, rest = x[..., :dims], x[..., dims:]
+    if traditional:
+        a, b = r[..., 0::2], r[..., 1::2]
+        out = np.stack([a * c - b * s, a * s + b * c], -1).reshape(r.shape)
+    else:
+        a, b = r[..., : dims // 2], r[..., dims // 2 :]
+        out = np.concatenate([a * c - b * s, a * s + b * c], -1)
+    return np.concatenate([out, rest], -1)
+
+
+@pytest.mark.parametrize("dims,traditional,base,scale,offset", [(8, False, 10000, 1.0, 0), (4, True, 100.0, 0.5, 3), (6, False, 500.0, 2.0, 1)])
+def test_rope_against_numpy(dims, traditional, base, scale, offset, rng):
+    x = f32(rng, 2, 5, 8)
+    rope = nn.RoPE(dims, traditional=traditional, base=base, scale=scale)
+    y = np.array(rope(mx.array(x), offset=offset))
+    np.testing.assert_allclose(y, np_rope(x, dims, traditional, base, scale, offset), rtol=1e-4, atol=1e-5)
+    if mlx is not None:
+        z = mlx_nn.RoPE(dims, traditional=traditional, base=base, scale=scale)(mlx.array(x), offset=offset)
+        np.testing.assert_allclose(y, np.array(z), rtol=1e-5, atol=1e-6)
+
+
+def test_sinusoidal_against_numpy(rng):
+    pe = nn.SinusoidalPositionalEncoding(8, min_freq=1e-3, max_freq=2.0)
+    assert list(pe.keys()) == ["_sigmas"] and pe.parameters() == {}
+    pos = np.arange(5, dtype=np.float32)
+    freqs = np.exp(np.linspace(np.log(2.0), np.log(1e-3), 4))
+    y = pos[:, None] * freqs
+    ref = np.concatenate([np.sin(y), np.cos(y)], -1) * np.sqrt(2 / 8)
+    np.testing.assert_allclose(np.array(pe(mx.array(pos))), ref, rtol=1e-5, atol=1e-6)
+    pe = nn.SinusoidalPositionalEncoding(8, scale=1.0, cos_first=True, full_turns=True)
+    y = pos[:, None] * np.exp(np.linspace(0, np.log(1e-4), 4)) * 2 * np.pi
+    np.testing.assert_allclose(np.array(pe(mx.array(pos))), np.concatenate([np.cos(y), np.sin(y)], -1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [0, 2])
+def test_alibi_against_numpy(offset, rng):
+    heads, L, S = 4, 3, 5
+    scores = f32(rng, 2, heads, L, S)
+    mask = f32(rng, L, S)
+    slopes = 2.0 ** (-8.0 * np.arange(1, heads + 1) / heads)
+    q = np.arange(offset, L + offset)
+    dist = -np.abs(q[:, None] - np.arange(S)[None])
+    ref = scores + slopes[:, None, None] * dist + mask
+    y = nn.ALiBi()(mx.array(scores), offset=offset, mask=mx.array(mask))
+    np.testing.assert_allclose(np.array(y), ref, rtol=1e-5, atol=1e-5)
+    slope16 = nn.ALiBi.create_alibi_slope(heads, mx.float16)
+    assert slope16.dtype == mx.float16 and slope16.shape == (heads, 1, 1)
+    y16 = nn.ALiBi()(mx.array(scores.astype(np.float16)), offset=offset)
+    assert y16.dtype == mx.float16
+    if mlx is not None:
+        z = mlx_nn.ALiBi()(mlx.array(scores), offset=offset, mask=mlx.array(mask))
+        np.testing.assert_allclose(np.array(y), np.array(z), rtol=1e-6, atol=1e-6)

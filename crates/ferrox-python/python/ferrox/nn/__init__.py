@@ -3,7 +3,7 @@
 from . import utils
 from .layers import *  # noqa: F401,F403
 from .layers.base import Module
-from .utils import average_gradients, checkpoint, value_and_grad
+from .utils import average_gradients, value_and_grad
 
 # Written on another branch; imported guarded until the merge.
 try:

@@ -23,3 +23,27 @@ from .transformer import (
     TransformerEncoder,
     TransformerEncoderLayer,
 )
+from .quantized import QQLinear, QuantizedEmbedding, QuantizedLinear, quantize
+
+# Layers written on another branch (nn-extra); imported guarded until the merge, so
+# that this package works with or without them.
+try:
+    from .convolution import Conv1d, Conv2d, Conv3d
+except ImportError:
+    pass
+try:
+    from .convolution_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+except ImportError:
+    pass
+try:
+    from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+except ImportError:
+    pass
+try:
+    from .recurrent import GRU, LSTM, RNN
+except ImportError:
+    pass
+try:
+    from .upsample import Upsample
+except ImportError:
+    pass

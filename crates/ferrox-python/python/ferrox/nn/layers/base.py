@@ -293,11 +293,12 @@ class Module(dict):
     def train(self, mode=True):
         """Set training mode (Dropout, BatchNorm behave differently) on all modules."""
 
-        def set_mode(_, m):
-            m._training = mode
-
-        self.apply_to_modules(set_mode)
+        self.apply_to_modules(lambda _, m: m._set_training_mode(mode))
         return self
+
+    def _set_training_mode(self, mode):
+        # A hook: layers whose storage depends on the mode (QQLinear) override it.
+        self._training = mode
 
     def eval(self):
         """Same as ``train(False)``."""

@@ -26,3 +26,11 @@ class Embedding(Module):
         """Use the table as a linear layer (``x @ weight.T``), e.g. to tie input and
         output embeddings."""
         return x @ self["weight"].T
+
+    def to_quantized(self, group_size=None, bits=None, mode="affine", quantize_input=False):
+        """A `QuantizedEmbedding` of this layer."""
+        from .quantized import QuantizedEmbedding
+
+        if quantize_input:
+            raise ValueError("Quantized input is not supported.")
+        return QuantizedEmbedding.from_embedding(self, group_size, bits, mode)

@@ -38,6 +38,16 @@ class Linear(Module):
             return mx.addmm(self["bias"], x, self["weight"].T)
         return x @ self["weight"].T
 
+    def to_quantized(self, group_size=None, bits=None, mode="affine", quantize_input=False):
+        """A `QuantizedLinear` (or, with ``quantize_input``, a `QQLinear`) of this layer."""
+        from .quantized import QQLinear, QuantizedLinear
+
+        if quantize_input:
+            if mode not in ("nvfp4", "mxfp8"):
+                raise ValueError(f"Quantized activations are only supported for 'nvfp4' and 'mxfp8' modes, got {mode}.")
+            return QQLinear.from_linear(self, group_size, bits, mode)
+        return QuantizedLinear.from_linear(self, group_size, bits, mode)
+
 
 class Bilinear(Module):
     """``y[..., o] = sum_ij x1[..., i] * weight[o, j, i] * x2[..., j] + bias[o]``,

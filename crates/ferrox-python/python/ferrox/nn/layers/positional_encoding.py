@@ -64,10 +64,11 @@ class ALiBi(Module):
         return (distance * ALiBi.create_alibi_slope(num_heads)).astype(dtype)
 
     @staticmethod
-    def create_alibi_slope(num_heads):
+    def create_alibi_slope(num_heads, dtype=mx.float32):
+        """``(num_heads, 1, 1)`` slopes ``2 ** (-8 h / num_heads)``, h = 1..num_heads."""
         x = (2**8) ** (1.0 / num_heads)
         slopes = mx.power(x, -mx.arange(1, num_heads + 1))
-        return mx.expand_dims(slopes, axis=(1, 2))
+        return mx.expand_dims(slopes, axis=(1, 2)).astype(dtype)
 
     def __call__(self, attention_scores, offset=0, mask=None):
         bias = ALiBi.create_alibi_matrix(
