@@ -21,6 +21,16 @@ try:
 except Exception:  # pragma: no cover - the oracle checks are skipped without MLX
     mlx = None
 
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    # Layer and initializer draws come from the global key: seed it, so that every
+    # run checks the same numbers.
+    mx.random.seed(0)
+    if mlx is not None:
+        mlx.random.seed(0)
+
+
 needs_mlx = pytest.mark.skipif(mlx is None, reason="mlx is not installed")
 
 

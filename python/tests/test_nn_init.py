@@ -16,6 +16,16 @@ try:
 except Exception:  # pragma: no cover - the oracle checks are skipped without MLX
     mlx = None
 
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    # Layer and initializer draws come from the global key: seed it, so that every
+    # run checks the same numbers.
+    mx.random.seed(0)
+    if mlx is not None:
+        mlx.random.seed(0)
+
+
 # Conv2d-like weight [out, kh, kw, in]: fan_in = 32*9 = 288, fan_out = 64*9 = 576.
 CONV_SHAPE = (64, 3, 3, 32)
 FAN_IN, FAN_OUT = 288, 576
