@@ -24,19 +24,8 @@ from .transformer import (
     TransformerEncoderLayer,
 )
 from .quantized import QQLinear, QuantizedEmbedding, QuantizedLinear, quantize
-
-# Layers written on another branch (nn-extra); imported only where present until the
-# merge, so that this package works with or without them (a presence check rather than
-# `except ImportError`, so an error inside them still shows).
-from importlib.util import find_spec as _find_spec
-
-if _find_spec(f"{__name__}.convolution") is not None:
-    from .convolution import Conv1d, Conv2d, Conv3d
-if _find_spec(f"{__name__}.convolution_transpose") is not None:
-    from .convolution_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-if _find_spec(f"{__name__}.pooling") is not None:
-    from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
-if _find_spec(f"{__name__}.recurrent") is not None:
-    from .recurrent import GRU, LSTM, RNN
-if _find_spec(f"{__name__}.upsample") is not None:
-    from .upsample import Upsample
+from .convolution import Conv1d, Conv2d, Conv3d
+from .convolution_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+from .recurrent import GRU, LSTM, RNN
+from .upsample import Upsample
