@@ -277,3 +277,51 @@ def test_fully_sharded_module_keeps_a_slice_of_axis_0():
     assert_same_params(a, b)
     for k, v in params(a).items():
         np.testing.assert_array_equal(v, np.split(full[k[len("module."):]], 2)[1])
+
+
+@pytest.fixture
+def two_identical_members(monkeypatch):
+    """Collectives as seen by rank 0 of two members that hold identical data: a sum
+    doubles, a gather repeats, a reduce-scatter doubles the first half. This checks
+    where the layers communicate (forward or backward), which one process cannot."""
+    monkeypatch.setattr(mx.distributed, "all_sum", lambda x, group=None, stream=None: 2 * x)
+    monkeypatch.setattr(mx.distributed, "all_gather",
+                        lambda x, group=None, stream=None: mx.concatenate([x, x], axis=0))
+    monkeypatch.setattr(mx.distributed, "sum_scatter",
+                        lambda x, group=None, stream=None: 2 * x[: x.shape[0] // 2])
+    return FakeGroup(2, 0)
+
+
+def test_communication_happens_where_it_should(two_identical_members):
+    group = two_identical_members
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+
+    # all-to-sharded: the forward is local, the input's gradient is summed.
+    layer = nn.AllToShardedLinear(4, 6, group=group)
+    w, b = np.array(layer.weight, np.float64), np.array(layer.bias, np.float64)
+    assert w.shape == (3, 4)
+    np.testing.assert_allclose(np.array(layer(mx.array(x))), x @ w.T + b, rtol=1e-5, atol=1e-6)
+    gx = mx.grad(lambda x: layer(x).sum())(mx.array(x))
+    np.testing.assert_allclose(np.array(gx), 2 * np.tile(w.sum(0), (3, 1)), rtol=1e-5)
+
+    # sharded-to-all: the partial products are summed in the forward, then the bias added.
+    layer = nn.ShardedToAllLinear(8, 5, group=group)
+    w, b = np.array(layer.weight, np.float64), np.array(layer.bias, np.float64)
+    assert w.shape == (5, 4)
+    np.testing.assert_allclose(np.array(layer(mx.array(x))), 2 * (x @ w.T) + b, rtol=1e-5, atol=1e-6)
+
+    # fully sharded: the forward sees the gathered weight, the gradient is scattered.
+    full = nn.Linear(4, 4)
+    wf, bf = np.array(full.weight, np.float64), np.array(full.bias, np.float64)
+    fsdp = nn.FullyShardedModule(full, group=group)
+    assert params(fsdp)["module.weight"].shape == (2, 4)
+    wg, bg = np.concatenate([wf[:2]] * 2), np.concatenate([bf[:2]] * 2)  # as gathered
+    y = x @ wg.T + bg
+    np.testing.assert_allclose(np.array(fsdp(mx.array(x))), y, rtol=1e-5, atol=1e-6)
+    loss = lambda model, x: (model(x) ** 2).sum()  # noqa: E731
+    grads = dict(tree_flatten(nn.value_and_grad(fsdp, loss)(fsdp, mx.array(x))[1]))
+    dw, db = 2 * y.T @ x, 2 * y.sum(0)  # gradients for the gathered parameters
+    np.testing.assert_allclose(np.array(grads["module.weight"]), 2 * dw[:2], rtol=1e-4)
+    np.testing.assert_allclose(np.array(grads["module.bias"]), 2 * db[:2], rtol=1e-4)
+    assert params(fsdp)["module.weight"].shape == (2, 4)  # the slices are back
