@@ -12,6 +12,6 @@ cargo test --workspace --exclude ferrox-python
 VENV=.venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --upgrade pip
-"$VENV/bin/pip" install --quiet "maturin>=1.5,<2" numpy pytest mypy "mlx[cpu]" safetensors
+"$VENV/bin/pip" install --quiet "maturin>=1.5,<2" numpy pytest mypy "mlx[cpu]" safetensors scikit-learn mlxtend
 (cd crates/ferrox-python && VIRTUAL_ENV="$PWD/../../$VENV" PATH="$PWD/../../$VENV/bin:$PATH" maturin develop --quiet)
 "$VENV/bin/python" -m pytest -q python/tests

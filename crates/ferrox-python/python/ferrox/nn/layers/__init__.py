@@ -29,3 +29,11 @@ from .convolution_transpose import ConvTranspose1d, ConvTranspose2d, ConvTranspo
 from .pooling import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
 from .recurrent import GRU, LSTM, RNN
 from .upsample import Upsample
+from .distributed import (
+    AllToShardedLinear,
+    FullyShardedModule,
+    QuantizedAllToShardedLinear,
+    QuantizedShardedToAllLinear,
+    ShardedToAllLinear,
+    fully_shard,
+)
