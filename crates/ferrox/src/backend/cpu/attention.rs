@@ -14,8 +14,9 @@ use gemm::{gemm, Parallelism};
 use half::{bf16, f16};
 use rayon::prelude::*;
 
-/// Query rows per task: a tile of scores (`TILE × Lk`) stays in cache.
-const TILE: usize = 64;
+/// Scores per task (f32: 256 KB): a tile of `rows × Lk` scores stays in L2 while its
+/// two products run; more rows per tile make those products more efficient.
+const TILE_SCORES: usize = 64 * 1024;
 
 /// The operands: `q` `[B, Hq, Lq, D]`, `k` `[B, Hkv, Lk, D]`, `v` `[B, Hkv, Lk, Dv]` (any
 /// strides), a mask (bool: keep where true; else added to the scores) broadcast to
@@ -49,6 +50,35 @@ pub fn attention(a: &Attention, dtype: Dtype, out: &Data) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The matrix `[rows, cols]` of `x` at element offset `off`, as a pointer with its row
+/// and column strides: in place when its rows are dense and adjacent, else copied to
+/// `buf`. Rows far apart (heads split off a `[B, L, H·D]` projection lie `H·D` apart)
+/// fall on a few cache sets, which the products then thrash: one copy per task costs
+/// less (its reads are `1/rows` of the task's multiply-adds).
+///
+/// # Safety
+/// `off` and `x`'s last two strides address the matrix inside `x`'s buffer.
+unsafe fn dense_rows<A: Copy>(
+    x: &Data,
+    off: isize,
+    rows: usize,
+    cols: usize,
+    buf: &mut Vec<A>,
+) -> (*const A, isize, isize) {
+    let (rs, cs) = (x.strides[2], x.strides[3]);
+    let p = x.ptr::<A>().offset(off) as *const A;
+    if (cs == 1 || cols <= 1) && (rs == cols as isize || rows <= 1) {
+        return (p, rs, cs);
+    }
+    buf.clear();
+    buf.reserve(rows * cols);
+    for r in 0..rows as isize {
+        let row = p.offset(r * rs);
+        buf.extend((0..cols as isize).map(|c| *row.offset(c * cs)));
+    }
+    (buf.as_ptr(), cols as isize, 1)
 }
 
 fn hq(a: &Attention) -> usize {
@@ -89,7 +119,8 @@ fn run<A: Acc + RowElem<A = A>>(a: &Attention, sinks: Option<Vec<A>>, out: &Data
     }
     let (q, k, v) = (a.q.0, a.k.0, a.v.0);
     let group = hq / hkv.max(1);
-    let tiles = lq.div_ceil(TILE);
+    let tile = (TILE_SCORES / lk.max(1)).clamp(16, 512);
+    let tiles = lq.div_ceil(tile);
     let tasks = b * hq * tiles;
     let threads = rayon::current_num_threads().max(1);
     // Few tasks: run them one after another with each GEMM using every thread.
@@ -101,10 +132,10 @@ fn run<A: Acc + RowElem<A = A>>(a: &Attention, sinks: Option<Vec<A>>, out: &Data
     let (scale, fill) = (A::of(a.scale), A::of(a.fill));
     let po = OutPtr(out.ptr::<A>());
     let task = |t: usize| {
-        let (bh, tile) = (t / tiles, t % tiles);
+        let (bh, t_in_head) = (t / tiles, t % tiles);
         let (bi, h) = (bh / hq, bh % hq);
         let hk = h / group;
-        let (i0, rows) = (tile * TILE, TILE.min(lq - tile * TILE));
+        let (i0, rows) = (t_in_head * tile, tile.min(lq - t_in_head * tile));
         let at = |x: &Data, i: usize, j: usize, r: usize| -> isize {
             let s = &x.strides;
             i as isize * s[0] + j as isize * s[1] + r as isize * s[2]
@@ -118,8 +149,10 @@ fn run<A: Acc + RowElem<A = A>>(a: &Attention, sinks: Option<Vec<A>>, out: &Data
                 return;
             }
             let mut s = vec![A::ZERO; rows * lk];
+            let (mut qbuf, mut kbuf, mut vbuf) = (Vec::new(), Vec::new(), Vec::new());
             if d > 0 {
-                let (qp, kp) = (q.ptr::<A>(), k.ptr::<A>());
+                let (qp, q_rs, q_cs) = dense_rows(q, at(q, bi, h, i0), rows, d, &mut qbuf);
+                let (kp, k_rs, k_cs) = dense_rows(k, at(k, bi, hk, 0), lk, d, &mut kbuf);
                 gemm(
                     rows,
                     lk,
@@ -128,12 +161,12 @@ fn run<A: Acc + RowElem<A = A>>(a: &Attention, sinks: Option<Vec<A>>, out: &Data
                     1,
                     lk as isize,
                     false,
-                    qp.offset(at(q, bi, h, i0)),
-                    q.strides[3],
-                    q.strides[2],
-                    kp.offset(at(k, bi, hk, 0)),
-                    k.strides[2],
-                    k.strides[3],
+                    qp,
+                    q_cs,
+                    q_rs,
+                    kp,
+                    k_rs,
+                    k_cs,
                     A::ZERO,
                     scale,
                     false,
@@ -155,6 +188,7 @@ fn run<A: Acc + RowElem<A = A>>(a: &Attention, sinks: Option<Vec<A>>, out: &Data
                 }
                 softmax_in_place(row, sinks.as_ref().map(|s| s[h]));
             }
+            let (vp, v_rs, v_cs) = dense_rows(v, at(v, bi, hk, 0), lk, dv, &mut vbuf);
             gemm(
                 rows,
                 dv,
@@ -166,9 +200,9 @@ fn run<A: Acc + RowElem<A = A>>(a: &Attention, sinks: Option<Vec<A>>, out: &Data
                 s.as_ptr(),
                 1,
                 lk as isize,
-                v.ptr::<A>().offset(at(v, bi, hk, 0)),
-                v.strides[3],
-                v.strides[2],
+                vp,
+                v_cs,
+                v_rs,
                 A::ZERO,
                 A::ONE,
                 false,
