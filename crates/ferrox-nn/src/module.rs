@@ -1,0 +1,228 @@
+//! The `Module` trait: named parameters (the keys Python's
+//! `tree_flatten(model.parameters())` gives), updates, checkpoint loading and saving,
+//! and the training flag.
+
+use ferrox::{io, Array, Error, Result};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A layer or a model: something with named parameters.
+///
+/// Implementors write one method, [`Module::parameters_mut`], listing every parameter
+/// under its dotted name in the order Python's `Module` holds them (attribute order);
+/// everything else is derived from it.
+pub trait Module {
+    /// Every parameter, by dotted name (`layers.0.attention.query_proj.weight`).
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)>;
+
+    /// Sets the training flag (it changes what `Dropout` does). Containers pass it on
+    /// to their children; layers without such behaviour ignore it.
+    fn set_training(&mut self, _training: bool) {}
+
+    /// Every parameter, by dotted name, as cheap handles (an `Array` clone is an `Arc`).
+    ///
+    /// This takes `&mut self` only because it is derived from `parameters_mut`; a layer
+    /// may override it, but nothing is modified.
+    fn parameters(&mut self) -> Vec<(String, Array)> {
+        self.parameters_mut()
+            .into_iter()
+            .map(|(k, v)| (k, v.clone()))
+            .collect()
+    }
+
+    /// Replaces the parameters named in `new` (a subset is fine, as after a frozen
+    /// layer); an unknown name or a changed shape is an error naming the key.
+    fn update(&mut self, new: &BTreeMap<String, Array>) -> Result<()> {
+        let mut params: BTreeMap<String, &mut Array> = self.parameters_mut().into_iter().collect();
+        for (key, value) in new {
+            let slot = params.get_mut(key).ok_or_else(|| {
+                Error::Invalid(format!("[update] Module has no parameter named {key}."))
+            })?;
+            check_shape("update", key, slot, value)?;
+            **slot = value.clone();
+        }
+        Ok(())
+    }
+
+    /// Loads `weights` by name. With `strict`, a missing or unexpected key is an error
+    /// (listing them); without, only the keys both sides have are loaded. A shape that
+    /// differs from the parameter's is always an error: loading it would only fail
+    /// later, further from the cause.
+    fn load_weights(&mut self, weights: &BTreeMap<String, Array>, strict: bool) -> Result<()> {
+        let mut params: BTreeMap<String, &mut Array> = self.parameters_mut().into_iter().collect();
+        if strict {
+            let unexpected: Vec<&str> = weights
+                .keys()
+                .filter(|k| !params.contains_key(*k))
+                .map(String::as_str)
+                .collect();
+            if !unexpected.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "[load_weights] Received parameters not in model: {}.",
+                    unexpected.join(", ")
+                )));
+            }
+            let missing: Vec<&str> = params
+                .keys()
+                .filter(|k| !weights.contains_key(*k))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "[load_weights] Missing parameters: {}.",
+                    missing.join(", ")
+                )));
+            }
+        }
+        // Check every shape before assigning any, so a failed load leaves the model as
+        // it was.
+        for (key, value) in weights {
+            if let Some(slot) = params.get(key) {
+                check_shape("load_weights", key, slot, value)?;
+            }
+        }
+        for (key, value) in weights {
+            if let Some(slot) = params.get_mut(key) {
+                **slot = value.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a `.safetensors` or `.npz` checkpoint (as Python's `save_weights` writes
+    /// it) with [`Module::load_weights`]. Tensors stay lazy views of the file until used.
+    fn load_weights_file(&mut self, path: impl AsRef<Path>, strict: bool) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        match io::load(path)? {
+            io::Loaded::Arrays(weights) => self.load_weights(&weights, strict),
+            io::Loaded::Array(_) => Err(Error::Invalid(format!(
+                "[load_weights] {} holds one array, not named weights; use .safetensors or .npz.",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Saves the parameters as `.safetensors` or `.npz`, chosen by the extension, as
+    /// Python's `save_weights` does.
+    fn save_weights(&mut self, path: impl AsRef<Path>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        let path = path.as_ref();
+        let params = self.parameters();
+        match io::Format::from_path(path)? {
+            io::Format::Safetensors => {
+                let arrays: io::Arrays = params.into_iter().collect();
+                io::save_safetensors(path, &arrays, &BTreeMap::new())
+            }
+            io::Format::Npz => io::savez(path, &params, false),
+            other => Err(Error::Invalid(format!(
+                "[save_weights] Unsupported file format {other:?}: use .safetensors or .npz."
+            ))),
+        }
+    }
+}
+
+fn check_shape(op: &str, key: &str, old: &Array, new: &Array) -> Result<()> {
+    if old.shape() != new.shape() {
+        return Err(Error::Invalid(format!(
+            "[{op}] Expected shape {:?} but received shape {:?} for parameter {key}.",
+            old.shape(),
+            new.shape()
+        )));
+    }
+    Ok(())
+}
+
+/// A child's parameters under `prefix.` (how containers build dotted names).
+pub fn prefixed<'a>(
+    prefix: &str,
+    params: Vec<(String, &'a mut Array)>,
+) -> Vec<(String, &'a mut Array)> {
+    params
+        .into_iter()
+        .map(|(k, v)| (format!("{prefix}.{k}"), v))
+        .collect()
+}
+
+/// A module with one input and one output, so that it can sit in a [`Sequential`].
+pub trait Unary: Module {
+    fn forward(&self, x: &Array) -> Result<Array>;
+}
+
+/// `Sequential(a, b, c)(x) == c(b(a(x)))`; parameters under `layers.<i>.`, as Python's.
+#[derive(Default)]
+pub struct Sequential {
+    pub layers: Vec<Box<dyn Unary>>,
+}
+
+impl Sequential {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a layer (builder style).
+    pub fn add(mut self, layer: impl Unary + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+}
+
+impl Module for Sequential {
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            out.extend(prefixed(&format!("layers.{i}"), layer.parameters_mut()));
+        }
+        out
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for layer in &mut self.layers {
+            layer.set_training(training);
+        }
+    }
+}
+
+impl Unary for Sequential {
+    fn forward(&self, x: &Array) -> Result<Array> {
+        let mut x = x.clone();
+        for layer in &self.layers {
+            x = layer.forward(&x)?;
+        }
+        Ok(x)
+    }
+}
+
+/// The loss `loss_fn(model)` and its gradient with respect to every parameter of
+/// `model`, by name (Python's `nn.value_and_grad(model, fn)`), ready for
+/// [`crate::Optimizer::update`].
+///
+/// The parameters are swapped for traced arrays while `loss_fn` runs and put back
+/// afterwards, also when it fails.
+pub fn value_and_grad<M: Module>(
+    model: &mut M,
+    loss_fn: impl Fn(&M) -> Result<Array>,
+) -> Result<(Array, BTreeMap<String, Array>)> {
+    let (names, originals): (Vec<String>, Vec<Array>) = model.parameters().into_iter().unzip();
+    let cell = std::cell::RefCell::new(model);
+    let f = |xs: &[Array]| -> Result<Vec<Array>> {
+        let mut m = cell.borrow_mut();
+        let traced: BTreeMap<String, Array> =
+            names.iter().cloned().zip(xs.iter().cloned()).collect();
+        m.update(&traced)?;
+        Ok(vec![loss_fn(&**m)?])
+    };
+    let argnums: Vec<usize> = (0..names.len()).collect();
+    let result = ferrox::transforms::value_and_grad(f, &argnums)(&originals);
+    let restore: BTreeMap<String, Array> = names.iter().cloned().zip(originals).collect();
+    cell.borrow_mut().update(&restore)?;
+    let (mut values, grads) = result?;
+    let value = values.pop().ok_or_else(|| {
+        Error::Runtime("[value_and_grad] the loss function returned nothing".into())
+    })?;
+    Ok((value, names.into_iter().zip(grads).collect()))
+}
