@@ -1,0 +1,67 @@
+"""Writes the checkpoint and expected outputs the Rust tests reproduce.
+
+Run from the repository root (committed outputs land in crates/ferrox-nn/tests/fixtures/):
+
+    PYTHONPATH=crates/ferrox-python/python .venv/bin/python \
+        crates/ferrox-nn/tests/fixtures_gen/make_fixtures.py
+"""
+import os
+
+import ferrox.core as mx
+import ferrox.nn as nn
+import ferrox.optimizers as optim
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+
+
+class Model(nn.Module):
+    """Embedding -> 2-layer encoder -> RMSNorm -> Conv1d -> GELU -> Linear, plus a
+    decoder layer and a Conv2d checked on their own."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(11, 8)
+        self.encoder = nn.TransformerEncoder(2, 8, 2, mlp_dims=16)
+        self.norm = nn.RMSNorm(8)
+        self.conv = nn.Conv1d(8, 6, 3, padding=1)
+        self.head = nn.Linear(6, 5)
+        self.decoder = nn.TransformerDecoderLayer(8, 2, mlp_dims=16, norm_first=False)
+        self.conv2 = nn.Conv2d(3, 4, 3, padding=1)
+
+    def __call__(self, tokens, mask):
+        h = self.encoder(self.embedding(tokens), mask)
+        return self.head(nn.gelu(self.conv(self.norm(h)))), h
+
+
+def main():
+    mx.random.seed(7)
+    model = Model()
+    tokens = mx.random.randint(0, 11, (2, 5)).astype(mx.int32)
+    mask = nn.MultiHeadAttention.create_additive_causal_mask(5)
+    out, enc = model(tokens, mask)
+    memory = mx.random.normal((2, 3, 8))
+    dec = model.decoder(enc, memory, mask, None)
+    image = mx.random.normal((1, 4, 4, 3))
+    conv2 = model.conv2(image)
+
+    # One Adam and one SGD step on the head's weight with a fixed gradient.
+    grad = mx.random.normal(model.head.weight.shape)
+    adam = optim.Adam(learning_rate=0.01)
+    adam_w = adam.apply_gradients({"w": grad}, {"w": model.head.weight})["w"]
+    adam_w = adam.apply_gradients({"w": grad}, {"w": adam_w})["w"]
+    sgd = optim.SGD(learning_rate=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+    sgd_w = sgd.apply_gradients({"w": grad}, {"w": model.head.weight})["w"]
+    sgd_w = sgd.apply_gradients({"w": grad}, {"w": sgd_w})["w"]
+
+    os.makedirs(OUT, exist_ok=True)
+    model.save_weights(os.path.join(OUT, "model.safetensors"))
+    arrays = dict(
+        tokens=tokens, out=out, encoder_out=enc, memory=memory, decoder_out=dec,
+        image=image, conv2_out=conv2, grad=grad, adam_w=adam_w, sgd_w=sgd_w,
+    )
+    for name, a in arrays.items():
+        mx.save(os.path.join(OUT, f"{name}.npy"), a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+//! Parameter names, updates, checkpoint loading errors and save/load round trips.
+
+mod common;
+use common::*;
+use ferrox::{io, ops, Array};
+use ferrox_nn::module::prefixed;
+use ferrox_nn::*;
+use std::collections::BTreeMap;
+
+/// What the Python side gives for `nn.TransformerEncoder(2, 32, 4)`:
+/// `[k for k, _ in tree_flatten(model.parameters())]`.
+const PYTHON_ENCODER_KEYS: &[&str] = &[
+    "layers.0.attention.query_proj.weight",
+    "layers.0.attention.key_proj.weight",
+    "layers.0.attention.value_proj.weight",
+    "layers.0.attention.out_proj.weight",
+    "layers.0.ln1.weight",
+    "layers.0.ln1.bias",
+    "layers.0.ln2.weight",
+    "layers.0.ln2.bias",
+    "layers.0.linear1.weight",
+    "layers.0.linear1.bias",
+    "layers.0.linear2.weight",
+    "layers.0.linear2.bias",
+    "layers.1.attention.query_proj.weight",
+    "layers.1.attention.key_proj.weight",
+    "layers.1.attention.value_proj.weight",
+    "layers.1.attention.out_proj.weight",
+    "layers.1.ln1.weight",
+    "layers.1.ln1.bias",
+    "layers.1.ln2.weight",
+    "layers.1.ln2.bias",
+    "layers.1.linear1.weight",
+    "layers.1.linear1.bias",
+    "layers.1.linear2.weight",
+    "layers.1.linear2.bias",
+    "ln.weight",
+    "ln.bias",
+];
+
+#[test]
+fn encoder_keys_equal_python_tree_flatten() {
+    let mut enc = TransformerEncoder::new(2, 32, 4, Default::default()).unwrap();
+    let keys: Vec<String> = enc.parameters().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, PYTHON_ENCODER_KEYS);
+    let shapes: BTreeMap<String, Vec<usize>> = enc
+        .parameters()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec()))
+        .collect();
+    assert_eq!(shapes["layers.0.linear1.weight"], vec![128, 32]);
+    assert_eq!(shapes["layers.1.attention.out_proj.weight"], vec![32, 32]);
+}
+
+#[test]
+fn decoder_and_sequential_keys() {
+    let mut dec = TransformerDecoderLayer::new(8, 2, Default::default()).unwrap();
+    let keys: Vec<String> = dec.parameters().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys[0], "self_attention.query_proj.weight");
+    assert_eq!(keys[4], "cross_attention.query_proj.weight");
+    assert_eq!(
+        &keys[8..],
+        [
+            "ln1.weight",
+            "ln1.bias",
+            "ln2.weight",
+            "ln2.bias",
+            "ln3.weight",
+            "ln3.bias",
+            "linear1.weight",
+            "linear1.bias",
+            "linear2.weight",
+            "linear2.bias"
+        ]
+    );
+    let mut seq = Sequential::new()
+        .add(Linear::new(2, 3, true).unwrap())
+        .add(Activation(activations::relu))
+        .add(Linear::new(3, 1, false).unwrap());
+    let keys: Vec<String> = seq.parameters().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        ["layers.0.weight", "layers.0.bias", "layers.2.weight"]
+    );
+}
+
+fn tiny() -> Sequential {
+    Sequential::new()
+        .add(Linear::new(3, 2, true).unwrap())
+        .add(LayerNorm::new(2).unwrap())
+}
+
+#[test]
+fn load_weights_reports_keys_by_name() {
+    let mut m = tiny();
+    let mut w: BTreeMap<String, Array> = m.parameters().into_iter().collect();
+    // Missing key.
+    let bias = w.remove("layers.0.bias").unwrap();
+    let e = m.load_weights(&w, true).unwrap_err().to_string();
+    assert!(e.contains("Missing") && e.contains("layers.0.bias"), "{e}");
+    // Non-strict loads what is there.
+    m.load_weights(&w, false).unwrap();
+    // Unexpected key.
+    w.insert("layers.0.bias".into(), bias);
+    w.insert("layers.7.weight".into(), ops::zeros(&[1], None).unwrap());
+    let e = m.load_weights(&w, true).unwrap_err().to_string();
+    assert!(
+        e.contains("not in model") && e.contains("layers.7.weight"),
+        "{e}"
+    );
+    w.remove("layers.7.weight");
+    // Wrong shape: named, and nothing is loaded.
+    let before = values(&m.parameters()[0].1);
+    w.insert("layers.0.weight".into(), ops::ones(&[2, 3], None).unwrap());
+    w.insert("layers.1.weight".into(), ops::zeros(&[5], None).unwrap());
+    let e = m.load_weights(&w, false).unwrap_err().to_string();
+    assert!(e.contains("layers.1.weight") && e.contains("[5]"), "{e}");
+    assert_eq!(values(&m.parameters()[0].1), before);
+    // update: unknown names are errors too.
+    let mut bad = BTreeMap::new();
+    bad.insert("nope".to_string(), ops::zeros(&[1], None).unwrap());
+    assert!(m.update(&bad).unwrap_err().to_string().contains("nope"));
+}
+
+#[test]
+fn save_load_round_trip_safetensors_and_npz() {
+    let dir = std::env::temp_dir().join(format!("ferrox-nn-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let x = ops::reshape(&ops::arange(0.0, 6.0, 1.0, None).unwrap(), &[2, 3]).unwrap();
+    let mut a = tiny();
+    for ext in ["safetensors", "npz"] {
+        let path = dir.join(format!("w.{ext}"));
+        a.save_weights(&path).unwrap();
+        let mut b = tiny();
+        b.load_weights_file(&path, true).unwrap();
+        for ((ka, va), (kb, vb)) in a.parameters().into_iter().zip(b.parameters()) {
+            assert_eq!(ka, kb);
+            assert_eq!(values(&va), values(&vb), "{ext}: {ka}");
+        }
+        assert_eq!(
+            values(&a.forward(&x).unwrap()),
+            values(&b.forward(&x).unwrap())
+        );
+        // The file holds exactly the parameter names.
+        let io::Loaded::Arrays(raw) = io::load(&path).unwrap() else {
+            panic!("named arrays")
+        };
+        assert_eq!(
+            raw.keys().cloned().collect::<Vec<_>>(),
+            vec![
+                "layers.0.bias",
+                "layers.0.weight",
+                "layers.1.bias",
+                "layers.1.weight"
+            ]
+        );
+    }
+    // A missing file is an error naming it; a .npy is refused.
+    assert!(a
+        .load_weights_file(dir.join("absent.safetensors"), true)
+        .is_err());
+    io::save(dir.join("one.npy"), &x).unwrap();
+    assert!(a.load_weights_file(dir.join("one.npy"), true).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn prefixed_nests_names() {
+    let mut l = Linear::new(1, 1, false).unwrap();
+    let names: Vec<String> = prefixed("a.b", l.parameters_mut())
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(names, ["a.b.weight"]);
+}
