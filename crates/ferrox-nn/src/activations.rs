@@ -3,6 +3,7 @@
 //! are: a float16 input gives a float16 output.
 
 use crate::module::{Module, Unary};
+use crate::module_parameters;
 use ferrox::{ops, Array, Result};
 
 /// `max(x, 0)`.
@@ -72,9 +73,7 @@ pub fn log_softmax(x: &Array, axis: isize) -> Result<Array> {
 pub struct Activation(pub fn(&Array) -> Result<Array>);
 
 impl Module for Activation {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        Vec::new()
-    }
+    module_parameters!();
 }
 
 impl Unary for Activation {

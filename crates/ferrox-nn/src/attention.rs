@@ -1,7 +1,8 @@
 //! `MultiHeadAttention` (projections `query_proj`, `key_proj`, `value_proj`,
 //! `out_proj`, as Python's), its additive causal mask, and `RoPE`.
 
-use crate::module::{prefixed, Module};
+use crate::module::Module;
+use crate::module_parameters;
 use crate::Linear;
 use ferrox::ops::fast::{self, AttentionMask};
 use ferrox::{dtype, ops, Array, Dtype, Error, Result};
@@ -86,13 +87,7 @@ impl MultiHeadAttention {
 }
 
 impl Module for MultiHeadAttention {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = prefixed("query_proj", self.query_proj.parameters_mut());
-        out.extend(prefixed("key_proj", self.key_proj.parameters_mut()));
-        out.extend(prefixed("value_proj", self.value_proj.parameters_mut()));
-        out.extend(prefixed("out_proj", self.out_proj.parameters_mut()));
-        out
-    }
+    module_parameters!(child query_proj, child key_proj, child value_proj, child out_proj);
 }
 
 /// Rotary positional encoding of the first `dims` features (`fast.rope`); no
@@ -132,7 +127,5 @@ impl RoPE {
 }
 
 impl Module for RoPE {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        Vec::new()
-    }
+    module_parameters!();
 }

@@ -2,6 +2,7 @@
 //! weight `[C_out, *kernel, C_in / groups]`, bias `[C_out]` (Python's layout and keys).
 
 use crate::module::{Module, Unary};
+use crate::module_parameters;
 use ferrox::{ops, random, Array, Error, Result};
 
 fn init(
@@ -28,17 +29,6 @@ fn init(
         None
     };
     Ok((weight, bias))
-}
-
-fn conv_params<'a>(
-    weight: &'a mut Array,
-    bias: &'a mut Option<Array>,
-) -> Vec<(String, &'a mut Array)> {
-    let mut out = vec![("weight".to_string(), weight)];
-    if let Some(b) = bias {
-        out.push(("bias".to_string(), b));
-    }
-    out
 }
 
 /// 1-D convolution over `[N, L, C_in]`.
@@ -110,9 +100,7 @@ impl Conv1d {
 }
 
 impl Module for Conv1d {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        conv_params(&mut self.weight, &mut self.bias)
-    }
+    module_parameters!(param weight, optional bias);
 }
 
 impl Unary for Conv1d {
@@ -192,9 +180,7 @@ impl Conv2d {
 }
 
 impl Module for Conv2d {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        conv_params(&mut self.weight, &mut self.bias)
-    }
+    module_parameters!(param weight, optional bias);
 }
 
 impl Unary for Conv2d {

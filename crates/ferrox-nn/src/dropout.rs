@@ -38,6 +38,10 @@ impl Dropout {
 }
 
 impl Module for Dropout {
+    fn parameters(&self) -> Vec<(String, Array)> {
+        Vec::new()
+    }
+
     fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
         Vec::new()
     }

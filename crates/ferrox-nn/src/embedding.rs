@@ -2,6 +2,7 @@
 //! projection (`as_linear`).
 
 use crate::module::Module;
+use crate::module_parameters;
 use ferrox::{ops, random, Array, Result};
 
 pub struct Embedding {
@@ -36,7 +37,5 @@ impl Embedding {
 }
 
 impl Module for Embedding {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        vec![("weight".to_string(), &mut self.weight)]
-    }
+    module_parameters!(param weight);
 }

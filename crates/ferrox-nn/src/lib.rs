@@ -42,6 +42,8 @@
 //! the parameters (loaded into the model inside the closure with [`Module::update`]),
 //! then step an [`optim::Optimizer`] with the gradients by name.
 
+pub use ferrox;
+
 pub mod activations;
 pub mod attention;
 pub mod conv;

@@ -2,6 +2,7 @@
 //! layout, so checkpoints load unchanged).
 
 use crate::module::{Module, Unary};
+use crate::module_parameters;
 use ferrox::{ops, random, Array, Result};
 
 pub struct Linear {
@@ -33,13 +34,7 @@ impl Linear {
 }
 
 impl Module for Linear {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = vec![("weight".to_string(), &mut self.weight)];
-        if let Some(b) = &mut self.bias {
-            out.push(("bias".to_string(), b));
-        }
-        out
-    }
+    module_parameters!(param weight, optional bias);
 }
 
 impl Unary for Linear {

@@ -8,27 +8,39 @@ use std::path::Path;
 
 /// A layer or a model: something with named parameters.
 ///
-/// Implementors write one method, [`Module::parameters_mut`], listing every parameter
-/// under its dotted name in the order Python's `Module` holds them (attribute order);
-/// everything else is derived from it.
+/// A module lists every parameter under its dotted name, in the order Python's
+/// `Module` holds them (attribute order), by reference and by mutable reference;
+/// everything else (updates, checkpoints) is derived from those lists. The
+/// [`module_parameters!`](crate::module_parameters) macro writes the three methods from
+/// a list of fields:
+///
+/// ```
+/// use ferrox::Array;
+/// use ferrox_nn::{module_parameters, Linear, Module, TransformerEncoder};
+///
+/// struct Classifier {
+///     encoder: TransformerEncoder,
+///     head: Linear,
+///     temperature: Array,
+/// }
+///
+/// impl Module for Classifier {
+///     // Keys: encoder.layers.0.attention.query_proj.weight, ..., head.weight,
+///     // head.bias, temperature.
+///     module_parameters!(child encoder, child head, param temperature);
+/// }
+/// ```
 pub trait Module {
-    /// Every parameter, by dotted name (`layers.0.attention.query_proj.weight`).
+    /// Every parameter, by dotted name (`layers.0.attention.query_proj.weight`), as cheap
+    /// handles (an `Array` clone shares its node).
+    fn parameters(&self) -> Vec<(String, Array)>;
+
+    /// The same list, for assignment.
     fn parameters_mut(&mut self) -> Vec<(String, &mut Array)>;
 
     /// Sets the training flag (it changes what `Dropout` does). Containers pass it on
     /// to their children; layers without such behaviour ignore it.
     fn set_training(&mut self, _training: bool) {}
-
-    /// Every parameter, by dotted name, as cheap handles (an `Array` clone is an `Arc`).
-    ///
-    /// This takes `&mut self` only because it is derived from `parameters_mut`; a layer
-    /// may override it, but nothing is modified.
-    fn parameters(&mut self) -> Vec<(String, Array)> {
-        self.parameters_mut()
-            .into_iter()
-            .map(|(k, v)| (k, v.clone()))
-            .collect()
-    }
 
     /// Replaces the parameters named in `new` (a subset is fine, as after a frozen
     /// layer); an unknown name or a changed shape is an error naming the key.
@@ -107,7 +119,7 @@ pub trait Module {
 
     /// Saves the parameters as `.safetensors` or `.npz`, chosen by the extension, as
     /// Python's `save_weights` does.
-    fn save_weights(&mut self, path: impl AsRef<Path>) -> Result<()>
+    fn save_weights(&self, path: impl AsRef<Path>) -> Result<()>
     where
         Self: Sized,
     {
@@ -138,14 +150,118 @@ fn check_shape(op: &str, key: &str, old: &Array, new: &Array) -> Result<()> {
 }
 
 /// A child's parameters under `prefix.` (how containers build dotted names).
-pub fn prefixed<'a>(
-    prefix: &str,
-    params: Vec<(String, &'a mut Array)>,
-) -> Vec<(String, &'a mut Array)> {
+pub fn prefixed<T>(prefix: &str, params: Vec<(String, T)>) -> Vec<(String, T)> {
     params
         .into_iter()
         .map(|(k, v)| (format!("{prefix}.{k}"), v))
         .collect()
+}
+
+/// Writes [`Module`]'s `parameters`, `parameters_mut` and `set_training` from a list of
+/// fields, each with its kind:
+/// - `param name`: an `Array` field, key `name`;
+/// - `optional name`: an `Option<Array>` field (a bias), key `name` when present;
+/// - `child name`: a field that is a `Module`, its keys under `name.`;
+/// - `children name`: a `Vec` of modules, keys under `name.<i>.` (Python's lists).
+///
+/// List the fields in the order Python's module assigns its attributes, so that the
+/// parameters come in `tree_flatten`'s order.
+#[macro_export]
+macro_rules! module_parameters {
+    ($($kind:ident $field:ident),* $(,)?) => {
+        #[allow(unused_mut)]
+        fn parameters(&self) -> Vec<(String, $crate::ferrox::Array)> {
+            let mut out = Vec::new();
+            $($crate::__module_field!(ref $kind, self, out, $field);)*
+            out
+        }
+
+        #[allow(unused_mut)]
+        fn parameters_mut(&mut self) -> Vec<(String, &mut $crate::ferrox::Array)> {
+            let mut out = Vec::new();
+            $($crate::__module_field!(mut $kind, self, out, $field);)*
+            out
+        }
+
+        fn set_training(&mut self, training: bool) {
+            let _ = training;
+            $($crate::__module_field!(train $kind, self, training, $field);)*
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __module_field {
+    (ref param, $s:ident, $out:ident, $f:ident) => {
+        $out.push((stringify!($f).to_string(), $s.$f.clone()));
+    };
+    (ref optional, $s:ident, $out:ident, $f:ident) => {
+        if let Some(a) = &$s.$f {
+            $out.push((stringify!($f).to_string(), a.clone()));
+        }
+    };
+    (ref child, $s:ident, $out:ident, $f:ident) => {
+        $out.extend($crate::module::prefixed(
+            stringify!($f),
+            $crate::Module::parameters(&$s.$f),
+        ));
+    };
+    (ref children, $s:ident, $out:ident, $f:ident) => {
+        for (i, c) in $s.$f.iter().enumerate() {
+            let prefix = format!("{}.{}", stringify!($f), i);
+            $out.extend($crate::module::prefixed(
+                &prefix,
+                $crate::Module::parameters(c),
+            ));
+        }
+    };
+    (mut param, $s:ident, $out:ident, $f:ident) => {
+        $out.push((stringify!($f).to_string(), &mut $s.$f));
+    };
+    (mut optional, $s:ident, $out:ident, $f:ident) => {
+        if let Some(a) = &mut $s.$f {
+            $out.push((stringify!($f).to_string(), a));
+        }
+    };
+    (mut child, $s:ident, $out:ident, $f:ident) => {
+        $out.extend($crate::module::prefixed(
+            stringify!($f),
+            $crate::Module::parameters_mut(&mut $s.$f),
+        ));
+    };
+    (mut children, $s:ident, $out:ident, $f:ident) => {
+        for (i, c) in $s.$f.iter_mut().enumerate() {
+            let prefix = format!("{}.{}", stringify!($f), i);
+            $out.extend($crate::module::prefixed(
+                &prefix,
+                $crate::Module::parameters_mut(c),
+            ));
+        }
+    };
+    (train param, $s:ident, $t:ident, $f:ident) => {};
+    (train optional, $s:ident, $t:ident, $f:ident) => {};
+    (train child, $s:ident, $t:ident, $f:ident) => {
+        $crate::Module::set_training(&mut $s.$f, $t);
+    };
+    (train children, $s:ident, $t:ident, $f:ident) => {
+        for c in $s.$f.iter_mut() {
+            $crate::Module::set_training(c, $t);
+        }
+    };
+}
+
+/// A boxed module is a module (so `Vec<Box<dyn Unary>>` can hold children).
+impl<M: Module + ?Sized> Module for Box<M> {
+    fn parameters(&self) -> Vec<(String, Array)> {
+        (**self).parameters()
+    }
+    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
+        (**self).parameters_mut()
+    }
+    fn set_training(&mut self, training: bool) {
+        (**self).set_training(training)
+    }
 }
 
 /// A module with one input and one output, so that it can sit in a [`Sequential`].
@@ -172,19 +288,7 @@ impl Sequential {
 }
 
 impl Module for Sequential {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = Vec::new();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            out.extend(prefixed(&format!("layers.{i}"), layer.parameters_mut()));
-        }
-        out
-    }
-
-    fn set_training(&mut self, training: bool) {
-        for layer in &mut self.layers {
-            layer.set_training(training);
-        }
-    }
+    module_parameters!(children layers);
 }
 
 impl Unary for Sequential {

@@ -2,6 +2,7 @@
 //! (as Python's layers call them, so the values agree bit for bit).
 
 use crate::module::{Module, Unary};
+use crate::module_parameters;
 use ferrox::{ops, Array, Result};
 
 pub struct LayerNorm {
@@ -37,16 +38,7 @@ impl LayerNorm {
 }
 
 impl Module for LayerNorm {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = Vec::new();
-        if let Some(w) = &mut self.weight {
-            out.push(("weight".to_string(), w));
-        }
-        if let Some(b) = &mut self.bias {
-            out.push(("bias".to_string(), b));
-        }
-        out
-    }
+    module_parameters!(optional weight, optional bias);
 }
 
 impl Unary for LayerNorm {
@@ -76,9 +68,7 @@ impl RMSNorm {
 }
 
 impl Module for RMSNorm {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        vec![("weight".to_string(), &mut self.weight)]
-    }
+    module_parameters!(param weight);
 }
 
 impl Unary for RMSNorm {

@@ -3,7 +3,8 @@
 //! same outputs here bit for bit.
 
 use crate::activations::relu;
-use crate::module::{prefixed, Module};
+use crate::module::Module;
+use crate::module_parameters;
 use crate::{Dropout, LayerNorm, Linear, MultiHeadAttention};
 use ferrox::{ops, Array, Result};
 
@@ -83,19 +84,9 @@ impl TransformerEncoderLayer {
 }
 
 impl Module for TransformerEncoderLayer {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = prefixed("attention", self.attention.parameters_mut());
-        out.extend(prefixed("ln1", self.ln1.parameters_mut()));
-        out.extend(prefixed("ln2", self.ln2.parameters_mut()));
-        out.extend(prefixed("linear1", self.linear1.parameters_mut()));
-        out.extend(prefixed("linear2", self.linear2.parameters_mut()));
-        out
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.dropout1.set_training(training);
-        self.dropout2.set_training(training);
-    }
+    module_parameters!(
+        child attention, child ln1, child ln2, child linear1, child linear2, child dropout1, child dropout2,
+    );
 }
 
 /// Self-attention, cross-attention over `memory`, then an MLP, each with a residual
@@ -172,25 +163,10 @@ impl TransformerDecoderLayer {
 }
 
 impl Module for TransformerDecoderLayer {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = prefixed("self_attention", self.self_attention.parameters_mut());
-        out.extend(prefixed(
-            "cross_attention",
-            self.cross_attention.parameters_mut(),
-        ));
-        out.extend(prefixed("ln1", self.ln1.parameters_mut()));
-        out.extend(prefixed("ln2", self.ln2.parameters_mut()));
-        out.extend(prefixed("ln3", self.ln3.parameters_mut()));
-        out.extend(prefixed("linear1", self.linear1.parameters_mut()));
-        out.extend(prefixed("linear2", self.linear2.parameters_mut()));
-        out
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.dropout1.set_training(training);
-        self.dropout2.set_training(training);
-        self.dropout3.set_training(training);
-    }
+    module_parameters!(
+        child self_attention, child cross_attention, child ln1, child ln2, child ln3, child linear1,
+        child linear2, child dropout1, child dropout2, child dropout3,
+    );
 }
 
 /// `num_layers` encoder layers (`layers.<i>`) then a LayerNorm (`ln`).
@@ -225,20 +201,7 @@ impl TransformerEncoder {
 }
 
 impl Module for TransformerEncoder {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = Vec::new();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            out.extend(prefixed(&format!("layers.{i}"), layer.parameters_mut()));
-        }
-        out.extend(prefixed("ln", self.ln.parameters_mut()));
-        out
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.layers
-            .iter_mut()
-            .for_each(|l| l.set_training(training));
-    }
+    module_parameters!(children layers, child ln);
 }
 
 /// `num_layers` decoder layers (`layers.<i>`) then a LayerNorm (`ln`).
@@ -279,18 +242,5 @@ impl TransformerDecoder {
 }
 
 impl Module for TransformerDecoder {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        let mut out = Vec::new();
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            out.extend(prefixed(&format!("layers.{i}"), layer.parameters_mut()));
-        }
-        out.extend(prefixed("ln", self.ln.parameters_mut()));
-        out
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.layers
-            .iter_mut()
-            .for_each(|l| l.set_training(training));
-    }
+    module_parameters!(children layers, child ln);
 }

@@ -66,17 +66,9 @@ impl Model {
 }
 
 impl Module for Model {
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        use ferrox_nn::module::prefixed;
-        let mut out = prefixed("embedding", self.embedding.parameters_mut());
-        out.extend(prefixed("encoder", self.encoder.parameters_mut()));
-        out.extend(prefixed("norm", self.norm.parameters_mut()));
-        out.extend(prefixed("conv", self.conv.parameters_mut()));
-        out.extend(prefixed("head", self.head.parameters_mut()));
-        out.extend(prefixed("decoder", self.decoder.parameters_mut()));
-        out.extend(prefixed("conv2", self.conv2.parameters_mut()));
-        out
-    }
+    module_parameters!(
+        child embedding, child encoder, child norm, child conv, child head, child decoder, child conv2,
+    );
 }
 
 fn bits(a: &Array) -> Vec<u32> {

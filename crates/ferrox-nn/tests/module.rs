@@ -40,7 +40,7 @@ const PYTHON_ENCODER_KEYS: &[&str] = &[
 
 #[test]
 fn encoder_keys_equal_python_tree_flatten() {
-    let mut enc = TransformerEncoder::new(2, 32, 4, Default::default()).unwrap();
+    let enc = TransformerEncoder::new(2, 32, 4, Default::default()).unwrap();
     let keys: Vec<String> = enc.parameters().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, PYTHON_ENCODER_KEYS);
     let shapes: BTreeMap<String, Vec<usize>> = enc
@@ -54,7 +54,7 @@ fn encoder_keys_equal_python_tree_flatten() {
 
 #[test]
 fn decoder_and_sequential_keys() {
-    let mut dec = TransformerDecoderLayer::new(8, 2, Default::default()).unwrap();
+    let dec = TransformerDecoderLayer::new(8, 2, Default::default()).unwrap();
     let keys: Vec<String> = dec.parameters().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys[0], "self_attention.query_proj.weight");
     assert_eq!(keys[4], "cross_attention.query_proj.weight");
@@ -73,7 +73,7 @@ fn decoder_and_sequential_keys() {
             "linear2.bias"
         ]
     );
-    let mut seq = Sequential::new()
+    let seq = Sequential::new()
         .add(Linear::new(2, 3, true).unwrap())
         .add(Activation(activations::relu))
         .add(Linear::new(3, 1, false).unwrap());
