@@ -141,3 +141,27 @@ fn python_optimizer_steps_reproduce() {
     assert_bitwise(&run(&mut sgd), &npy("sgd_w"), "SGD nesterov, two steps");
     let _ = ops::zeros(&[1], None);
 }
+
+#[test]
+fn python_loss_and_gradients_reproduce() {
+    let mut model = loaded();
+    let (tokens, targets) = (npy("tokens"), npy("targets"));
+    let mask = MultiHeadAttention::create_additive_causal_mask(5, Dtype::Float32).unwrap();
+    let (loss, grads) = value_and_grad(&mut model, |m: &Model| {
+        let (logits, _) = m.forward(&tokens, &mask)?;
+        losses::cross_entropy(&logits, &targets, None, -1, 0.0, Reduction::Mean)
+    })
+    .unwrap();
+    assert_bitwise(&loss, &npy("loss"), "loss");
+    let io::Loaded::Arrays(want) = io::load(fixture("grads.safetensors")).unwrap() else {
+        panic!("grads.safetensors holds named arrays")
+    };
+    assert_eq!(want.len(), 4);
+    for (name, w) in &want {
+        assert_bitwise(&grads[name], w, name);
+    }
+    // Every parameter has a gradient of its shape.
+    for (name, p) in model.parameters() {
+        assert_eq!(grads[&name].shape(), p.shape(), "{name}");
+    }
+}

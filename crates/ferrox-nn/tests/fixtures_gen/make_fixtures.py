@@ -10,6 +10,7 @@ import os
 import ferrox.core as mx
 import ferrox.nn as nn
 import ferrox.optimizers as optim
+from ferrox.utils import tree_flatten
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "fixtures")
 
@@ -53,11 +54,24 @@ def main():
     sgd_w = sgd.apply_gradients({"w": grad}, {"w": model.head.weight})["w"]
     sgd_w = sgd.apply_gradients({"w": grad}, {"w": sgd_w})["w"]
 
+    # The loss's gradient for a few parameters (all would triple the fixture's size).
+    targets = mx.random.randint(0, 5, (2, 5)).astype(mx.int32)
+
+    def loss_fn(model):
+        logits, _ = model(tokens, mask)
+        return nn.losses.cross_entropy(logits, targets, reduction="mean")
+
+    loss, grads = nn.value_and_grad(model, loss_fn)(model)
+    flat = dict(tree_flatten(grads))
+    picked = ["embedding.weight", "encoder.layers.0.attention.query_proj.weight", "encoder.ln.bias", "head.weight"]
+    mx.save_safetensors(os.path.join(OUT, "grads.safetensors"), {k: flat[k] for k in picked})
+
     os.makedirs(OUT, exist_ok=True)
     model.save_weights(os.path.join(OUT, "model.safetensors"))
     arrays = dict(
         tokens=tokens, out=out, encoder_out=enc, memory=memory, decoder_out=dec,
         image=image, conv2_out=conv2, grad=grad, adam_w=adam_w, sgd_w=sgd_w,
+        targets=targets, loss=loss,
     )
     for name, a in arrays.items():
         mx.save(os.path.join(OUT, f"{name}.npy"), a)
