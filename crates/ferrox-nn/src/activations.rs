@@ -67,6 +67,53 @@ pub fn log_softmax(x: &Array, axis: isize) -> Result<Array> {
     ops::subtract(x, ops::logsumexp(x, &[axis], true)?)
 }
 
+/// `min(max(x, 0), 6)`.
+pub fn relu6(x: &Array) -> Result<Array> {
+    ops::minimum(ops::maximum(x, 0i32)?, 6.0)
+}
+
+/// `x` for `x > 0`, else `alpha * (exp(x) - 1)`.
+pub fn elu(x: &Array, alpha: f64) -> Result<Array> {
+    let negative = ops::multiply(alpha, ops::subtract(ops::exp(x)?, 1i32)?)?;
+    ops::where_(ops::greater(x, 0i32)?, x, negative)
+}
+
+/// Scaled ELU with the self-normalising constants (alpha 1.67326, scale 1.0507).
+pub fn selu(x: &Array) -> Result<Array> {
+    ops::multiply(elu(x, 1.67326)?, 1.0507)
+}
+
+/// `log(sigmoid(x)) = -softplus(-x)`.
+pub fn log_sigmoid(x: &Array) -> Result<Array> {
+    ops::negative(&softplus(&ops::negative(x)?)?)
+}
+
+/// `x / (1 + |x|)`.
+pub fn softsign(x: &Array) -> Result<Array> {
+    ops::divide(x, ops::add(1i32, ops::abs(x)?)?)
+}
+
+/// `x` clipped to `[-1, 1]`.
+pub fn hard_tanh(x: &Array) -> Result<Array> {
+    ops::minimum(ops::maximum(x, -1.0)?, 1.0)
+}
+
+/// `x * min(max(x + 3, 0), 6) / 6`.
+pub fn hardswish(x: &Array) -> Result<Array> {
+    let gate = ops::minimum(ops::maximum(ops::add(x, 3i32)?, 0i32)?, 6i32)?;
+    ops::divide(ops::multiply(x, gate)?, 6i32)
+}
+
+/// `x * tanh(softplus(x))`.
+pub fn mish(x: &Array) -> Result<Array> {
+    ops::multiply(x, ops::tanh(&softplus(x)?)?)
+}
+
+/// `softmax(-x)` along `axis`.
+pub fn softmin(x: &Array, axis: isize) -> Result<Array> {
+    ops::softmax(&ops::negative(x)?, &[axis], false)
+}
+
 /// A parameterless layer applying an activation function, for [`crate::Sequential`]
 /// (Python's `nn.ReLU()`, `nn.GELU()`, ...).
 #[derive(Clone, Copy)]

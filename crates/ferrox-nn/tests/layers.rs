@@ -252,7 +252,18 @@ fn activations_match_reference() {
         .map(|&v| if v > 0.0 { v } else { 0.1 * v })
         .collect();
     assert_close(&values(&act::leaky_relu(&x, 0.1).unwrap()), &want, 1e-6);
-    // softmax and log_softmax along the last axis.
+    let want: Vec<f64> = xv
+        .iter()
+        .map(|&v| if v > 0.0 { v } else { 0.5 * (v.exp() - 1.0) })
+        .collect();
+    assert_close(&values(&act::elu(&x, 0.5).unwrap()), &want, 1e-6);
+    // softmax, softmin and log_softmax along the last axis.
+    let neg = ops::negative(&x).unwrap();
+    assert_close(
+        &values(&act::softmin(&neg, -1).unwrap()),
+        &values(&act::softmax(&x, -1).unwrap()),
+        1e-7,
+    );
     let mut sm = xv.clone();
     sm.chunks_mut(5).for_each(softmax_ref);
     assert_close(&values(&act::softmax(&x, -1).unwrap()), &sm, 1e-6);
@@ -359,4 +370,32 @@ fn encoder_layer_matches_composed_reference() {
         .unwrap();
     let want = layer.ln2.forward(&ops::add(&h, &m).unwrap()).unwrap();
     assert_eq!(values(&layer.forward(&x, None).unwrap()), values(&want));
+}
+
+#[test]
+fn training_flag_reaches_every_dropout() {
+    let opts = TransformerOptions {
+        dropout: 0.5,
+        mlp_dims: Some(8),
+        ..Default::default()
+    };
+    let mut enc = TransformerEncoder::new(2, 4, 2, opts).unwrap();
+    let x = ops::ones(&[1, 3, 4], None).unwrap();
+    assert!(enc
+        .layers
+        .iter()
+        .all(|l| l.dropout1.training && l.dropout2.training));
+    enc.set_training(false);
+    assert!(enc
+        .layers
+        .iter()
+        .all(|l| !l.dropout1.training && !l.dropout2.training));
+    // Eval mode is deterministic.
+    assert_eq!(
+        values(&enc.forward(&x, None).unwrap()),
+        values(&enc.forward(&x, None).unwrap())
+    );
+    let mut seq = Sequential::new().add(Dropout::new(0.5).unwrap());
+    seq.set_training(false);
+    assert_eq!(values(&seq.forward(&x).unwrap()), vec![1.0; 12]);
 }
