@@ -38,9 +38,27 @@
 //! # Ok::<(), ferrox::Error>(())
 //! ```
 //!
-//! Training: differentiate a loss with [`ferrox::transforms::value_and_grad`] over
-//! the parameters (loaded into the model inside the closure with [`Module::update`]),
-//! then step an [`optim::Optimizer`] with the gradients by name.
+//! Training: [`value_and_grad`] gives a loss and its gradient by parameter name (as
+//! Python's `nn.value_and_grad`), and an [`Optimizer`] applies it with MLX's formulas.
+//!
+//! ```
+//! use ferrox::ops;
+//! use ferrox_nn::losses::{mse_loss, Reduction};
+//! use ferrox_nn::{value_and_grad, Linear, Optimizer, SGD};
+//!
+//! let mut model = Linear::new(3, 1, true)?;
+//! let x = ops::ones(&[8, 3], None)?;
+//! let y = ops::zeros(&[8, 1], None)?;
+//! let loss_fn = |m: &Linear| mse_loss(&m.forward(&x)?, &y, Reduction::Mean);
+//! let mut opt = SGD::new(0.1);
+//! let first = loss_fn(&model)?.item::<f32>()?;
+//! for _ in 0..10 {
+//!     let (_loss, grads) = value_and_grad(&mut model, loss_fn)?;
+//!     opt.update(&mut model, &grads)?;
+//! }
+//! assert!(loss_fn(&model)?.item::<f32>()? < first);
+//! # Ok::<(), ferrox::Error>(())
+//! ```
 
 pub use ferrox;
 
