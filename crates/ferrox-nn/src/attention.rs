@@ -7,6 +7,17 @@ use crate::Linear;
 use ferrox::ops::fast::{self, AttentionMask};
 use ferrox::{dtype, ops, Array, Dtype, Error, Result};
 
+/// Widths of [`MultiHeadAttention`]'s inputs and outputs; `None` takes Python's default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttentionDims {
+    pub query_input_dims: Option<usize>,
+    pub key_input_dims: Option<usize>,
+    /// Defaults to the keys' input width.
+    pub value_input_dims: Option<usize>,
+    pub value_dims: Option<usize>,
+    pub value_output_dims: Option<usize>,
+}
+
 pub struct MultiHeadAttention {
     pub num_heads: usize,
     pub query_proj: Linear,
@@ -16,20 +27,36 @@ pub struct MultiHeadAttention {
 }
 
 impl MultiHeadAttention {
-    /// `dims` features in and out, split over `num_heads` heads; projections without
-    /// bias (Python's defaults).
+    /// `dims` features in and out, split over `num_heads` heads; `bias` on the
+    /// projections (Python's default is `false`).
     pub fn new(dims: usize, num_heads: usize, bias: bool) -> Result<Self> {
+        Self::with_dims(dims, num_heads, AttentionDims::default(), bias)
+    }
+
+    /// With input and output widths other than `dims` (Python's keyword arguments).
+    pub fn with_dims(
+        dims: usize,
+        num_heads: usize,
+        widths: AttentionDims,
+        bias: bool,
+    ) -> Result<Self> {
         if num_heads == 0 || dims % num_heads != 0 {
             return Err(Error::Invalid(format!(
                 "The input feature dimensions should be divisible by the number of heads ({dims} % {num_heads}) != 0"
             )));
         }
+        // Python's defaults: each width falls back to `dims`, values' input to keys'.
+        let query_input = widths.query_input_dims.unwrap_or(dims);
+        let key_input = widths.key_input_dims.unwrap_or(dims);
+        let value_input = widths.value_input_dims.unwrap_or(key_input);
+        let value_dims = widths.value_dims.unwrap_or(dims);
+        let value_output = widths.value_output_dims.unwrap_or(dims);
         Ok(Self {
             num_heads,
-            query_proj: Linear::new(dims, dims, bias)?,
-            key_proj: Linear::new(dims, dims, bias)?,
-            value_proj: Linear::new(dims, dims, bias)?,
-            out_proj: Linear::new(dims, dims, bias)?,
+            query_proj: Linear::new(query_input, dims, bias)?,
+            key_proj: Linear::new(key_input, dims, bias)?,
+            value_proj: Linear::new(value_input, value_dims, bias)?,
+            out_proj: Linear::new(value_dims, value_output, bias)?,
         })
     }
 

@@ -75,7 +75,7 @@ pub mod optim;
 pub mod transformer;
 
 pub use activations::Activation;
-pub use attention::{MultiHeadAttention, RoPE};
+pub use attention::{AttentionDims, MultiHeadAttention, RoPE};
 pub use conv::{Conv1d, Conv2d};
 pub use dropout::Dropout;
 pub use embedding::Embedding;
@@ -85,6 +85,6 @@ pub use module::{value_and_grad, Module, Sequential, Unary};
 pub use norm::{LayerNorm, RMSNorm};
 pub use optim::{Adam, AdamW, Optimizer, SGD};
 pub use transformer::{
-    TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
-    TransformerOptions,
+    Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
+    TransformerEncoderLayer, TransformerOptions,
 };

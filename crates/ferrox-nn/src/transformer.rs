@@ -244,3 +244,41 @@ impl TransformerDecoder {
 impl Module for TransformerDecoder {
     module_parameters!(children layers, child ln);
 }
+
+/// An encoder over `src` whose output is the memory of a decoder over `tgt`
+/// (keys under `encoder.` and `decoder.`).
+pub struct Transformer {
+    pub encoder: TransformerEncoder,
+    pub decoder: TransformerDecoder,
+}
+
+impl Transformer {
+    pub fn new(
+        dims: usize,
+        num_heads: usize,
+        num_encoder_layers: usize,
+        num_decoder_layers: usize,
+        opts: TransformerOptions,
+    ) -> Result<Self> {
+        Ok(Self {
+            encoder: TransformerEncoder::new(num_encoder_layers, dims, num_heads, opts)?,
+            decoder: TransformerDecoder::new(num_decoder_layers, dims, num_heads, opts)?,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        src: &Array,
+        tgt: &Array,
+        src_mask: Option<&Array>,
+        tgt_mask: Option<&Array>,
+        memory_mask: Option<&Array>,
+    ) -> Result<Array> {
+        let memory = self.encoder.forward(src, src_mask)?;
+        self.decoder.forward(tgt, &memory, tgt_mask, memory_mask)
+    }
+}
+
+impl Module for Transformer {
+    module_parameters!(child encoder, child decoder);
+}

@@ -173,3 +173,71 @@ fn prefixed_nests_names() {
         .collect();
     assert_eq!(names, ["a.b.weight"]);
 }
+
+#[test]
+fn transformer_and_attention_widths_match_python() {
+    // Python: tree_flatten(nn.Transformer(8, 2, 1, 1, 16).parameters()).
+    let t = Transformer::new(
+        8,
+        2,
+        1,
+        1,
+        TransformerOptions {
+            mlp_dims: Some(16),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let keys: Vec<String> = t.parameters().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys.len(), 34);
+    assert_eq!(
+        keys[12..16],
+        [
+            "encoder.ln.weight",
+            "encoder.ln.bias",
+            "decoder.layers.0.self_attention.query_proj.weight",
+            "decoder.layers.0.self_attention.key_proj.weight"
+        ]
+    );
+    assert_eq!(keys[33], "decoder.ln.bias");
+    let src = ops::ones(&[1, 3, 8], None).unwrap();
+    let tgt = ops::ones(&[1, 2, 8], None).unwrap();
+    assert_eq!(
+        t.forward(&src, &tgt, None, None, None).unwrap().shape(),
+        &[1, 2, 8]
+    );
+
+    // Python: nn.MultiHeadAttention(8, 2, query_input_dims=6, key_input_dims=5,
+    // value_input_dims=4, value_dims=10, value_output_dims=3, bias=True).
+    let widths = AttentionDims {
+        query_input_dims: Some(6),
+        key_input_dims: Some(5),
+        value_input_dims: Some(4),
+        value_dims: Some(10),
+        value_output_dims: Some(3),
+    };
+    let mha = MultiHeadAttention::with_dims(8, 2, widths, true).unwrap();
+    let got: Vec<(String, Vec<usize>)> = mha
+        .parameters()
+        .into_iter()
+        .map(|(k, v)| (k, v.shape().to_vec()))
+        .collect();
+    let want: Vec<(String, Vec<usize>)> = [
+        ("query_proj.weight", vec![8, 6]),
+        ("query_proj.bias", vec![8]),
+        ("key_proj.weight", vec![8, 5]),
+        ("key_proj.bias", vec![8]),
+        ("value_proj.weight", vec![10, 4]),
+        ("value_proj.bias", vec![10]),
+        ("out_proj.weight", vec![3, 10]),
+        ("out_proj.bias", vec![3]),
+    ]
+    .into_iter()
+    .map(|(k, s)| (k.to_string(), s))
+    .collect();
+    assert_eq!(got, want);
+    let q = ops::ones(&[2, 3, 6], None).unwrap();
+    let k = ops::ones(&[2, 4, 5], None).unwrap();
+    let v = ops::ones(&[2, 4, 4], None).unwrap();
+    assert_eq!(mha.forward(&q, &k, &v, None).unwrap().shape(), &[2, 3, 3]);
+}
