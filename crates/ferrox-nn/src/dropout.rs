@@ -2,6 +2,7 @@
 //! rest by `1/(1-p)`; the identity in eval mode.
 
 use crate::module::{Module, Unary};
+use crate::module_parameters;
 use ferrox::{ops, random, Array, Error, Result};
 
 pub struct Dropout {
@@ -38,17 +39,7 @@ impl Dropout {
 }
 
 impl Module for Dropout {
-    fn parameters(&self) -> Vec<(String, Array)> {
-        Vec::new()
-    }
-
-    fn parameters_mut(&mut self) -> Vec<(String, &mut Array)> {
-        Vec::new()
-    }
-
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
-    }
+    module_parameters!(flag training);
 }
 
 impl Unary for Dropout {

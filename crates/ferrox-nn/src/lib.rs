@@ -82,7 +82,7 @@ pub use embedding::Embedding;
 pub use linear::Linear;
 pub use losses::Reduction;
 pub use module::{value_and_grad, Module, Sequential, Unary};
-pub use norm::{LayerNorm, RMSNorm};
+pub use norm::{BatchNorm, GroupNorm, LayerNorm, RMSNorm};
 pub use optim::{Adam, AdamW, Optimizer, SGD};
 pub use transformer::{
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,

@@ -162,7 +162,8 @@ pub fn prefixed<T>(prefix: &str, params: Vec<(String, T)>) -> Vec<(String, T)> {
 /// - `param name`: an `Array` field, key `name`;
 /// - `optional name`: an `Option<Array>` field (a bias), key `name` when present;
 /// - `child name`: a field that is a `Module`, its keys under `name.`;
-/// - `children name`: a `Vec` of modules, keys under `name.<i>.` (Python's lists).
+/// - `children name`: a `Vec` of modules, keys under `name.<i>.` (Python's lists);
+/// - `flag name`: a `bool` field that `set_training` sets (no parameter).
 ///
 /// List the fields in the order Python's module assigns its attributes, so that the
 /// parameters come in `tree_flatten`'s order.
@@ -238,6 +239,11 @@ macro_rules! __module_field {
                 $crate::Module::parameters_mut(c),
             ));
         }
+    };
+    (ref flag, $s:ident, $out:ident, $f:ident) => {};
+    (mut flag, $s:ident, $out:ident, $f:ident) => {};
+    (train flag, $s:ident, $t:ident, $f:ident) => {
+        $s.$f = $t;
     };
     (train param, $s:ident, $t:ident, $f:ident) => {};
     (train optional, $s:ident, $t:ident, $f:ident) => {};

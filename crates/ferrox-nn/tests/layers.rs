@@ -399,3 +399,86 @@ fn training_flag_reaches_every_dropout() {
     seq.set_training(false);
     assert_eq!(values(&seq.forward(&x).unwrap()), vec![1.0; 12]);
 }
+
+#[test]
+fn group_norm_matches_reference() {
+    let (n, p, c, g) = (2, 3, 4, 2);
+    let mut rng = Rng::new(15);
+    let (x, xv) = random(&mut rng, &[n, p, c]);
+    for pytorch in [false, true] {
+        let mut gn = GroupNorm::with_options(g, c, 1e-5, true, pytorch).unwrap();
+        let (w, wv) = random(&mut rng, &[c]);
+        let (b, bv) = random(&mut rng, &[c]);
+        gn.weight = Some(w);
+        gn.bias = Some(b);
+        let group_of = |ch: usize| if pytorch { ch / (c / g) } else { ch % g };
+        let mut want = vec![0.0; xv.len()];
+        for ni in 0..n {
+            for gi in 0..g {
+                let idx: Vec<usize> = (0..p)
+                    .flat_map(|pi| {
+                        (0..c)
+                            .filter(move |&ch| group_of(ch) == gi)
+                            .map(move |ch| (ni * p + pi) * c + ch)
+                    })
+                    .collect();
+                let mean = idx.iter().map(|&i| xv[i]).sum::<f64>() / idx.len() as f64;
+                let var =
+                    idx.iter().map(|&i| (xv[i] - mean).powi(2)).sum::<f64>() / idx.len() as f64;
+                for &i in &idx {
+                    want[i] = (xv[i] - mean) / (var + 1e-5).sqrt() * wv[i % c] + bv[i % c];
+                }
+            }
+        }
+        assert_close(&values(&gn.forward(&x).unwrap()), &want, 1e-5);
+    }
+    assert!(GroupNorm::new(3, 4).is_err());
+    // Python holds bias before weight.
+    let keys: Vec<String> = GroupNorm::new(2, 4)
+        .unwrap()
+        .parameters()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["bias", "weight"]);
+}
+
+#[test]
+fn batch_norm_matches_reference_and_tracks_statistics() {
+    let (n, c) = (5, 3);
+    let mut rng = Rng::new(16);
+    let (x, xv) = random(&mut rng, &[n, c]);
+    let mut bn = BatchNorm::new(c).unwrap();
+    let keys: Vec<String> = bn.parameters().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["weight", "bias", "running_mean", "running_var"]);
+    let mean: Vec<f64> = (0..c)
+        .map(|j| (0..n).map(|i| xv[i * c + j]).sum::<f64>() / n as f64)
+        .collect();
+    let var: Vec<f64> = (0..c)
+        .map(|j| {
+            (0..n)
+                .map(|i| (xv[i * c + j] - mean[j]).powi(2))
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect();
+    let want: Vec<f64> = (0..n * c)
+        .map(|i| (xv[i] - mean[i % c]) / (var[i % c] + 1e-5).sqrt())
+        .collect();
+    assert_close(&values(&bn.forward(&x).unwrap()), &want, 1e-5);
+    let rm: Vec<f64> = mean.iter().map(|m| 0.1 * m).collect();
+    let rv: Vec<f64> = var
+        .iter()
+        .map(|v| 0.9 + 0.1 * v * n as f64 / (n as f64 - 1.0))
+        .collect();
+    assert_close(&values(bn.running_mean.as_ref().unwrap()), &rm, 1e-6);
+    assert_close(&values(bn.running_var.as_ref().unwrap()), &rv, 1e-6);
+    // Eval mode uses (and keeps) the running statistics.
+    bn.set_training(false);
+    let want: Vec<f64> = (0..n * c)
+        .map(|i| (xv[i] - rm[i % c]) / (rv[i % c] + 1e-5).sqrt())
+        .collect();
+    assert_close(&values(&bn.forward(&x).unwrap()), &want, 1e-5);
+    assert_close(&values(bn.running_mean.as_ref().unwrap()), &rm, 1e-6);
+    assert!(bn.forward(&ops::zeros(&[3], None).unwrap()).is_err());
+}
