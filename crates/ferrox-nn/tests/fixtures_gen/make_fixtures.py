@@ -76,6 +76,12 @@ def main():
     for name, a in arrays.items():
         mx.save(os.path.join(OUT, f"{name}.npy"), a)
 
+    # The .npz form of a checkpoint, on a small layer (drawn last: the arrays above stay
+    # as they were).
+    linear = nn.Linear(3, 2)
+    linear.save_weights(os.path.join(OUT, "linear.npz"))
+    mx.save(os.path.join(OUT, "linear_out.npy"), linear(mx.ones((4, 3))))
+
 
 if __name__ == "__main__":
     main()
