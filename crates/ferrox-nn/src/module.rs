@@ -46,12 +46,17 @@ pub trait Module {
     /// layer); an unknown name or a changed shape is an error naming the key.
     fn update(&mut self, new: &BTreeMap<String, Array>) -> Result<()> {
         let mut params: BTreeMap<String, &mut Array> = self.parameters_mut().into_iter().collect();
+        // Check everything before assigning anything: a failed update changes nothing.
         for (key, value) in new {
-            let slot = params.get_mut(key).ok_or_else(|| {
+            let slot = params.get(key).ok_or_else(|| {
                 Error::Invalid(format!("[update] Module has no parameter named {key}."))
             })?;
             check_shape("update", key, slot, value)?;
-            **slot = value.clone();
+        }
+        for (key, value) in new {
+            if let Some(slot) = params.get_mut(key) {
+                **slot = value.clone();
+            }
         }
         Ok(())
     }

@@ -120,6 +120,13 @@ fn load_weights_reports_keys_by_name() {
     let mut bad = BTreeMap::new();
     bad.insert("nope".to_string(), ops::zeros(&[1], None).unwrap());
     assert!(m.update(&bad).unwrap_err().to_string().contains("nope"));
+    // A good key beside a bad one: nothing changes.
+    bad.insert(
+        "layers.0.bias".to_string(),
+        ops::full(&[2], 7.0f32, None).unwrap(),
+    );
+    assert!(m.update(&bad).is_err());
+    assert!(values(&m.parameters()[1].1).iter().all(|&v| v != 7.0));
 }
 
 #[test]
