@@ -81,6 +81,7 @@ impl MultiHeadAttention {
         let k = self.key_proj.forward(keys)?;
         let v = self.value_proj.forward(values)?;
         let h = self.num_heads as isize;
+        // Rank 3, checked above: the projections keep their input's rank.
         let (b, l, s) = (
             q.shape()[0] as isize,
             q.shape()[1] as isize,

@@ -377,3 +377,27 @@ impl Optimizer for AdamW {
         &mut self.state
     }
 }
+
+/// Scales `gradients` so that their global L2 norm is at most `max_norm`; returns them
+/// with the norm before clipping (Python's `optimizers.clip_grad_norm`). The squares
+/// are summed in name order (Python sums in the model's order, so the norm may differ
+/// in the last bit).
+pub fn clip_grad_norm(gradients: &Params, max_norm: f64) -> Result<(Params, Array)> {
+    let mut total: Option<Array> = None;
+    for g in gradients.values() {
+        let s = ops::sum(&ops::square(g)?, &[], false)?;
+        total = Some(match total {
+            Some(t) => ops::add(&t, &s)?,
+            None => s,
+        });
+    }
+    let total = total.unwrap_or_else(|| Array::scalar(0.0f32));
+    let norm = ops::sqrt(&total)?;
+    // The 1e-6 keeps an all-zero gradient finite.
+    let scale = ops::minimum(ops::divide(max_norm, ops::add(&norm, 1e-6)?)?, 1.0)?;
+    let clipped = gradients
+        .iter()
+        .map(|(k, g)| Ok((k.clone(), ops::multiply(g, &scale)?)))
+        .collect::<Result<Params>>()?;
+    Ok((clipped, norm))
+}

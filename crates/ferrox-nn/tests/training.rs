@@ -231,3 +231,19 @@ fn tiny_mlp_training_decreases_the_loss() {
     let after = loss_fn(&model).unwrap();
     assert!(after.item::<f32>().unwrap() < before.item::<f32>().unwrap());
 }
+
+#[test]
+fn clip_grad_norm_scales_to_the_bound() {
+    use ferrox_nn::optim::clip_grad_norm;
+    let a = f32_array(&[3.0, 0.0], &[2]);
+    let b = f32_array(&[4.0], &[1]);
+    let grads: Params = [("a".to_string(), a), ("b".to_string(), b)].into();
+    let (clipped, norm) = clip_grad_norm(&grads, 1.0).unwrap();
+    assert_close(&values(&norm), &[5.0], 1e-7);
+    let s = 1.0 / (5.0 + 1e-6);
+    assert_close(&values(&clipped["a"]), &[3.0 * s, 0.0], 1e-6);
+    assert_close(&values(&clipped["b"]), &[4.0 * s], 1e-6);
+    // Within the bound: unchanged.
+    let (same, _) = clip_grad_norm(&grads, 10.0).unwrap();
+    assert_eq!(values(&same["b"]), vec![4.0]);
+}
