@@ -38,6 +38,9 @@
 //! # Ok::<(), ferrox::Error>(())
 //! ```
 //!
+//! As in Python, a module starts in training mode (it matters for [`Dropout`] and
+//! [`BatchNorm`]): call [`Module::set_training`]`(false)` before inference.
+//!
 //! Training: [`value_and_grad`] gives a loss and its gradient by parameter name (as
 //! Python's `nn.value_and_grad`), and an [`Optimizer`] applies it with MLX's formulas.
 //!
@@ -60,6 +63,7 @@
 //! # Ok::<(), ferrox::Error>(())
 //! ```
 
+// Re-exported so that `module_parameters!` can name `ferrox::Array` from any crate.
 pub use ferrox;
 
 pub mod activations;
