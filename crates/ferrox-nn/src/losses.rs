@@ -154,3 +154,58 @@ pub fn nll_loss(
     let picked = ops::take_along_axis(inputs, &ops::expand_dims(targets, &[axis])?, Some(axis))?;
     reduce(ops::negative(&ops::squeeze(&picked, &[axis])?)?, reduction)
 }
+
+/// `KL(targets || inputs)`, both log-probabilities along `axis` (MLX's default
+/// reduction: [`Reduction::None`]).
+pub fn kl_div_loss(
+    inputs: &Array,
+    targets: &Array,
+    axis: isize,
+    reduction: Reduction,
+) -> Result<Array> {
+    let terms = ops::multiply(ops::exp(targets)?, ops::subtract(targets, inputs)?)?;
+    reduce(ops::sum(&terms, &[axis], false)?, reduction)
+}
+
+/// Quadratic below `beta`, linear above: `0.5 d² / beta` or `d - 0.5 beta` (MLX's
+/// default reduction: [`Reduction::Mean`]).
+pub fn smooth_l1_loss(
+    predictions: &Array,
+    targets: &Array,
+    beta: f64,
+    reduction: Reduction,
+) -> Result<Array> {
+    check_same_shape(predictions, targets, "Predictions", "targets")?;
+    let diff = ops::abs(&ops::subtract(predictions, targets)?)?;
+    let quadratic = ops::divide(ops::multiply(0.5, ops::square(&diff)?)?, beta)?;
+    let linear = ops::subtract(&diff, 0.5 * beta)?;
+    reduce(
+        ops::where_(ops::less(&diff, beta)?, quadratic, linear)?,
+        reduction,
+    )
+}
+
+/// `0.5 e²` for `|e| <= delta`, `delta (|e| - 0.5 delta)` beyond (MLX's default
+/// reduction: [`Reduction::None`]).
+pub fn huber_loss(
+    inputs: &Array,
+    targets: &Array,
+    delta: f64,
+    reduction: Reduction,
+) -> Result<Array> {
+    let abs_err = ops::abs(&ops::subtract(inputs, targets)?)?;
+    let quadratic = ops::minimum(&abs_err, delta)?;
+    let linear = ops::subtract(&abs_err, &quadratic)?;
+    let loss = ops::add(
+        ops::multiply(0.5, ops::square(&quadratic)?)?,
+        ops::multiply(delta, &linear)?,
+    )?;
+    reduce(loss, reduction)
+}
+
+/// `max(1 - inputs * targets, 0)` for targets in {-1, 1} (MLX's default reduction:
+/// [`Reduction::None`]).
+pub fn hinge_loss(inputs: &Array, targets: &Array, reduction: Reduction) -> Result<Array> {
+    let margin = ops::subtract(1i32, ops::multiply(inputs, targets)?)?;
+    reduce(ops::maximum(margin, 0i32)?, reduction)
+}

@@ -247,3 +247,66 @@ fn clip_grad_norm_scales_to_the_bound() {
     let (same, _) = clip_grad_norm(&grads, 10.0).unwrap();
     assert_eq!(values(&same["b"]), vec![4.0]);
 }
+
+#[test]
+fn more_losses_match_reference() {
+    let mut rng = Rng::new(17);
+    let (p, pv) = random(&mut rng, &[2, 3]);
+    let (t, tv) = random(&mut rng, &[2, 3]);
+    let p2 = ferrox::ops::multiply(&p, 3.0).unwrap();
+    let p2v = values(&p2);
+    let sl1: Vec<f64> = p2v
+        .iter()
+        .zip(&tv)
+        .map(|(a, b)| {
+            let d = (a - b).abs();
+            if d < 0.5 {
+                0.5 * d * d / 0.5
+            } else {
+                d - 0.25
+            }
+        })
+        .collect();
+    let got = losses::smooth_l1_loss(&p2, &t, 0.5, Reduction::None).unwrap();
+    assert_close(&values(&got), &sl1, 1e-6);
+    let hub: Vec<f64> = p2v
+        .iter()
+        .zip(&tv)
+        .map(|(a, b)| {
+            let e = (a - b).abs();
+            if e <= 1.0 {
+                0.5 * e * e
+            } else {
+                e - 0.5
+            }
+        })
+        .collect();
+    let got = losses::huber_loss(&p2, &t, 1.0, Reduction::None).unwrap();
+    assert_close(&values(&got), &hub, 1e-6);
+    let hinge: Vec<f64> = pv
+        .iter()
+        .zip(&tv)
+        .map(|(a, b)| (1.0 - a * b).max(0.0))
+        .collect();
+    assert_close(
+        &values(&losses::hinge_loss(&p, &t, Reduction::None).unwrap()),
+        &hinge,
+        1e-6,
+    );
+    // KL between two log-softmaxes.
+    let lp = activations::log_softmax(&p, -1).unwrap();
+    let lt = activations::log_softmax(&t, -1).unwrap();
+    let (lpv, ltv) = (values(&lp), values(&lt));
+    let kl: Vec<f64> = (0..2)
+        .map(|r| {
+            (0..3)
+                .map(|c| ltv[r * 3 + c].exp() * (ltv[r * 3 + c] - lpv[r * 3 + c]))
+                .sum()
+        })
+        .collect();
+    assert_close(
+        &values(&losses::kl_div_loss(&lp, &lt, -1, Reduction::None).unwrap()),
+        &kl,
+        1e-6,
+    );
+}
