@@ -87,7 +87,7 @@ pub use linear::Linear;
 pub use losses::Reduction;
 pub use module::{value_and_grad, Module, Sequential, Unary};
 pub use norm::{BatchNorm, GroupNorm, LayerNorm, RMSNorm};
-pub use optim::{Adam, AdamW, Optimizer, SGD};
+pub use optim::{Adagrad, Adam, AdamW, Optimizer, RMSprop, SGD};
 pub use transformer::{
     Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
     TransformerEncoderLayer, TransformerOptions,

@@ -1,4 +1,4 @@
-//! Optimizers over named parameters: SGD, Adam and AdamW with the update formulas of
+//! Optimizers over named parameters: SGD, Adam, AdamW, RMSprop and Adagrad with the update formulas of
 //! Python's `ferrox.optimizers` (MLX's: Adam without bias correction by default).
 //!
 //! Gradients come by name, as `value_and_grad` over a model's parameters gives them
@@ -400,4 +400,117 @@ pub fn clip_grad_norm(gradients: &Params, max_norm: f64) -> Result<(Params, Arra
         .map(|(k, g)| Ok((k.clone(), ops::multiply(g, &scale)?)))
         .collect::<Result<Params>>()?;
     Ok((clipped, norm))
+}
+
+/// `p - lr·g / (sqrt(v) + eps)`, the step RMSprop and Adagrad share.
+fn scaled_step(lr: f64, eps: f64, gradient: &Array, parameter: &Array, v: &Array) -> Result<Array> {
+    let lr = lr_like(lr, gradient)?;
+    let step = ops::divide(ops::multiply(&lr, gradient)?, ops::add(ops::sqrt(v)?, eps)?)?;
+    ops::subtract(parameter, &step)
+}
+
+/// RMSprop: `v = α·v + (1-α)·g²; w -= lr·g / (sqrt(v) + eps)`.
+pub struct RMSprop {
+    pub learning_rate: f64,
+    pub alpha: f64,
+    pub eps: f64,
+    pub state: OptimizerState,
+}
+
+impl RMSprop {
+    /// `alpha` 0.99 and `eps` 1e-8 are Python's defaults.
+    pub fn new(learning_rate: f64, alpha: f64, eps: f64) -> Result<Self> {
+        if alpha < 0.0 {
+            return Err(Error::Invalid(format!(
+                "RMSprop alpha should be >=0, {alpha} was provided instead"
+            )));
+        }
+        if eps <= 0.0 {
+            return Err(Error::Invalid(format!(
+                "RMSprop epsilon should be >0, {eps} was provided instead"
+            )));
+        }
+        Ok(Self {
+            learning_rate,
+            alpha,
+            eps,
+            state: OptimizerState::default(),
+        })
+    }
+}
+
+impl Optimizer for RMSprop {
+    fn init_single(&self, parameter: &Array) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(parameter, None)?])
+    }
+
+    fn apply_single(
+        &self,
+        gradient: &Array,
+        parameter: &Array,
+        state: &mut [Array],
+        _step: u64,
+    ) -> Result<Array> {
+        let [v_old] = state else {
+            return Err(Error::Runtime("[RMSprop] missing state".into()));
+        };
+        let v = ops::add(
+            ops::multiply(self.alpha, &*v_old)?,
+            ops::multiply(1.0 - self.alpha, ops::square(gradient)?)?,
+        )?;
+        *v_old = v.clone();
+        scaled_step(self.learning_rate, self.eps, gradient, parameter, &v)
+    }
+
+    fn state_mut(&mut self) -> &mut OptimizerState {
+        &mut self.state
+    }
+}
+
+/// Adagrad: `v = v + g²; w -= lr·g / (sqrt(v) + eps)`.
+pub struct Adagrad {
+    pub learning_rate: f64,
+    pub eps: f64,
+    pub state: OptimizerState,
+}
+
+impl Adagrad {
+    /// `eps` 1e-8 is Python's default.
+    pub fn new(learning_rate: f64, eps: f64) -> Result<Self> {
+        if eps <= 0.0 {
+            return Err(Error::Invalid(format!(
+                "Adagrad epsilon should be >0, {eps} was provided instead"
+            )));
+        }
+        Ok(Self {
+            learning_rate,
+            eps,
+            state: OptimizerState::default(),
+        })
+    }
+}
+
+impl Optimizer for Adagrad {
+    fn init_single(&self, parameter: &Array) -> Result<Vec<Array>> {
+        Ok(vec![ops::zeros_like(parameter, None)?])
+    }
+
+    fn apply_single(
+        &self,
+        gradient: &Array,
+        parameter: &Array,
+        state: &mut [Array],
+        _step: u64,
+    ) -> Result<Array> {
+        let [v_old] = state else {
+            return Err(Error::Runtime("[Adagrad] missing state".into()));
+        };
+        let v = ops::add(&*v_old, ops::square(gradient)?)?;
+        *v_old = v.clone();
+        scaled_step(self.learning_rate, self.eps, gradient, parameter, &v)
+    }
+
+    fn state_mut(&mut self) -> &mut OptimizerState {
+        &mut self.state
+    }
 }

@@ -310,3 +310,32 @@ fn more_losses_match_reference() {
         1e-6,
     );
 }
+
+#[test]
+fn rmsprop_and_adagrad_match_formula() {
+    let mut rng = Rng::new(18);
+    let (w, wv) = random(&mut rng, &[4]);
+    let (g, gv) = random(&mut rng, &[4]);
+    let (lr, eps) = (0.01f32 as f64, 1e-8);
+    for rms in [true, false] {
+        let got = if rms {
+            steps(&mut RMSprop::new(0.01, 0.99, eps).unwrap(), &w, &g, 3)
+        } else {
+            steps(&mut Adagrad::new(0.01, eps).unwrap(), &w, &g, 3)
+        };
+        let (mut wr, mut v) = (wv.clone(), vec![0.0; 4]);
+        for _ in 0..3 {
+            for i in 0..4 {
+                v[i] = if rms {
+                    0.99 * v[i] + 0.01 * gv[i] * gv[i]
+                } else {
+                    v[i] + gv[i] * gv[i]
+                };
+                wr[i] -= lr * gv[i] / (v[i].sqrt() + eps);
+            }
+        }
+        assert_close(&got, &wr, 1e-5);
+    }
+    assert!(RMSprop::new(0.1, -1.0, 1e-8).is_err());
+    assert!(Adagrad::new(0.1, 0.0).is_err());
+}
