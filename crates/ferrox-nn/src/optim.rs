@@ -1,5 +1,6 @@
-//! Optimizers over named parameters: SGD, Adam, AdamW, RMSprop and Adagrad with the update formulas of
-//! Python's `ferrox.optimizers` (MLX's: Adam without bias correction by default).
+//! Optimizers over named parameters: SGD, Adam, AdamW, RMSprop and Adagrad, with the
+//! update formulas of Python's `ferrox.optimizers` (MLX's: Adam without bias correction
+//! by default).
 //!
 //! Gradients come by name, as `value_and_grad` over a model's parameters gives them
 //! once zipped with [`Module::parameters`] names; [`Optimizer::update`] applies them to
