@@ -139,6 +139,19 @@ fn python_optimizer_steps_reproduce() {
     );
     let mut sgd = SGD::with_options(0.1, 0.9, 0.01, 0.0, true).unwrap();
     assert_bitwise(&run(&mut sgd), &npy("sgd_w"), "SGD nesterov, two steps");
+    let mut adamw = AdamW::new(0.01);
+    adamw.weight_decay = 0.1;
+    assert_bitwise(&run(&mut adamw), &npy("adamw_w"), "AdamW, two steps");
+    let mut adam_bc = Adam::with_options(0.01, [0.9, 0.999], 1e-8, true).unwrap();
+    assert_bitwise(
+        &run(&mut adam_bc),
+        &npy("adam_bc_w"),
+        "Adam with bias correction",
+    );
+    let mut rms = RMSprop::new(0.01, 0.99, 1e-8).unwrap();
+    assert_bitwise(&run(&mut rms), &npy("rmsprop_w"), "RMSprop, two steps");
+    let mut adagrad = Adagrad::new(0.1, 1e-8).unwrap();
+    assert_bitwise(&run(&mut adagrad), &npy("adagrad_w"), "Adagrad, two steps");
 }
 
 #[test]

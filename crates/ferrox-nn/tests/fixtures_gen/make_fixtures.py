@@ -82,6 +82,19 @@ def main():
     linear.save_weights(os.path.join(OUT, "linear.npz"))
     mx.save(os.path.join(OUT, "linear_out.npy"), linear(mx.ones((4, 3))))
 
+    # Two steps of the other optimizers, from the same weight and gradient.
+    others = {
+        "adamw_w": optim.AdamW(learning_rate=0.01, weight_decay=0.1),
+        "adam_bc_w": optim.Adam(learning_rate=0.01, bias_correction=True),
+        "rmsprop_w": optim.RMSprop(learning_rate=0.01),
+        "adagrad_w": optim.Adagrad(learning_rate=0.1),
+    }
+    for name, opt in others.items():
+        w = model.head.weight
+        for _ in range(2):
+            w = opt.apply_gradients({"w": grad}, {"w": w})["w"]
+        mx.save(os.path.join(OUT, f"{name}.npy"), w)
+
 
 if __name__ == "__main__":
     main()
