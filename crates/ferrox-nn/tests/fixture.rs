@@ -187,3 +187,52 @@ fn python_npz_checkpoint_loads() {
     let y = linear.forward(&ops::ones(&[4, 3], None).unwrap()).unwrap();
     assert_bitwise(&y, &npy("linear_out"), "Linear from .npz");
 }
+
+#[test]
+fn python_rope_norms_and_activations_reproduce() {
+    let io::Loaded::Arrays(misc) = io::load(fixture("misc.safetensors")).unwrap() else {
+        panic!("misc.safetensors holds named arrays")
+    };
+    let x = &misc["x"];
+    let check =
+        |name: &str, got: ferrox::Result<Array>| assert_bitwise(&got.unwrap(), &misc[name], name);
+    check("rope", RoPE::new(6, false).forward(x, 3));
+    check("rope_traditional", RoPE::new(8, true).forward(x, 0));
+    check("group_norm", GroupNorm::new(2, 8).unwrap().forward(x));
+    check(
+        "group_norm_pytorch",
+        GroupNorm::with_options(2, 8, 1e-5, true, true)
+            .unwrap()
+            .forward(x),
+    );
+    let mut bn = BatchNorm::new(8).unwrap();
+    check("batch_norm_train", bn.forward(x));
+    bn.set_training(false);
+    check("batch_norm_eval", bn.forward(x));
+    check(
+        "batch_norm_running_var",
+        Ok(bn.running_var.clone().unwrap()),
+    );
+    type F = fn(&Array) -> ferrox::Result<Array>;
+    let fns: [(&str, F); 14] = [
+        ("relu", activations::relu),
+        ("gelu", activations::gelu),
+        ("gelu_approx", activations::gelu_approx),
+        ("gelu_fast_approx", activations::gelu_fast_approx),
+        ("silu", activations::silu),
+        ("sigmoid", activations::sigmoid),
+        ("tanh", activations::tanh),
+        ("softplus", activations::softplus),
+        ("mish", activations::mish),
+        ("selu", activations::selu),
+        ("relu6", activations::relu6),
+        ("hardswish", activations::hardswish),
+        ("softsign", activations::softsign),
+        ("log_sigmoid", activations::log_sigmoid),
+    ];
+    for (name, f) in fns {
+        check(name, f(x));
+    }
+    check("softmax", activations::softmax(x, -1));
+    check("log_softmax", activations::log_softmax(x, -1));
+}

@@ -95,6 +95,27 @@ def main():
             w = opt.apply_gradients({"w": grad}, {"w": w})["w"]
         mx.save(os.path.join(OUT, f"{name}.npy"), w)
 
+    # Parameterless or default-initialised layers and the activations, on one input.
+    x = mx.random.normal((2, 3, 8))
+    bn = nn.BatchNorm(8)
+    misc = {
+        "x": x,
+        "rope": nn.RoPE(6)(x, offset=3),
+        "rope_traditional": nn.RoPE(8, traditional=True)(x),
+        "group_norm": nn.GroupNorm(2, 8)(x),
+        "group_norm_pytorch": nn.GroupNorm(2, 8, pytorch_compatible=True)(x),
+        "batch_norm_train": bn(x),
+    }
+    bn.eval()
+    misc["batch_norm_eval"] = bn(x)
+    misc["batch_norm_running_var"] = bn.running_var
+    for name in ["relu", "gelu", "gelu_approx", "gelu_fast_approx", "silu", "sigmoid", "tanh",
+                 "softplus", "mish", "selu", "relu6", "hardswish", "softsign", "log_sigmoid"]:
+        misc[name] = getattr(nn, name)(x)
+    misc["softmax"] = nn.softmax(x, axis=-1)
+    misc["log_softmax"] = nn.log_softmax(x, axis=-1)
+    mx.save_safetensors(os.path.join(OUT, "misc.safetensors"), misc)
+
 
 if __name__ == "__main__":
     main()
