@@ -114,6 +114,9 @@ def main():
         misc[name] = getattr(nn, name)(x)
     misc["softmax"] = nn.softmax(x, axis=-1)
     misc["log_softmax"] = nn.log_softmax(x, axis=-1)
+    # Dropout's mask from a known seed (the Rust side seeds the same way).
+    mx.random.seed(3)
+    misc["dropout_seed3"] = nn.Dropout(0.5)(x)
     mx.save_safetensors(os.path.join(OUT, "misc.safetensors"), misc)
 
 
