@@ -2,7 +2,7 @@
 //! `tree_flatten(model.parameters())` gives), updates, checkpoint loading and saving,
 //! and the training flag.
 
-use ferrox::{io, Array, Error, Result};
+use ferrox::{io, ops, Array, Dtype, Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -41,6 +41,17 @@ pub trait Module {
     /// Sets the training flag (it changes what `Dropout` does). Containers pass it on
     /// to their children; layers without such behaviour ignore it.
     fn set_training(&mut self, _training: bool) {}
+
+    /// Casts every floating-point parameter to `dtype` (Python's `set_dtype` with its
+    /// default predicate), e.g. to run a float32 checkpoint in bfloat16.
+    fn set_dtype(&mut self, dtype: Dtype) -> Result<()> {
+        for (_, p) in self.parameters_mut() {
+            if p.dtype().is_floating() {
+                *p = ops::astype(p, dtype)?;
+            }
+        }
+        Ok(())
+    }
 
     /// Replaces the parameters named in `new` (a subset is fine, as after a frozen
     /// layer); an unknown name or a changed shape is an error naming the key.

@@ -482,3 +482,16 @@ fn batch_norm_matches_reference_and_tracks_statistics() {
     assert_close(&values(bn.running_mean.as_ref().unwrap()), &rm, 1e-6);
     assert!(bn.forward(&ops::zeros(&[3], None).unwrap()).is_err());
 }
+
+#[test]
+fn embedding_rejects_bad_indices_without_panicking() {
+    let emb = Embedding::new(6, 3).unwrap();
+    // Float indices are an error.
+    assert!(emb.forward(&ops::zeros(&[2], None).unwrap()).is_err());
+    // Out-of-range indices: whatever the core does (MLX does not check them), it must
+    // not bring the process down.
+    let idx = Array::from_slice(&[7i32, -1], &[2]).unwrap();
+    if let Ok(y) = emb.forward(&idx) {
+        let _ = y.to_vec::<f32>();
+    }
+}

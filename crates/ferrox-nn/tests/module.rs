@@ -248,3 +248,15 @@ fn transformer_and_attention_widths_match_python() {
     let v = ops::ones(&[2, 4, 4], None).unwrap();
     assert_eq!(mha.forward(&q, &k, &v, None).unwrap().shape(), &[2, 3, 3]);
 }
+
+#[test]
+fn set_dtype_casts_floating_parameters() {
+    let mut m = tiny();
+    m.set_dtype(ferrox::Dtype::Float16).unwrap();
+    assert!(m
+        .parameters()
+        .iter()
+        .all(|(_, p)| p.dtype() == ferrox::Dtype::Float16));
+    let x = ops::ones(&[2, 3], Some(ferrox::Dtype::Float16)).unwrap();
+    assert_eq!(m.forward(&x).unwrap().dtype(), ferrox::Dtype::Float16);
+}
