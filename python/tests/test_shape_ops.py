@@ -569,3 +569,13 @@ def test_results_are_lazy_graph_inputs():
     a = mx.arange(6).reshape(2, 3)
     r = mx.sum(mx.concatenate([mx.flip(a, 0), mx.roll(a, 1)], 1) * 2)
     assert r.item() == 2 * 2 * 15
+
+
+@pytest.mark.parametrize("shape,k,axis", [((16, 8), 3, 0), ((3, 8), 2, 0), ((4, 6), 4, 1)])
+def test_uneven_split_message_is_mlxs(shape, k, axis):
+    with pytest.raises(ValueError) as ours:
+        mx.split(mx.zeros(shape), k, axis=axis)
+    assert str(ours.value) == (
+        "Array split does not result in sub arrays with equal size: "
+        f"attempting {k} splits along axis {axis} for shape ({','.join(map(str, shape))})."
+    )

@@ -147,10 +147,12 @@ pub fn split(a: &Array, how: impl Into<IndicesOrSections>, axis: isize) -> Resul
     let cuts: Vec<isize> = match how.into() {
         IndicesOrSections::Sections(k) => {
             if k == 0 || !a.shape()[ax].is_multiple_of(k) {
+                // MLX's message, word for word.
+                let dims: Vec<String> = a.shape().iter().map(|d| d.to_string()).collect();
                 invalid!(
-                    "[split] Array split does not result in sub arrays with equal size: axis \
-                     {ax} of shape {:?} into {k} sections.",
-                    a.shape()
+                    "Array split does not result in sub arrays with equal size: attempting \
+                     {k} splits along axis {ax} for shape ({}).",
+                    dims.join(",")
                 );
             }
             let step = n / k as isize;

@@ -176,12 +176,24 @@ fn run<T: Element, F: Fold<T>>(shape: &[usize], axes: &[usize], a: &Data, out: &
         return;
     }
 
+    // The reduced elements' offsets, listed once: walking them again for every output
+    // (or row) re-derived the same list each time, allocating as it went.
+    let red_offsets: Option<Vec<isize>> = (n_red <= 1 << 16).then(|| {
+        let mut v = Vec::with_capacity(n_red);
+        for_each_offset(&rs, &rst[0], |o| v.push(o));
+        v
+    });
+    let each_reduced = |g: &mut dyn FnMut(isize)| match &red_offsets {
+        Some(v) => v.iter().for_each(|&o| g(o)),
+        None => for_each_offset(&rs, &rst[0], g),
+    };
+
     // Kept elements contiguous innermost: combine whole rows into the output.
     if ks.len() == 1 && kst[0][0] == 1 {
         let k = ks[0];
         par_items(k, n_red, |s, e| {
             let mut acc = vec![f.init(); e - s];
-            for_each_offset(&rs, &rst[0], |roff| {
+            each_reduced(&mut |roff| {
                 // SAFETY: row [s, e) of the kept run at this reduced offset.
                 let row = unsafe {
                     std::slice::from_raw_parts((pa.0 as *const T).offset(roff).add(s), e - s)
@@ -195,12 +207,37 @@ fn run<T: Element, F: Fold<T>>(shape: &[usize], axes: &[usize], a: &Data, out: &
         return;
     }
 
+    // The innermost kept axis contiguous, with kept axes outside it too (a middle axis
+    // reduced, as pooling windows are): the same row combine for each outer position.
+    if kst[0].last() == Some(&1) {
+        let inner = ks[ks.len() - 1];
+        let (outer_shape, outer_strides) = (&ks[..ks.len() - 1], &kst[0][..ks.len() - 1]);
+        par_items(n_out / inner, n_red * inner, |s, e| {
+            let mut acc = vec![f.init(); inner];
+            for o in s..e {
+                let base = super::strided::offset_of(o, outer_shape, outer_strides);
+                acc.iter_mut().for_each(|a| *a = f.init());
+                each_reduced(&mut |roff| {
+                    // SAFETY: the kept row at this outer position and reduced offset.
+                    let row = unsafe {
+                        std::slice::from_raw_parts((pa.0 as *const T).offset(base + roff), inner)
+                    };
+                    fold_rows(&mut acc, row, f);
+                });
+                for (i, &v) in acc.iter().enumerate() {
+                    unsafe { *(po.0 as *mut T).add(o * inner + i) = f.store(v) };
+                }
+            }
+        });
+        return;
+    }
+
     // General: walk each output's reduced elements.
     par_items(n_out, n_red, |s, e| {
         for i in s..e {
             let base = super::strided::offset_of(i, &kept_shape, &kept_strides);
             let mut acc = f.init();
-            for_each_offset(&rs, &rst[0], |roff| {
+            each_reduced(&mut |roff| {
                 let x = unsafe { *(pa.0 as *const T).offset(base + roff) };
                 acc = f.combine(acc, f.load(x));
             });
