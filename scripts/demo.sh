@@ -27,7 +27,7 @@ echo "### Train in Python: examples/char_transformer.py -> $OUT"
 
 echo
 echo "### Ship in Rust: crates/ferrox-nn/examples/generate.rs, the same checkpoint"
-cargo build --release --quiet -p ferrox-nn --example generate
-target/release/examples/generate "$OUT" $'HAMLET.\n' 300 --logits "$OUT/logits.npy"
+cargo run --release --quiet -p ferrox-nn --example generate -- \
+    "$OUT" $'HAMLET.\n' 300 --logits "$OUT/logits.npy"
 echo "(the loss curve is $OUT/loss.png; python/tests/test_demo.py checks that Python and"
 echo " Rust give the same logits bit for bit)"
