@@ -33,7 +33,8 @@ struct Config {
 impl Config {
     fn read(path: &Path) -> Result<Config> {
         let bad = |why: String| Error::Invalid(format!("{}: {why}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
         let json: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
         let vocab: Vec<char> = json
@@ -71,7 +72,7 @@ impl Config {
                 "the prompt has characters not in the model's vocabulary: {missing:?}"
             )));
         }
-        // The vocabulary has at most u32::MAX entries only in theory: ids are positions.
+        // Every character is in the vocabulary (checked above): filter_map drops none.
         Ok(text
             .chars()
             .filter_map(|c| self.vocab.iter().position(|&v| v == c))
@@ -199,7 +200,11 @@ fn run() -> Result<()> {
     if ids.is_empty() {
         return Err(Error::Invalid("the prompt is empty".into()));
     }
-    eprintln!("loaded {} in {:.2} s", args.dir.display(), start.elapsed().as_secs_f64());
+    eprintln!(
+        "loaded {} in {:.2} s",
+        args.dir.display(),
+        start.elapsed().as_secs_f64()
+    );
 
     let start = Instant::now();
     let first = model.next_logits(&ids, config.context)?;
@@ -215,7 +220,10 @@ fn run() -> Result<()> {
     }
     let seconds = start.elapsed().as_secs_f64();
     // ids are positions in the vocabulary, so indexing cannot fail.
-    let text: String = ids.iter().filter_map(|&i| config.vocab.get(i as usize)).collect();
+    let text: String = ids
+        .iter()
+        .filter_map(|&i| config.vocab.get(i as usize))
+        .collect();
     println!("{text}");
     eprintln!(
         "generated {} chars in {seconds:.2} s ({:.0} chars/s)",
