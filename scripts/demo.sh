@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Runs ferrox's demo: the Rust core, then the same ideas from Python (`ferrox.core`, a
-# drop-in for `mlx.core`). Needs a Rust toolchain and python3; installs the rest (crates,
-# and maturin + NumPy into a local virtualenv, .venv) on first run.
+# Runs ferrox's demo: the Rust core, the same ideas from Python (`ferrox.core`, a drop-in
+# for `mlx.core`), then the main act: train a character-level transformer on Shakespeare
+# in Python and run the very same checkpoint in a Rust binary, no conversion.
+# Needs a Rust toolchain and python3; installs the rest (crates, and maturin, NumPy and
+# matplotlib into a local virtualenv, .venv) on first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+OUT=target/char_model
 
 echo "### Rust: crates/ferrox/examples/demo.rs"
 cargo run --release --quiet -p ferrox --example demo
@@ -12,7 +15,19 @@ echo
 echo "### Python: python/examples/demo.py"
 VENV=.venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install --quiet "maturin>=1.5,<2" numpy
+"$VENV/bin/pip" install --quiet "maturin>=1.5,<2" numpy matplotlib
+# --release: the dev profile builds ferrox's kernels at opt-level 1, too slow to train.
 (cd crates/ferrox-python && VIRTUAL_ENV="$PWD/../../$VENV" PATH="$PWD/../../$VENV/bin:$PATH" \
     maturin develop --release --quiet)
 "$VENV/bin/python" python/examples/demo.py
+
+echo
+echo "### Train in Python: examples/char_transformer.py -> $OUT"
+"$VENV/bin/python" examples/char_transformer.py --out "$OUT"
+
+echo
+echo "### Ship in Rust: crates/ferrox-nn/examples/generate.rs, the same checkpoint"
+cargo run --release --quiet -p ferrox-nn --example generate -- \
+    "$OUT" $'HAMLET.\n' 300 --logits "$OUT/logits.npy"
+echo "(the loss curve is $OUT/loss.png; python/tests/test_demo.py checks that Python and"
+echo " Rust give the same logits bit for bit)"

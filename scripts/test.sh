@@ -14,4 +14,6 @@ VENV=.venv
 "$VENV/bin/pip" install --quiet --upgrade pip
 "$VENV/bin/pip" install --quiet "maturin>=1.5,<2" numpy pytest mypy "mlx[cpu]" safetensors scikit-learn mlxtend
 (cd crates/ferrox-python && VIRTUAL_ENV="$PWD/../../$VENV" PATH="$PWD/../../$VENV/bin:$PATH" maturin develop --quiet)
+# The Rust half of python/tests/test_demo.py (a Python checkpoint run from Rust).
+cargo build -p ferrox-nn --example generate
 "$VENV/bin/python" -m pytest -q python/tests
