@@ -122,6 +122,40 @@ fn main() -> Result<()> {
         }
     }
 
+    if want("read_bw_256mb_f32") {
+        let a = array(&[1 << 26], 41)?;
+        let r = time(reps, 1, || ops::sum(&a, &[], false)?.eval())?;
+        results.push(("read_bw_256mb_f32".into(), r, reps));
+    }
+    if want("qmv_q4_4096x14336") {
+        // x @ W.T, W (14336, 4096) quantized to 4 bits in groups of 64 (outside the timing).
+        let x = array(&[1, 4096], 42)?;
+        let q = ops::quantize(
+            &array(&[14336, 4096], 43)?,
+            Some(64),
+            Some(4),
+            "affine",
+            None,
+        )?;
+        ferrox::eval(&[q.wq.clone(), q.scales.clone()])?;
+        let biases = q.biases.expect("affine quantization has biases");
+        biases.eval()?;
+        let r = time(reps * 5, 1, || {
+            let mode = "affine";
+            ops::quantized_matmul(
+                &x,
+                &q.wq,
+                &q.scales,
+                Some(&biases),
+                true,
+                Some(64),
+                Some(4),
+                mode,
+            )?
+            .eval()
+        })?;
+        results.push(("qmv_q4_4096x14336".into(), r, reps * 5));
+    }
     if want("grad_sin_x_10_f32") {
         // Per-call overhead of a transform: trace, walk, build and evaluate the backward
         // graph of sum(sin(x) * x) on 10 elements, uncompiled.

@@ -412,20 +412,31 @@ mod avx512 {
                 .zip(xscale.chunks_mut(spans))
                 .all(|((row, d), s)| to_digits(row, d, s));
             if exact {
-                let kernel = match m {
-                    1 => vnni_row::<1>,
-                    2 => vnni_row::<2>,
-                    3 => vnni_row::<3>,
-                    _ => vnni_row::<4>,
+                // Weight rows per pass: each span of `x` (six vectors of digits) is loaded
+                // once for `block` rows, which halves the loads per code at one row of x.
+                // Fewer rows of `x` leave registers for more weight rows.
+                type Kernel =
+                    unsafe fn(&[Row], &[i8], &[f32], &[f32], usize, usize, usize, &mut [Sums]);
+                let (block, kernel, one): (usize, Kernel, Kernel) = match m {
+                    1 => (4, vnni_rows::<1, 4>, vnni_rows::<1, 1>),
+                    2 => (2, vnni_rows::<2, 2>, vnni_rows::<2, 1>),
+                    3 => (1, vnni_rows::<3, 1>, vnni_rows::<3, 1>),
+                    _ => (1, vnni_rows::<4, 1>, vnni_rows::<4, 1>),
                 };
-                for_rows(w, m, out, |words, scales, biases, sums| {
-                    // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); `words`
+                for_rows(w, block, out, m, |rows, sums| {
+                    // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); each row
                     // holds k / 8 words, `digits` and `xscale` m rows of k / 128 spans,
-                    // `xsums` m rows of `groups` sums.
+                    // `xsums` m rows of `groups` sums; `rows` and `sums` have the kernel's
+                    // length (a block, or one row).
                     unsafe {
-                        kernel(
-                            words, scales, biases, &digits, &xscale, &xsums, k, gs, groups, sums,
-                        )
+                        if rows.len() == block {
+                            kernel(rows, &digits, &xscale, &xsums, k, gs, groups, sums);
+                        } else {
+                            for (row, s) in rows.iter().zip(sums.chunks_mut(1)) {
+                                let row = std::slice::from_ref(row);
+                                one(row, &digits, &xscale, &xsums, k, gs, groups, s);
+                            }
+                        }
                     }
                 });
                 return true;
@@ -453,42 +464,68 @@ mod avx512 {
             (_, 3) => float_row::<2, 3>,
             _ => float_row::<2, 4>,
         };
-        for_rows(w, m, out, |words, scales, biases, sums| {
+        for_rows(w, 1, out, m, |rows, sums| {
+            let (words, scales, biases) = rows[0];
             // SAFETY: the CPU has AVX-512 F (checked above); `words` holds a multiple of
             // 16 words (k is a multiple of the span), `xl` m rows of k, `xsums` m rows
             // of `groups` sums.
-            unsafe { kernel(words, scales, biases, &xl, &xsums, k, gs, groups, sums) }
+            unsafe {
+                kernel(
+                    words,
+                    scales,
+                    biases,
+                    &xl,
+                    &xsums,
+                    k,
+                    gs,
+                    groups,
+                    &mut sums[0][..m],
+                )
+            }
         });
         true
     }
 
-    /// Runs `row(words, scales, biases, sums)` for every weight row, in parallel over
-    /// blocks of rows, and stores `sums[i]` at `out[i][r]`.
+    /// A weight row: its words, scales and biases.
+    type Row<'a> = (&'a [u32], &'a [f32], &'a [f32]);
+    /// A weight row's products with each row of `x`.
+    type Sums = [f32; DOT_ROWS];
+
+    /// Runs `rows_of(rows, sums)` over every weight row, in parallel over tasks of rows
+    /// and within a task on `block` rows at a time (fewer at a task's end), and stores
+    /// `sums[j][i]` (row `j` of the block against row `i` of `x`) at `out[i][r + j]`.
     fn for_rows(
         w: &Packed,
-        m: usize,
+        block: usize,
         out: &mut [f32],
-        row: impl Fn(&[u32], &[f32], &[f32], &mut [f32]) + Sync,
+        m: usize,
+        rows_of: impl Fn(&[Row], &mut [Sums]) + Sync,
     ) {
         let n = w.rows;
         let op = out.as_mut_ptr() as usize;
-        let rows_per_task = (n / (rayon::current_num_threads() * 8)).clamp(16, 1024);
+        let rows_per_task = (n / (rayon::current_num_threads() * 8))
+            .clamp(16, 1024)
+            .next_multiple_of(block);
         (0..n.div_ceil(rows_per_task))
             .into_par_iter()
             .for_each(|t| {
-                let mut sums = [0.0f32; DOT_ROWS];
-                for r in t * rows_per_task..((t + 1) * rows_per_task).min(n) {
-                    let (words, scales, biases) = w.row(r);
-                    row(words, scales, biases, &mut sums[..m]);
-                    for (i, &s) in sums[..m].iter().enumerate() {
-                        // SAFETY: element (i, r) of out is written by this task only.
-                        unsafe { *(op as *mut f32).add(i * n + r) = s };
+                let mut sums = [[0.0f32; DOT_ROWS]; 4];
+                let end = ((t + 1) * rows_per_task).min(n);
+                for r in (t * rows_per_task..end).step_by(block) {
+                    let count = block.min(end - r);
+                    let rows: [Row; 4] = std::array::from_fn(|j| w.row(r + j.min(count - 1)));
+                    rows_of(&rows[..count], &mut sums[..count]);
+                    for (j, s) in sums[..count].iter().enumerate() {
+                        for (i, &v) in s[..m].iter().enumerate() {
+                            // SAFETY: element (i, r + j) of out is written by this task only.
+                            unsafe { *(op as *mut f32).add(i * n + r + j) = v };
+                        }
                     }
                 }
             });
     }
 
-    /// One row of `x` as digits for [`vnni_row`]: per span of 128 values, `scale` is
+    /// One row of `x` as digits for [`vnni_rows`]: per span of 128 values, `scale` is
     /// the span's largest magnitude / 126 / 2^16 and each value `v` is the integer
     /// `round(v / scale) = d1 * 2^16 + d2 * 2^8 + d3` (`d2` and `d3` in -128..128, so
     /// `|d1| <= 127`). Byte `q` of a span's words holds codes `2q` (low nibble) and
@@ -592,56 +629,93 @@ mod avx512 {
         acc
     }
 
-    /// `sums[i] = sum_g scale_g * sum(code * x_i) + bias_g * xsum_ig` for one row of
-    /// 4-bit codes and `M` rows of `x` as digits ([`to_digits`]).
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn vnni_row<const M: usize>(
+    /// Asks for span `b` (16 words) of the row `block` rows past this one (the same row
+    /// of the next block: 8 KB ahead at 4 rows of 4096 4-bit codes), with its scales and
+    /// biases. Left to
+    /// the hardware, the loads of scales and the first words of each block stall (a
+    /// third of the time at one thread); a block ahead is far enough to hide memory's
+    /// latency and near enough to stay in L2. Prefetches never fault, so the addresses
+    /// past the matrix's end are harmless (`wrapping_add`: never dereferenced).
+    #[inline(always)]
+    unsafe fn prefetch_next_block(
         words: &[u32],
         scales: &[f32],
         biases: &[f32],
+        block: usize,
+        b: usize,
+    ) {
+        let line = |p: *const f32| _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+        line(words.as_ptr().wrapping_add(block * words.len() + b * LANES) as *const f32);
+        // A line holds 16 scales or biases: the b-th line for the first lines of each.
+        let (groups, at) = (scales.len(), b * LANES);
+        if at < groups {
+            line(scales.as_ptr().wrapping_add(block * groups + at));
+            line(biases.as_ptr().wrapping_add(block * groups + at));
+        }
+    }
+
+    /// `sums[j][i] = sum_g scale_g * sum(code * x_i) + bias_g * xsum_ig` for `R` rows of
+    /// 4-bit codes (`rows`) and `M` rows of `x` as digits ([`to_digits`]).
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn vnni_rows<const M: usize, const R: usize>(
+        rows: &[Row],
         digits: &[i8],
         xscale: &[f32],
         xsums: &[f32],
         k: usize,
         gs: usize,
         groups: usize,
-        sums: &mut [f32],
+        sums: &mut [Sums],
     ) {
+        assert!(rows.len() == R && sums.len() == R);
         let spans = k / SPAN4;
         let gs_log = gs.trailing_zeros();
         let per_span = (SPAN4 / gs).max(1);
         let lanes = lane_groups(SPAN4, gs);
         let nibble = _mm512_set1_epi8(0x0f);
         let zero = _mm512_setzero_si512();
-        let mut total = [_mm512_setzero_ps(); M];
+        let mut total = [[_mm512_setzero_ps(); M]; R];
         for b in 0..spans {
-            let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
-            let lo = _mm512_and_si512(wv, nibble);
-            let hi = _mm512_and_si512(_mm512_srli_epi32::<4>(wv), nibble);
-            let sv = span_scales(scales, b, SPAN4, gs_log, per_span, lanes);
-            for (i, t) in total.iter_mut().enumerate() {
+            let (mut lo, mut hi, mut sv) = ([zero; R], [zero; R], [_mm512_setzero_ps(); R]);
+            for j in 0..R {
+                let (words, scales, biases) = rows[j];
+                prefetch_next_block(words, scales, biases, R, b);
+                let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
+                lo[j] = _mm512_and_si512(wv, nibble);
+                hi[j] = _mm512_and_si512(_mm512_srli_epi32::<4>(wv), nibble);
+                sv[j] = span_scales(scales, b, SPAN4, gs_log, per_span, lanes);
+            }
+            for i in 0..M {
                 let d = digits.as_ptr().add((i * spans + b) * DIGIT_BYTES);
-                let ld = |q: usize| _mm512_loadu_si512(d.add(q * 64) as *const _);
-                let a1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, ld(0)), hi, ld(1));
-                let a2 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, ld(2)), hi, ld(3));
-                let a3 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, lo, ld(4)), hi, ld(5));
-                // |a| <= 8 codes * 15 * 127 * 2^16 < 2^31.
-                let a = _mm512_add_epi32(
-                    _mm512_add_epi32(_mm512_slli_epi32::<16>(a1), _mm512_slli_epi32::<8>(a2)),
-                    a3,
-                );
-                let s = _mm512_mul_ps(sv, _mm512_set1_ps(*xscale.get_unchecked(i * spans + b)));
-                *t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), s, *t);
+                let mut dv = [zero; 6];
+                for (q, v) in dv.iter_mut().enumerate() {
+                    *v = _mm512_loadu_si512(d.add(q * 64) as *const _);
+                }
+                let xs = _mm512_set1_ps(*xscale.get_unchecked(i * spans + b));
+                for j in 0..R {
+                    // ((a1 << 8) + a2 << 8) + a3, the digit dots accumulated in place:
+                    // |a| <= 8 codes * 15 * 127 * 2^16 < 2^31.
+                    let dot = |acc, d0, d1| {
+                        _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc, lo[j], d0), hi[j], d1)
+                    };
+                    let a = _mm512_slli_epi32::<8>(dot(zero, dv[0], dv[1]));
+                    let a = _mm512_slli_epi32::<8>(dot(a, dv[2], dv[3]));
+                    let a = dot(a, dv[4], dv[5]);
+                    let s = _mm512_mul_ps(sv[j], xs);
+                    total[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), s, total[j][i]);
+                }
             }
         }
-        let bias = bias_terms::<M>(biases, xsums, groups);
-        for ((s, t), b) in sums.iter_mut().zip(total).zip(bias) {
-            *s = _mm512_reduce_add_ps(t) + _mm512_reduce_add_ps(b);
+        for j in 0..R {
+            let bias = bias_terms::<M>(rows[j].2, xsums, groups);
+            for i in 0..M {
+                sums[j][i] = _mm512_reduce_add_ps(total[j][i]) + _mm512_reduce_add_ps(bias[i]);
+            }
         }
     }
 
-    /// As [`vnni_row`] for `BITS`-bit codes against `x` in lane order ([`to_lanes`]
+    /// As [`vnni_rows`] for one row of `BITS`-bit codes against `x` in lane order ([`to_lanes`]
     /// with spans of 16 words): per code position one mask, conversion and
     /// multiply-add on 16 lanes (two accumulators, to halve the chain of adds).
     #[allow(clippy::too_many_arguments)]
@@ -665,6 +739,7 @@ mod avx512 {
         let lanes = lane_groups(span, gs);
         let mut total = [_mm512_setzero_ps(); M];
         for b in 0..k / span {
+            prefetch_next_block(words, scales, biases, 1, b);
             let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
             let mut acc = [[_mm512_setzero_ps(); 2]; M];
             for j in 0..per_word {
