@@ -3,7 +3,8 @@ checkpoint, with the same results bit for bit.
 
 A tiny examples/char_transformer.py model trains a few steps and is saved; the Rust
 binary crates/ferrox-nn/examples/generate.rs loads it and writes the logits at the
-prompt's last position and a greedy continuation, which must equal Python's exactly.
+prompt's last position and a continuation (greedy, and sampled at a temperature with a
+seed), which must equal Python's exactly.
 scripts/test.sh builds the binary first (`cargo build -p ferrox-nn --example generate`);
 without it the test builds it, or skips when cargo is not installed.
 """
@@ -46,9 +47,9 @@ def trained(tmp_path_factory):
     return out
 
 
-def _run(binary, out, prompt, n_chars, logits_path):
-    return subprocess.run([str(binary), str(out), prompt, str(n_chars), "--logits", str(logits_path)],
-                          capture_output=True, text=True, timeout=120)
+def _run(binary, out, prompt, n_chars, logits_path, *extra):
+    return subprocess.run([str(binary), str(out), prompt, str(n_chars), "--logits", str(logits_path),
+                           *extra], capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("prompt", [
@@ -73,6 +74,20 @@ def test_rust_matches_python_bit_for_bit(trained, tmp_path, prompt):
     assert result.stdout[:-1] == ct.generate(model, config, prompt, n_chars)
 
 
+@pytest.mark.parametrize("temperature, seed", [(0.8, 0), (1.3, 7)])
+def test_rust_samples_the_same_text_as_python(trained, tmp_path, temperature, seed):
+    binary = _binary()
+    model, config = ct.load_model(trained)
+    prompt, n_chars = "HAMLET.\n", 60
+    result = _run(binary, trained, prompt, n_chars, tmp_path / "logits.npy",
+                  "--temperature", str(temperature), "--seed", str(seed))
+    assert result.returncode == 0, result.stderr
+    sampled = ct.generate(model, config, prompt, n_chars, temperature, seed)
+    assert result.stdout[:-1] == sampled
+    # Sampling is not argmax: at these temperatures the small model's draws differ from it.
+    assert sampled != ct.generate(model, config, prompt, n_chars)
+
+
 def test_rust_reports_bad_input_without_panicking(trained, tmp_path):
     binary = _binary()
     result = _run(binary, trained, "caf\u00e9", 5, tmp_path / "l.npy")
@@ -83,3 +98,6 @@ def test_rust_reports_bad_input_without_panicking(trained, tmp_path):
     result = _run(binary, tmp_path, "a", 5, tmp_path / "l.npy")
     assert result.returncode == 1
     assert "config.json" in result.stderr and "num_heads" in result.stderr
+
+    result = _run(binary, trained, "a", 5, tmp_path / "l.npy", "--temperature", "-1")
+    assert result.returncode == 1 and "--temperature must be a number >= 0" in result.stderr

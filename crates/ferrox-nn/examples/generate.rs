@@ -2,17 +2,20 @@
 //! Python: the same checkpoint, no conversion.
 //!
 //! ```sh
-//! cargo run --release -p ferrox-nn --example generate -- <dir> "<prompt>" [n_chars] [--logits out.npy]
+//! cargo run --release -p ferrox-nn --example generate -- <dir> "<prompt>" [n_chars]
+//!     [--temperature T] [--seed S] [--logits out.npy]
 //! ```
 //!
 //! `<dir>` holds `config.json` (vocabulary and sizes) and `model.safetensors`. The model
 //! is built here from ferrox-nn's layers, field for field as the Python class (so the keys
-//! match), loaded strictly, and continues the prompt greedily: the most likely character
-//! at each step, the whole window recomputed, exactly as the Python script's `generate`,
-//! so both print the same text. `--logits` also writes the logits at the prompt's last
-//! position as `.npy` (python/tests/test_demo.py compares them with Python's, bit for bit).
+//! match), loaded strictly, and continues the prompt, the whole window recomputed at each
+//! step, exactly as the Python script's `generate`: greedily (the default, temperature 0)
+//! or sampled from `softmax(logits / T)` with keys split off `key(S)` (ferrox's random
+//! numbers are the same in both languages), so both print the same text. `--logits` also
+//! writes the logits at the prompt's last position as `.npy` (python/tests/test_demo.py
+//! compares them with Python's, bit for bit).
 
-use ferrox::{io, ops, Array, Dtype, Error, Result};
+use ferrox::{io, ops, random, Array, Dtype, Error, Result};
 use ferrox_nn::{module_parameters, Embedding, Linear, Module, MultiHeadAttention};
 use ferrox_nn::{TransformerEncoder, TransformerOptions};
 use std::path::{Path, PathBuf};
@@ -145,27 +148,63 @@ fn argmax(values: &[f32]) -> usize {
     best
 }
 
+/// The next token after `logits`: the most likely at temperature 0, else a draw from
+/// `softmax(logits / temperature)` with a key split off `key` (Python's
+/// `key, sub = mx.random.split(key)`; `mx.random.categorical(logits / t, key=sub)`).
+fn next_token(logits: &[f32], temperature: f32, key: &mut Array) -> Result<i32> {
+    if temperature == 0.0 {
+        return Ok(argmax(logits) as i32);
+    }
+    let (next_key, sub) = random::split_pair(key)?;
+    *key = next_key;
+    let scaled = ops::divide(
+        &Array::from_slice(logits, &[logits.len()])?,
+        &Array::scalar(temperature),
+    )?;
+    Ok(random::categorical(&scaled, -1, None, None, Some(&sub))?.item::<u32>()? as i32)
+}
+
 struct Args {
     dir: PathBuf,
     prompt: String,
     n_chars: usize,
+    temperature: f32,
+    seed: u64,
     logits: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: generate <dir> <prompt> [n_chars] [--logits out.npy]";
+const USAGE: &str = "usage: generate <dir> <prompt> [n_chars] [--temperature T] [--seed S] \
+                     [--logits out.npy]";
 
 fn parse_args() -> Result<Args> {
     let mut positional = Vec::new();
-    let mut logits = None;
+    let (mut logits, mut temperature, mut seed) = (None, 0.0f32, 0u64);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--logits" {
-            let path = args
-                .next()
-                .ok_or_else(|| Error::Invalid(format!("--logits needs a path\n{USAGE}")))?;
-            logits = Some(PathBuf::from(path));
-        } else {
-            positional.push(a);
+        let mut value = |what: &str| {
+            args.next()
+                .ok_or_else(|| Error::Invalid(format!("{a} needs {what}\n{USAGE}")))
+        };
+        match a.as_str() {
+            "--logits" => logits = Some(PathBuf::from(value("a path")?)),
+            "--temperature" => {
+                let t = value("a number")?;
+                // Parsed as f64 and rounded once to f32, as Python's float meets float32.
+                temperature = t
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|t| t.is_finite() && *t >= 0.0)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("--temperature must be a number >= 0, got {t:?}"))
+                    })? as f32;
+            }
+            "--seed" => {
+                let s = value("an integer")?;
+                seed = s.parse().map_err(|_| {
+                    Error::Invalid(format!("--seed must be an integer >= 0, got {s:?}"))
+                })?;
+            }
+            _ => positional.push(a),
         }
     }
     let n_chars = match positional.get(2) {
@@ -181,6 +220,8 @@ fn parse_args() -> Result<Args> {
         dir: PathBuf::from(&positional[0]),
         prompt: positional[1].clone(),
         n_chars,
+        temperature,
+        seed,
         logits,
     })
 }
@@ -212,8 +253,9 @@ fn run() -> Result<()> {
         io::save(path, &Array::from_slice(&first, &[first.len()])?)?;
     }
     let mut logits = first;
+    let mut key = random::key(args.seed);
     for i in 0..args.n_chars {
-        ids.push(argmax(&logits) as i32);
+        ids.push(next_token(&logits, args.temperature, &mut key)?);
         if i + 1 < args.n_chars {
             logits = model.next_logits(&ids, config.context)?;
         }
