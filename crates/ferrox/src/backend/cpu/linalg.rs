@@ -425,7 +425,7 @@ pub fn det<T: Real>(a: &Input, det: &Data, logabs: Option<&Data>) -> Result<()> 
                     }
                     log += Float::ln(Float::abs(x));
                 }
-                if log == -<T as Float>::infinity() || sign != sign {
+                if log == -<T as Float>::infinity() || Float::is_nan(sign) {
                     sign = zero::<T>();
                 }
                 // SAFETY: as above.

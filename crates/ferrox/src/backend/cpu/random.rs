@@ -91,6 +91,7 @@ pub fn random_bits(key: [u32; 2], out: &Data, nbytes: usize) {
 
 /// MLX's CPU `exp` (a Cephes polynomial on `2^x`), which its `erf` uses.
 #[inline]
+#[allow(clippy::approx_constant)] // MLX's own literal, kept as written
 fn mlx_exp(x_init: f32) -> f32 {
     let x = x_init * 1.442695_f32;
     // MLX adds a double 0.5, so the rounding happens in f64.
