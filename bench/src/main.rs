@@ -140,19 +140,9 @@ fn main() -> Result<()> {
         ferrox::eval(&[q.wq.clone(), q.scales.clone()])?;
         let biases = q.biases.expect("affine quantization has biases");
         biases.eval()?;
+        let (w, s, b) = (&q.wq, &q.scales, Some(&biases));
         let r = time(reps * 5, 1, || {
-            let mode = "affine";
-            ops::quantized_matmul(
-                &x,
-                &q.wq,
-                &q.scales,
-                Some(&biases),
-                true,
-                Some(64),
-                Some(4),
-                mode,
-            )?
-            .eval()
+            ops::quantized_matmul(&x, w, s, b, true, Some(64), Some(4), "affine")?.eval()
         })?;
         results.push(("qmv_q4_4096x14336".into(), r, reps * 5));
     }

@@ -413,8 +413,8 @@ mod avx512 {
                 .all(|((row, d), s)| to_digits(row, d, s));
             if exact {
                 // Weight rows per pass: each span of `x` (six vectors of digits) is loaded
-                // once for `block` rows, which halves the loads per code at one row of x.
-                // Fewer rows of `x` leave registers for more weight rows.
+                // once for `block` rows, so at one row of x a row's span costs 2.5 vector
+                // loads instead of 7. Fewer rows of `x` leave registers for more weight rows.
                 type Kernel =
                     unsafe fn(&[Row], &[i8], &[f32], &[f32], usize, usize, usize, &mut [Sums]);
                 let (block, kernel, one): (usize, Kernel, Kernel) = match m {
@@ -696,7 +696,7 @@ mod avx512 {
                 }
                 let xs = _mm512_set1_ps(*xscale.get_unchecked(i * spans + b));
                 for j in 0..R {
-                    // ((a1 << 8) + a2 << 8) + a3, the digit dots accumulated in place:
+                    // (((a1 << 8) + a2) << 8) + a3, the digit dots accumulated in place:
                     // |a| <= 8 codes * 15 * 127 * 2^16 < 2^31.
                     let dot = |acc, d0, d1| {
                         _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc, lo[j], d0), hi[j], d1)
