@@ -11,7 +11,8 @@ BIN="${CARGO_TARGET_DIR:-target}/release/examples"
 VENV=.venv
 # The same sample on both sides: Python prints it after training, Rust after loading.
 PROMPT=$'HAMLET.\n'
-SAMPLE=(300 --temperature 0.8 --seed 0)
+CHARS=300
+SAMPLING=(--temperature 0.8 --seed 0)
 
 echo "### Building ferrox (release; a few minutes on a fresh machine, once)"
 SECONDS=0
@@ -36,10 +37,10 @@ echo "### Python: python/examples/demo.py"
 echo
 echo "### Train in Python: examples/char_transformer.py -> $OUT"
 "$VENV/bin/python" examples/char_transformer.py --out "$OUT" --prompt "$PROMPT" \
-    --chars "${SAMPLE[0]}" "${SAMPLE[@]:1}"
+    --chars "$CHARS" "${SAMPLING[@]}"
 
 echo
 echo "### Ship in Rust: crates/ferrox-nn/examples/generate.rs, the same checkpoint and sample"
-"$BIN/generate" "$OUT" "$PROMPT" "${SAMPLE[@]}" --logits "$OUT/logits.npy"
+"$BIN/generate" "$OUT" "$PROMPT" "$CHARS" "${SAMPLING[@]}" --logits "$OUT/logits.npy"
 echo "(the loss curve is $OUT/loss.png; python/tests/test_demo.py checks that Python and"
 echo " Rust give the same logits and the same text, bit for bit)"

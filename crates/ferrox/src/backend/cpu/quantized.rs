@@ -490,6 +490,8 @@ mod avx512 {
     type Row<'a> = (&'a [u32], &'a [f32], &'a [f32]);
     /// A weight row's products with each row of `x`.
     type Sums = [f32; DOT_ROWS];
+    /// The most weight rows a kernel takes per pass.
+    const MAX_BLOCK: usize = 4;
 
     /// Runs `rows_of(rows, sums)` over every weight row, in parallel over tasks of rows
     /// and within a task on `block` rows at a time (fewer at a task's end), and stores
@@ -501,6 +503,7 @@ mod avx512 {
         m: usize,
         rows_of: impl Fn(&[Row], &mut [Sums]) + Sync,
     ) {
+        assert!((1..=MAX_BLOCK).contains(&block));
         let n = w.rows;
         let op = out.as_mut_ptr() as usize;
         let rows_per_task = (n / (rayon::current_num_threads() * 8))
@@ -509,11 +512,12 @@ mod avx512 {
         (0..n.div_ceil(rows_per_task))
             .into_par_iter()
             .for_each(|t| {
-                let mut sums = [[0.0f32; DOT_ROWS]; 4];
+                let mut sums = [[0.0f32; DOT_ROWS]; MAX_BLOCK];
                 let end = ((t + 1) * rows_per_task).min(n);
                 for r in (t * rows_per_task..end).step_by(block) {
                     let count = block.min(end - r);
-                    let rows: [Row; 4] = std::array::from_fn(|j| w.row(r + j.min(count - 1)));
+                    let rows: [Row; MAX_BLOCK] =
+                        std::array::from_fn(|j| w.row(r + j.min(count - 1)));
                     rows_of(&rows[..count], &mut sums[..count]);
                     for (j, s) in sums[..count].iter().enumerate() {
                         for (i, &v) in s[..m].iter().enumerate() {
