@@ -186,9 +186,10 @@ fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
 /// The product for a few rows of `x` (the matrix-vector kernels: AVX-512 VNNI for 4
 /// bits, AVX-512 float lanes for 2 and 8, the portable lanes and code-by-code kernels
 /// elsewhere) against float64 sums over the dequantized weights, on odd row counts,
-/// 1 to 4 rows of `x`, widths that fit a kernel's span and widths that do not, and
-/// rows of `x` whose spans differ in magnitude by up to 1e6 (or are zero): within a
-/// few float32 roundings of `sum |w * x|`.
+/// 1 to 4 rows of `x`, widths that fit a kernel's span and widths that do not (and 68
+/// groups: the VNNI kernel's scales come 16 groups at a time), and rows of `x` whose
+/// spans differ in magnitude by up to 1e6 (or are zero): within a few float32 roundings
+/// of `sum |w * x|`.
 #[test]
 fn quantized_matvec_matches_a_float64_reference() {
     let mut rng = common::Lcg(2024);
@@ -198,6 +199,7 @@ fn quantized_matvec_matches_a_float64_reference() {
                 (37usize, 512usize),
                 (129, 4096),
                 (5, 384),
+                (3, 2176),
                 (3, 64),
                 (1, 128),
             ] {

@@ -405,12 +405,12 @@ mod avx512 {
         {
             let spans = k / SPAN4;
             let mut digits = vec![0i8; m * spans * DIGIT_BYTES];
-            let mut xscale = vec![0.0f32; m * spans];
+            let mut xscale = vec![0.0f32; m * groups];
             let exact = x
                 .chunks(k)
                 .zip(digits.chunks_mut(spans * DIGIT_BYTES))
-                .zip(xscale.chunks_mut(spans))
-                .all(|((row, d), s)| to_digits(row, d, s));
+                .zip(xscale.chunks_mut(groups))
+                .all(|((row, d), s)| to_digits(row, gs, d, s));
             if exact {
                 // Weight rows per pass: each span of `x` (six vectors of digits) is loaded
                 // once for `block` rows, so at one row of x a row's span costs 2.5 vector
@@ -425,7 +425,7 @@ mod avx512 {
                 };
                 for_rows(w, block, out, m, |rows, sums| {
                     // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); each row
-                    // holds k / 8 words, `digits` and `xscale` m rows of k / 128 spans,
+                    // holds k / 8 words, `digits` m rows of k / 128 spans, `xscale` and
                     // `xsums` m rows of `groups` sums; `rows` and `sums` have the kernel's
                     // length (a block, or one row).
                     unsafe {
@@ -529,42 +529,44 @@ mod avx512 {
             });
     }
 
-    /// One row of `x` as digits for [`vnni_rows`]: per span of 128 values, `scale` is
-    /// the span's largest magnitude / 126 / 2^16 and each value `v` is the integer
+    /// One row of `x` as digits for [`vnni_rows`]: per group of `gs` values, `scale` is
+    /// the group's largest magnitude / 126 / 2^16 and each value `v` is the integer
     /// `round(v / scale) = d1 * 2^16 + d2 * 2^8 + d3` (`d2` and `d3` in -128..128, so
-    /// `|d1| <= 127`). Byte `q` of a span's words holds codes `2q` (low nibble) and
-    /// `2q + 1` (high), so digit `t` of value `2q + h` sits at byte `(2t + h) * 64 + q`.
-    /// False where a value is not finite or a span's scale would be subnormal: the
-    /// float kernels serve those (and give NaN and infinity as the float product does).
-    fn to_digits(row: &[f32], digits: &mut [i8], scale: &mut [f32]) -> bool {
-        for ((src, d), s) in row
-            .chunks(SPAN4)
-            .zip(digits.chunks_mut(DIGIT_BYTES))
+    /// `|d1| <= 127`): 23 bits against the group's largest value. Byte `q` of a span's
+    /// words holds codes `2q` (low nibble) and `2q + 1` (high), so digit `t` of the span's
+    /// value `2q + h` sits at byte `(2t + h) * 64 + q` of the span's digits.
+    /// False where a value is not finite or a group's scale would be subnormal: the float
+    /// kernels serve those (and give NaN and infinity as the float product does).
+    fn to_digits(row: &[f32], gs: usize, digits: &mut [i8], scale: &mut [f32]) -> bool {
+        if row.iter().any(|v| !v.is_finite()) {
+            return false;
+        }
+        let mut ints = vec![0i32; row.len()];
+        for ((src, s), ints) in row
+            .chunks(gs)
             .zip(scale.iter_mut())
+            .zip(ints.chunks_mut(gs))
         {
-            if src.iter().any(|v| !v.is_finite()) {
-                return false;
-            }
             let amax = src.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
             let unit = amax / 126.0 / 65536.0;
-            if amax == 0.0 || unit < f32::MIN_POSITIVE {
-                // All zero: digits 0 give 0 (with any scale). Else the float kernels.
+            if amax == 0.0 {
+                // All zero: digits 0 give 0 (with any scale).
                 *s = 0.0;
-                d.fill(0);
-                if amax == 0.0 {
-                    continue;
-                }
+                continue;
+            }
+            if unit < f32::MIN_POSITIVE {
                 return false;
             }
             *s = unit;
             let inv = 1.0 / unit;
-            let mut ints = [0i32; SPAN4];
             for (o, &v) in ints.iter_mut().zip(src) {
                 // |t| <= 126 * 2^16 < 2^23: t + 0.5 is exact, the cast rounds half away.
                 let t = v * inv;
                 *o = (t + 0.5f32.copysign(t)) as i32;
             }
-            for (j, &v) in ints.iter().enumerate() {
+        }
+        for (src, d) in ints.chunks(SPAN4).zip(digits.chunks_mut(DIGIT_BYTES)) {
+            for (j, &v) in src.iter().enumerate() {
                 let d3 = ((v + 128) & 255) - 128;
                 let v2 = (v - d3) >> 8;
                 let d2 = ((v2 + 128) & 255) - 128;
@@ -661,7 +663,8 @@ mod avx512 {
     }
 
     /// `sums[j][i] = sum_g scale_g * sum(code * x_i) + bias_g * xsum_ig` for `R` rows of
-    /// 4-bit codes (`rows`) and `M` rows of `x` as digits ([`to_digits`]).
+    /// 4-bit codes (`rows`) and `M` rows of `x` as digits with a scale per group
+    /// ([`to_digits`]).
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn vnni_rows<const M: usize, const R: usize>(
@@ -677,20 +680,34 @@ mod avx512 {
         assert!(rows.len() == R && sums.len() == R);
         let spans = k / SPAN4;
         let gs_log = gs.trailing_zeros();
-        let per_span = (SPAN4 / gs).max(1);
         let lanes = lane_groups(SPAN4, gs);
         let nibble = _mm512_set1_epi8(0x0f);
         let zero = _mm512_setzero_si512();
         let mut total = [[_mm512_setzero_ps(); M]; R];
+        // The scales of the next 16 groups, each weight row's times each row of x's: one
+        // load and multiply per 8 spans (at group size 64), and per span a permute that
+        // spreads them over its lanes. (A load and multiply per span took 12 % longer.)
+        let mut scales16 = [[_mm512_setzero_ps(); M]; R];
         for b in 0..spans {
-            let (mut lo, mut hi, mut sv) = ([zero; R], [zero; R], [_mm512_setzero_ps(); R]);
+            let g0 = (b * SPAN4) >> gs_log;
+            if g0 % LANES == 0 && (b * SPAN4) % gs == 0 {
+                let mask = (1u32 << (groups - g0).min(LANES)).wrapping_sub(1) as __mmask16;
+                for i in 0..M {
+                    let xs = _mm512_maskz_loadu_ps(mask, xscale.as_ptr().add(i * groups + g0));
+                    for j in 0..R {
+                        let ws = _mm512_maskz_loadu_ps(mask, rows[j].1.as_ptr().add(g0));
+                        scales16[j][i] = _mm512_mul_ps(ws, xs);
+                    }
+                }
+            }
+            let at = _mm512_add_epi32(lanes, _mm512_set1_epi32((g0 % LANES) as i32));
+            let (mut lo, mut hi) = ([zero; R], [zero; R]);
             for j in 0..R {
                 let (words, scales, biases) = rows[j];
                 prefetch_next_block(words, scales, biases, R, b);
                 let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
                 lo[j] = _mm512_and_si512(wv, nibble);
                 hi[j] = _mm512_and_si512(_mm512_srli_epi32::<4>(wv), nibble);
-                sv[j] = span_scales(scales, b, SPAN4, gs_log, per_span, lanes);
             }
             for i in 0..M {
                 let d = digits.as_ptr().add((i * spans + b) * DIGIT_BYTES);
@@ -698,7 +715,6 @@ mod avx512 {
                 for (q, v) in dv.iter_mut().enumerate() {
                     *v = _mm512_loadu_si512(d.add(q * 64) as *const _);
                 }
-                let xs = _mm512_set1_ps(*xscale.get_unchecked(i * spans + b));
                 for j in 0..R {
                     // (((a1 << 8) + a2) << 8) + a3, the digit dots accumulated in place:
                     // |a| <= 8 codes * 15 * 127 * 2^16 < 2^31.
@@ -708,7 +724,7 @@ mod avx512 {
                     let a = _mm512_slli_epi32::<8>(dot(zero, dv[0], dv[1]));
                     let a = _mm512_slli_epi32::<8>(dot(a, dv[2], dv[3]));
                     let a = dot(a, dv[4], dv[5]);
-                    let s = _mm512_mul_ps(sv[j], xs);
+                    let s = _mm512_permutexvar_ps(at, scales16[j][i]);
                     total[j][i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a), s, total[j][i]);
                 }
             }
