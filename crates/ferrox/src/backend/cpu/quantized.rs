@@ -82,6 +82,7 @@ pub struct Packed<'a> {
 }
 
 impl Packed<'_> {
+    #[inline]
     fn row(&self, r: usize) -> (&[u32], &[f32], &[f32]) {
         let (wpr, gpr) = (self.cols * self.bits / 32, self.cols / self.group_size);
         (
@@ -361,10 +362,10 @@ fn dot_any(words: &[u32], first: usize, x: &[f32], bits: usize) -> f32 {
 /// - 4 bits with VNNI: the codes are split into two vectors of bytes (low and high
 ///   nibbles) and dotted with `x` as integers by `vpdpbusd`, 64 products an
 ///   instruction. Each value of `x` becomes a 23-bit integer against a float scale per
-///   span of 128 values, written as three signed base-256 digits; the three digit dots
-///   recombine exactly in 32 bits (`(a1 << 16) + (a2 << 8) + a3`), so the result is as
-///   accurate as the float kernel (the integer is rounded once, like a float32
-///   mantissa, relative to the span's largest value).
+///   group, written as three signed base-256 digits; the three digit dots recombine
+///   exactly in 32 bits (`(a1 << 16) + (a2 << 8) + a3`), so the result is as accurate
+///   as the float kernel (the integer is rounded once, like a float32 mantissa,
+///   relative to the group's largest value).
 /// - 2, 4 and 8 bits otherwise: the float lane kernel on full 16-lane vectors.
 ///
 /// The bias term, `sum_g bias_g * sum(x in group g)`, is a 16-wide dot product per row.
@@ -373,6 +374,7 @@ mod avx512 {
     use super::{to_lanes, Packed, DOT_ROWS};
     use rayon::prelude::*;
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     /// 32-bit lanes of a vector: words of a span.
     const LANES: usize = 16;
@@ -386,6 +388,7 @@ mod avx512 {
         let (k, gs) = (w.cols, w.group_size);
         if !matches!(w.bits, 2 | 4 | 8)
             || !gs.is_power_of_two()
+            || gs < LANES
             || !(1..=DOT_ROWS).contains(&m)
             || k == 0
             || k % gs != 0
@@ -394,10 +397,10 @@ mod avx512 {
             return false;
         }
         let groups = k / gs;
-        let xsums: Vec<f32> = x
-            .chunks(k)
-            .flat_map(|row| row.chunks(gs).map(|g| g.iter().sum::<f32>()))
-            .collect();
+        // SAFETY: the CPU has AVX-512 F; x holds m rows of k, a multiple of gs, itself a
+        // multiple of 16.
+        let xsums = unsafe { group_sums(x, gs) };
+        let out = Out(out.as_mut_ptr(), w.rows);
         if w.bits == 4
             && k % SPAN4 == 0
             && is_x86_feature_detected!("avx512bw")
@@ -410,33 +413,29 @@ mod avx512 {
                 .chunks(k)
                 .zip(digits.chunks_mut(spans * DIGIT_BYTES))
                 .zip(xscale.chunks_mut(groups))
-                .all(|((row, d), s)| to_digits(row, gs, d, s));
+                // SAFETY: the CPU has AVX-512 F; each row of k values holds `spans` spans,
+                // its digits `spans` spans of digits, and gs is a multiple of 16.
+                .all(|((row, d), s)| unsafe { to_digits(row, gs, d, s) });
             if exact {
                 // Weight rows per pass: each span of `x` (six vectors of digits) is loaded
                 // once for `block` rows, so at one row of x a row's span costs 2.5 vector
                 // loads instead of 7. Fewer rows of `x` leave registers for more weight rows.
-                type Kernel =
-                    unsafe fn(&[Row], &[i8], &[f32], &[f32], usize, usize, usize, &mut [Sums]);
+                type Kernel = unsafe fn(&Packed, Range<usize>, &[i8], &[f32], &[f32], Out);
                 let (block, kernel, one): (usize, Kernel, Kernel) = match m {
                     1 => (4, vnni_rows::<1, 4>, vnni_rows::<1, 1>),
                     2 => (2, vnni_rows::<2, 2>, vnni_rows::<2, 1>),
                     3 => (1, vnni_rows::<3, 1>, vnni_rows::<3, 1>),
                     _ => (1, vnni_rows::<4, 1>, vnni_rows::<4, 1>),
                 };
-                for_rows(w, block, out, m, |rows, sums| {
-                    // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); each row
-                    // holds k / 8 words, `digits` m rows of k / 128 spans, `xscale` and
-                    // `xsums` m rows of `groups` sums; `rows` and `sums` have the kernel's
-                    // length (a block, or one row).
+                for_row_tasks(w.rows, block, |rows| {
+                    let whole = rows.start + rows.len() / block * block;
+                    // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above); `digits`
+                    // holds m rows of k / 128 spans, `xscale` and `xsums` m rows of
+                    // `groups`; the first range is whole blocks, the second single rows;
+                    // this task alone writes these rows' columns of `out`.
                     unsafe {
-                        if rows.len() == block {
-                            kernel(rows, &digits, &xscale, &xsums, k, gs, groups, sums);
-                        } else {
-                            for (row, s) in rows.iter().zip(sums.chunks_mut(1)) {
-                                let row = std::slice::from_ref(row);
-                                one(row, &digits, &xscale, &xsums, k, gs, groups, s);
-                            }
-                        }
+                        kernel(w, rows.start..whole, &digits, &xscale, &xsums, out);
+                        one(w, whole..rows.end, &digits, &xscale, &xsums, out);
                     }
                 });
                 return true;
@@ -464,23 +463,27 @@ mod avx512 {
             (_, 3) => float_row::<2, 3>,
             _ => float_row::<2, 4>,
         };
-        for_rows(w, 1, out, m, |rows, sums| {
-            let (words, scales, biases) = rows[0];
-            // SAFETY: the CPU has AVX-512 F (checked above); `words` holds a multiple of
-            // 16 words (k is a multiple of the span), `xl` m rows of k, `xsums` m rows
-            // of `groups` sums.
-            unsafe {
-                kernel(
-                    words,
-                    scales,
-                    biases,
-                    &xl,
-                    &xsums,
-                    k,
-                    gs,
-                    groups,
-                    &mut sums[0][..m],
-                )
+        for_row_tasks(w.rows, 1, |rows| {
+            let mut sums = [0.0f32; DOT_ROWS];
+            for r in rows {
+                let (words, scales, biases) = w.row(r);
+                // SAFETY: the CPU has AVX-512 F (checked above); `words` holds a multiple
+                // of 16 words (k is a multiple of the span), `xl` m rows of k, `xsums` m
+                // rows of `groups` sums; this task alone writes row r's column of `out`.
+                unsafe {
+                    kernel(
+                        words,
+                        scales,
+                        biases,
+                        &xl,
+                        &xsums,
+                        k,
+                        gs,
+                        groups,
+                        &mut sums[..m],
+                    );
+                    out.store(r, &sums[..m]);
+                }
             }
         });
         true
@@ -488,45 +491,56 @@ mod avx512 {
 
     /// A weight row: its words, scales and biases.
     type Row<'a> = (&'a [u32], &'a [f32], &'a [f32]);
-    /// A weight row's products with each row of `x`.
-    type Sums = [f32; DOT_ROWS];
-    /// The most weight rows a kernel takes per pass.
-    const MAX_BLOCK: usize = 4;
 
-    /// Runs `rows_of(rows, sums)` over every weight row, in parallel over tasks of rows
-    /// and within a task on `block` rows at a time (fewer at a task's end), and stores
-    /// `sums[j][i]` (row `j` of the block against row `i` of `x`) at `out[i][r + j]`.
-    fn for_rows(
-        w: &Packed,
-        block: usize,
-        out: &mut [f32],
-        m: usize,
-        rows_of: impl Fn(&[Row], &mut [Sums]) + Sync,
-    ) {
-        assert!((1..=MAX_BLOCK).contains(&block));
-        let n = w.rows;
-        let op = out.as_mut_ptr() as usize;
+    /// The product's output, `m x n` row-major, written by parallel tasks: each task
+    /// stores the columns of its own weight rows.
+    #[derive(Clone, Copy)]
+    struct Out(*mut f32, usize);
+    // SAFETY: tasks write disjoint elements (each its own columns) and nothing reads
+    // them until every task has finished.
+    unsafe impl Send for Out {}
+    unsafe impl Sync for Out {}
+
+    impl Out {
+        /// Stores weight row `r`'s products with the rows of `x` (column `r`).
+        ///
+        /// # Safety
+        /// `r < n`, `sums.len()` at most the output's rows, and no other task writes
+        /// column `r`.
+        #[inline(always)]
+        unsafe fn store(self, r: usize, sums: &[f32]) {
+            for (i, &v) in sums.iter().enumerate() {
+                *self.0.add(i * self.1 + r) = v;
+            }
+        }
+    }
+
+    /// Runs `task(rows)` over ranges covering `0..n`, in parallel; each range but the
+    /// last is a whole number of `block`s.
+    fn for_row_tasks(n: usize, block: usize, task: impl Fn(Range<usize>) + Sync) {
         let rows_per_task = (n / (rayon::current_num_threads() * 8))
             .clamp(16, 1024)
             .next_multiple_of(block);
         (0..n.div_ceil(rows_per_task))
             .into_par_iter()
-            .for_each(|t| {
-                let mut sums = [[0.0f32; DOT_ROWS]; MAX_BLOCK];
-                let end = ((t + 1) * rows_per_task).min(n);
-                for r in (t * rows_per_task..end).step_by(block) {
-                    let count = block.min(end - r);
-                    let rows: [Row; MAX_BLOCK] =
-                        std::array::from_fn(|j| w.row(r + j.min(count - 1)));
-                    rows_of(&rows[..count], &mut sums[..count]);
-                    for (j, s) in sums[..count].iter().enumerate() {
-                        for (i, &v) in s[..m].iter().enumerate() {
-                            // SAFETY: element (i, r + j) of out is written by this task only.
-                            unsafe { *(op as *mut f32).add(i * n + r + j) = v };
-                        }
-                    }
+            .for_each(|t| task(t * rows_per_task..((t + 1) * rows_per_task).min(n)));
+    }
+
+    /// The sum of each group of `gs` values of `x` (the bias term's factor).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `gs` is a multiple of 16 that divides `x.len()`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn group_sums(x: &[f32], gs: usize) -> Vec<f32> {
+        x.chunks_exact(gs)
+            .map(|g| {
+                let mut acc = _mm512_setzero_ps();
+                for c in g.chunks_exact(LANES) {
+                    acc = _mm512_add_ps(acc, _mm512_loadu_ps(c.as_ptr()));
                 }
-            });
+                _mm512_reduce_add_ps(acc)
+            })
+            .collect()
     }
 
     /// One row of `x` as digits for [`vnni_rows`]: per group of `gs` values, `scale` is
@@ -537,44 +551,65 @@ mod avx512 {
     /// value `2q + h` sits at byte `(2t + h) * 64 + q` of the span's digits.
     /// False where a value is not finite or a group's scale would be subnormal: the float
     /// kernels serve those (and give NaN and infinity as the float product does).
-    fn to_digits(row: &[f32], gs: usize, digits: &mut [i8], scale: &mut [f32]) -> bool {
-        if row.iter().any(|v| !v.is_finite()) {
-            return false;
-        }
-        let mut ints = vec![0i32; row.len()];
-        for ((src, s), ints) in row
-            .chunks(gs)
-            .zip(scale.iter_mut())
-            .zip(ints.chunks_mut(gs))
-        {
-            let amax = src.iter().fold(0.0f32, |a, &v| a.max(v.abs()));
-            let unit = amax / 126.0 / 65536.0;
-            if amax == 0.0 {
-                // All zero: digits 0 give 0 (with any scale).
-                *s = 0.0;
-                continue;
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `row` is whole spans of 128 values, `digits` as many spans
+    /// of digits, `scale` one per group, and `gs` a multiple of 16.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn to_digits(row: &[f32], gs: usize, digits: &mut [i8], scale: &mut [f32]) -> bool {
+        // Each group's largest magnitude, compared as bits: for non-negative floats the
+        // order of the bits is the order of the values, and infinity and NaN lie above
+        // every finite value.
+        let magnitude = _mm512_set1_epi32(i32::MAX);
+        for (src, s) in row.chunks_exact(gs).zip(scale.iter_mut()) {
+            let mut top = _mm512_setzero_si512();
+            for c in src.chunks_exact(LANES) {
+                let bits = _mm512_loadu_si512(c.as_ptr() as *const _);
+                top = _mm512_max_epu32(top, _mm512_and_si512(bits, magnitude));
             }
-            if unit < f32::MIN_POSITIVE {
+            let amax = f32::from_bits(_mm512_reduce_max_epu32(top));
+            if !amax.is_finite() {
+                return false;
+            }
+            // Zero for an all-zero group: its digits are 0 and give 0 (with any scale).
+            let unit = amax / 126.0 / 65536.0;
+            if amax != 0.0 && unit < f32::MIN_POSITIVE {
                 return false;
             }
             *s = unit;
-            let inv = 1.0 / unit;
-            for (o, &v) in ints.iter_mut().zip(src) {
-                // |t| <= 126 * 2^16 < 2^23: t + 0.5 is exact, the cast rounds half away.
-                let t = v * inv;
-                *o = (t + 0.5f32.copysign(t)) as i32;
-            }
         }
-        for (src, d) in ints.chunks(SPAN4).zip(digits.chunks_mut(DIGIT_BYTES)) {
-            for (j, &v) in src.iter().enumerate() {
-                let d3 = ((v + 128) & 255) - 128;
-                let v2 = (v - d3) >> 8;
-                let d2 = ((v2 + 128) & 255) - 128;
-                let d1 = (v2 - d2) >> 8;
-                let (q, h) = (j / 2, j % 2);
-                d[h * 64 + q] = d1 as i8;
-                d[(2 + h) * 64 + q] = d2 as i8;
-                d[(4 + h) * 64 + q] = d3 as i8;
+        let sign = _mm512_set1_epi32(i32::MIN);
+        let half = _mm512_castps_si512(_mm512_set1_ps(0.5));
+        let (c128, byte) = (_mm512_set1_epi32(128), _mm512_set1_epi32(255));
+        // A value as its low byte, two's complement (-128..128), and the rest.
+        let low_digit =
+            |v| _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(v, c128), byte), c128);
+        for (b, (src, d)) in row
+            .chunks_exact(SPAN4)
+            .zip(digits.chunks_exact_mut(DIGIT_BYTES))
+            .enumerate()
+        {
+            for (c, v) in src.chunks_exact(LANES).enumerate() {
+                let unit = scale[(b * SPAN4 + c * LANES) / gs];
+                let inv = if unit == 0.0 { 0.0 } else { 1.0 / unit };
+                let t = _mm512_mul_ps(_mm512_loadu_ps(v.as_ptr()), _mm512_set1_ps(inv));
+                // |t| <= 126 * 2^16 < 2^23: t + copysign(0.5, t) is exact, truncation
+                // rounds half away from zero.
+                let h = _mm512_or_si512(half, _mm512_and_si512(_mm512_castps_si512(t), sign));
+                let q = _mm512_cvttps_epi32(_mm512_add_ps(t, _mm512_castsi512_ps(h)));
+                let d3 = low_digit(q);
+                let q = _mm512_srai_epi32::<8>(_mm512_sub_epi32(q, d3));
+                let d2 = low_digit(q);
+                let d1 = _mm512_srai_epi32::<8>(_mm512_sub_epi32(q, d2));
+                // As 64-bit lanes, lane p holds values 2p (low half) and 2p + 1 (high):
+                // their low bytes are digit bytes p of the even and odd planes.
+                for (t, digit) in [d1, d2, d3].into_iter().enumerate() {
+                    let even = _mm512_cvtepi64_epi8(digit);
+                    let odd = _mm512_cvtepi64_epi8(_mm512_srli_epi64::<32>(digit));
+                    let at = d.as_mut_ptr().add(2 * t * 64 + c * 8);
+                    _mm_storel_epi64(at as *mut __m128i, even);
+                    _mm_storel_epi64(at.add(64) as *mut __m128i, odd);
+                }
             }
         }
         true
@@ -662,23 +697,44 @@ mod avx512 {
         }
     }
 
-    /// `sums[j][i] = sum_g scale_g * sum(code * x_i) + bias_g * xsum_ig` for `R` rows of
-    /// 4-bit codes (`rows`) and `M` rows of `x` as digits with a scale per group
-    /// ([`to_digits`]).
-    #[allow(clippy::too_many_arguments)]
+    /// For each weight row `r` of `rows` (`R` at a time: `rows.len()` is a multiple of
+    /// `R`) and each of `M` rows of `x` as digits with a scale per group ([`to_digits`]),
+    /// stores `sum_g scale_g * sum(code * x_i) + bias_g * xsum_ig` at `out[i][r]`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI; `w` is 4-bit with k a multiple of 128 and
+    /// group size a power of two; `digits` holds `M` rows of k / 128 spans, `xscale` and
+    /// `xsums` `M` rows of a value per group; no other task writes these rows' columns.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn vnni_rows<const M: usize, const R: usize>(
-        rows: &[Row],
+        w: &Packed,
+        rows: Range<usize>,
+        digits: &[i8],
+        xscale: &[f32],
+        xsums: &[f32],
+        out: Out,
+    ) {
+        for r in rows.step_by(R) {
+            let block: [Row; R] = std::array::from_fn(|j| w.row(r + j));
+            let sums = vnni_block::<M, R>(&block, digits, xscale, xsums, w.cols, w.group_size);
+            for (j, s) in sums.iter().enumerate() {
+                out.store(r + j, s);
+            }
+        }
+    }
+
+    /// [`vnni_rows`] for one block of `R` weight rows: `sums[j][i]` for weight row `j` and
+    /// row `i` of `x`.
+    #[inline(always)]
+    unsafe fn vnni_block<const M: usize, const R: usize>(
+        rows: &[Row; R],
         digits: &[i8],
         xscale: &[f32],
         xsums: &[f32],
         k: usize,
         gs: usize,
-        groups: usize,
-        sums: &mut [Sums],
-    ) {
-        assert!(rows.len() == R && sums.len() == R);
-        let spans = k / SPAN4;
+    ) -> [[f32; M]; R] {
+        let (spans, groups) = (k / SPAN4, k / gs);
         let gs_log = gs.trailing_zeros();
         let lanes = lane_groups(SPAN4, gs);
         let nibble = _mm512_set1_epi8(0x0f);
@@ -729,12 +785,14 @@ mod avx512 {
                 }
             }
         }
+        let mut sums = [[0.0; M]; R];
         for j in 0..R {
             let bias = bias_terms::<M>(rows[j].2, xsums, groups);
             for i in 0..M {
                 sums[j][i] = _mm512_reduce_add_ps(total[j][i]) + _mm512_reduce_add_ps(bias[i]);
             }
         }
+        sums
     }
 
     /// As [`vnni_rows`] for one row of `BITS`-bit codes against `x` in lane order ([`to_lanes`]
