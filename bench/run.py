@@ -562,17 +562,19 @@ def qmv_bytes():
     return n * k // 2 + 2 * 4 * n * (k // 64)
 
 
-def qmv_build(fw, inputs):
-    """x @ W.T with W quantized once (outside the timing) by the framework itself."""
+def qmv_build(fw, inputs, mode="affine"):
+    """x @ W.T with W quantized once (outside the timing) by the framework itself: 4-bit
+    affine codes in groups of 64 (scales and biases), or another of MLX's modes."""
     if fw.name not in ("ferrox", "mlx"):
         return None
     m = fw.m
     x, w = fw.arr(inputs[0]), fw.arr(inputs[1])
-    wq, scales, biases = m.quantize(w, group_size=64, bits=4)
-    m.eval(wq, scales, biases)
+    kw = dict(group_size=64, bits=4) if mode == "affine" else dict(mode=mode)
+    q = m.quantize(w, **kw)
+    m.eval(*q)
 
     def run():
-        out = m.quantized_matmul(x, wq, scales, biases, transpose=True, group_size=64, bits=4)
+        out = m.quantized_matmul(x, *q, transpose=True, **kw)
         m.eval(out)
         return out
 
@@ -630,6 +632,10 @@ WORKLOADS = [
       build=qmv_build, inputs=lambda: [data(Q((1, 4096), (1, 256)), 42), data(Q((14336, 4096), (512, 256)), 43)],
       target=("bw", ("read_bw_256mb_f32", 4 * Q(1 << 26, 1 << 16), qmv_bytes()), 0.7),
       reps_mult=20),  # ~1 ms calls: 200 a round, so its best samples ~0.2 s of the host
+    W("qmv_mxfp4_4096x14336", "mxfp4 quantized (1, 4096) × (4096, 14336) (E2M1 codes, a scale byte per 32)",
+      build=lambda fw, inputs: qmv_build(fw, inputs, "mxfp4"),
+      inputs=lambda: [data(Q((1, 4096), (1, 256)), 42), data(Q((14336, 4096), (512, 256)), 43)],
+      reps_mult=10),
     W("mlp_step", "MLP train step 784-512-512-10, batch 256, Adam, eager", build=mlp_build(False),
       inputs=mlp_inputs, check_calls=2),
     W("mlp_step_compiled", "MLP train step 784-512-512-10, batch 256, Adam, compiled",

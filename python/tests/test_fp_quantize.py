@@ -220,6 +220,30 @@ def test_quantized_matmul_2d(mode, dtype, xshape, rng):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+@pytest.mark.parametrize("k", [64, 128, 384, 1024])
+def test_quantized_matvec_kernels(mode, m, k, rng):
+    # A few rows of x take the matrix-vector kernels (on AVX-512: 4-bit codes by a table
+    # permute when k is a multiple of 128, 8-bit codes decoded from their bits, scales
+    # gathered 16 groups at a time, so k = 1024 crosses a 16-group window); n = 37 is
+    # no multiple of anything. The weights' magnitudes spread over many binades (many
+    # scale bytes); a NaN in one row of x reaches that row only.
+    n = 37
+    w = data(rng, (n, k))
+    wq, s = mx.quantize(mx.array(w), mode=mode)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    out = np.array(mx.quantized_matmul(mx.array(x), wq, s, mode=mode))
+    full = decode(wq, s, mode)
+    want = x.astype(np.float64) @ full.T
+    scale = np.abs(x).astype(np.float64) @ np.abs(full).T
+    assert np.all(np.abs(out - want) <= 1e-6 * scale), np.max(np.abs(out - want) / scale)
+    if m > 1:
+        x[1, k // 3] = np.nan
+        out = np.array(mx.quantized_matmul(mx.array(x), wq, s, mode=mode))
+        assert np.isnan(out[1]).all() and np.isfinite(out[np.arange(m) != 1]).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_quantized_matmul_not_transposed(mode, rng):
     w = data(rng, (40, 96), spread=False)  # (k, n): quantized along n
     x = rng.standard_normal((3, 40)).astype(np.float32)

@@ -265,6 +265,51 @@ fn quantized_matvec_matches_a_float64_reference() {
     }
 }
 
+/// The fp modes' matrix-vector product (a few rows of `x`: on AVX-512 the E2M1 table
+/// permute for k a multiple of 128, E4M3 decoded from its bits, 16 groups' scales at a
+/// time, so k = 1024 crosses a window) against float64 sums over the dequantized
+/// weights. Rows at magnitudes 2^-20..2^20 give many scale bytes.
+#[test]
+fn fp_quantized_matvec_matches_a_float64_reference() {
+    let mut rng = common::Lcg(7);
+    for mode in ["mxfp4", "mxfp8", "nvfp4"] {
+        for (n, k) in [(37usize, 128usize), (5, 384), (3, 1024), (9, 64)] {
+            let wv: Vec<f32> = (0..n * k)
+                .map(|i| rng.uniform(-1.0, 1.0) as f32 * 2f32.powi((i / k % 41) as i32 - 20))
+                .collect();
+            let w = Array::from_slice(&wv, &[n, k]).unwrap();
+            let q = ops::quantize(&w, None, None, mode, None).unwrap();
+            let full = ops::dequantize(&q.wq, &q.scales, None, None, None, mode, None, None)
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap();
+            for m in 1..=4usize {
+                let xv: Vec<f32> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
+                let x = Array::from_slice(&xv, &[m, k]).unwrap();
+                let got = ops::quantized_matmul(&x, &q.wq, &q.scales, None, true, None, None, mode)
+                    .unwrap()
+                    .to_vec::<f32>()
+                    .unwrap();
+                for i in 0..m {
+                    for r in 0..n {
+                        let (mut want, mut size) = (0.0f64, 0.0f64);
+                        for j in 0..k {
+                            let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
+                            want += p;
+                            size += p.abs();
+                        }
+                        let g = got[i * n + r] as f64;
+                        assert!(
+                            (g - want).abs() <= 1e-6 * size,
+                            "{mode} n {n} k {k} m {m} ({i}, {r}): {g} vs {want} (size {size})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A NaN or infinity in a row of `x` reaches that row's outputs (the integer kernel
 /// hands such rows to the float one), and the other rows stay finite.
 #[test]

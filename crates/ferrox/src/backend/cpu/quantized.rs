@@ -11,6 +11,7 @@
 
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Code `j` of a packed row.
 #[inline(always)]
@@ -102,7 +103,7 @@ impl Packed<'_> {
 }
 
 /// Rows of `x` up to which the product runs as dot products against the codes.
-const DOT_ROWS: usize = 4;
+pub(super) const DOT_ROWS: usize = 4;
 
 /// `out (m x n) = x (m x k) @ w.T` for `w` quantized `n x k` (`transpose`, as a linear
 /// layer stores it), or `x @ w` for `w` quantized `k x n`.
@@ -191,6 +192,45 @@ pub fn qmm(x: &[f32], m: usize, w: &Packed, transpose: bool, out: &mut [f32]) {
     );
 }
 
+/// A matrix-vector product's output, `m x n` row-major, written by parallel tasks: each task
+/// stores the columns of its own weight rows.
+#[derive(Clone, Copy)]
+pub(super) struct Out(*mut f32, usize);
+// SAFETY: tasks write disjoint elements (each its own columns) and nothing reads
+// them until every task has finished.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+impl Out {
+    /// `out`, of `n` columns.
+    pub(super) fn new(out: &mut [f32], n: usize) -> Out {
+        Out(out.as_mut_ptr(), n)
+    }
+
+    /// Stores weight row `r`'s products with the rows of `x` (column `r`).
+    ///
+    /// # Safety
+    /// `r < n`, `sums.len()` at most the output's rows, and no other task writes
+    /// column `r`.
+    #[inline(always)]
+    pub(super) unsafe fn store(self, r: usize, sums: &[f32]) {
+        for (i, &v) in sums.iter().enumerate() {
+            *self.0.add(i * self.1 + r) = v;
+        }
+    }
+}
+
+/// Runs `task(rows)` over ranges covering `0..n`, in parallel; each range but the
+/// last is a whole number of `block`s.
+pub(super) fn for_row_tasks(n: usize, block: usize, task: impl Fn(Range<usize>) + Sync) {
+    let rows_per_task = (n / (rayon::current_num_threads() * 8))
+        .clamp(16, 1024)
+        .next_multiple_of(block);
+    (0..n.div_ceil(rows_per_task))
+        .into_par_iter()
+        .for_each(|t| task(t * rows_per_task..((t + 1) * rows_per_task).min(n)));
+}
+
 /// The product for a few rows of `x`: every weight row against every row of `x`, in
 /// parallel over weight rows. On x86-64 with AVX-512 the kernels of [`avx512`] run where
 /// the shape suits them; otherwise widths that divide 32 (2, 4 and 8 bits) run the lane
@@ -215,33 +255,30 @@ fn qmv(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) {
     } else {
         Vec::new()
     };
-    let op = out.as_mut_ptr() as usize;
-    let rows_per_task = (n / (rayon::current_num_threads() * 8)).clamp(16, 1024);
-    (0..n.div_ceil(rows_per_task))
-        .into_par_iter()
-        .for_each(|t| {
-            let (r0, r1) = (t * rows_per_task, ((t + 1) * rows_per_task).min(n));
-            for r in r0..r1 {
-                let (words, scales, biases) = w.row(r);
-                for i in 0..m {
-                    let xs = &xsums[i * groups..(i + 1) * groups];
-                    let bias: f32 = biases.iter().zip(xs).map(|(b, s)| b * s).sum();
-                    let codes = if lanes {
-                        lane_dot(words, &xl[i * k..(i + 1) * k], scales, w.bits, gs)
-                    } else {
-                        let xi = &x[i * k..(i + 1) * k];
-                        (0..groups)
-                            .map(|g| {
-                                scales[g]
-                                    * dot_any(words, g * gs, &xi[g * gs..(g + 1) * gs], w.bits)
-                            })
-                            .sum()
-                    };
-                    // SAFETY: element (i, r) of out is written by this task only.
-                    unsafe { *(op as *mut f32).add(i * n + r) = codes + bias };
-                }
+    let out = Out::new(out, n);
+    for_row_tasks(n, 1, |rows| {
+        let mut sums = [0.0f32; DOT_ROWS];
+        for r in rows {
+            let (words, scales, biases) = w.row(r);
+            for (i, s) in sums[..m].iter_mut().enumerate() {
+                let xs = &xsums[i * groups..(i + 1) * groups];
+                let bias: f32 = biases.iter().zip(xs).map(|(b, s)| b * s).sum();
+                let codes = if lanes {
+                    lane_dot(words, &xl[i * k..(i + 1) * k], scales, w.bits, gs)
+                } else {
+                    let xi = &x[i * k..(i + 1) * k];
+                    (0..groups)
+                        .map(|g| {
+                            scales[g] * dot_any(words, g * gs, &xi[g * gs..(g + 1) * gs], w.bits)
+                        })
+                        .sum()
+                };
+                *s = codes + bias;
             }
-        });
+            // SAFETY: this task alone writes row r's column of out.
+            unsafe { out.store(r, &sums[..m]) };
+        }
+    });
 }
 
 /// A row of `x` reordered to match packed words lane by lane: within each group of
@@ -370,9 +407,8 @@ fn dot_any(words: &[u32], first: usize, x: &[f32], bits: usize) -> f32 {
 ///
 /// The bias term, `sum_g bias_g * sum(x in group g)`, is a 16-wide dot product per row.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::{to_lanes, Packed, DOT_ROWS};
-    use rayon::prelude::*;
+pub(super) mod avx512 {
+    use super::{for_row_tasks, to_lanes, Out, Packed, DOT_ROWS};
     use std::arch::x86_64::*;
     use std::ops::Range;
 
@@ -400,7 +436,7 @@ mod avx512 {
         // SAFETY: the CPU has AVX-512 F; x holds m rows of k, a multiple of gs, itself a
         // multiple of 16.
         let xsums = unsafe { group_sums(x, gs) };
-        let out = Out(out.as_mut_ptr(), w.rows);
+        let out = Out::new(out, w.rows);
         if w.bits == 4
             && k % SPAN4 == 0
             && is_x86_feature_detected!("avx512bw")
@@ -491,40 +527,6 @@ mod avx512 {
 
     /// A weight row: its words, scales and biases.
     type Row<'a> = (&'a [u32], &'a [f32], &'a [f32]);
-
-    /// The product's output, `m x n` row-major, written by parallel tasks: each task
-    /// stores the columns of its own weight rows.
-    #[derive(Clone, Copy)]
-    struct Out(*mut f32, usize);
-    // SAFETY: tasks write disjoint elements (each its own columns) and nothing reads
-    // them until every task has finished.
-    unsafe impl Send for Out {}
-    unsafe impl Sync for Out {}
-
-    impl Out {
-        /// Stores weight row `r`'s products with the rows of `x` (column `r`).
-        ///
-        /// # Safety
-        /// `r < n`, `sums.len()` at most the output's rows, and no other task writes
-        /// column `r`.
-        #[inline(always)]
-        unsafe fn store(self, r: usize, sums: &[f32]) {
-            for (i, &v) in sums.iter().enumerate() {
-                *self.0.add(i * self.1 + r) = v;
-            }
-        }
-    }
-
-    /// Runs `task(rows)` over ranges covering `0..n`, in parallel; each range but the
-    /// last is a whole number of `block`s.
-    fn for_row_tasks(n: usize, block: usize, task: impl Fn(Range<usize>) + Sync) {
-        let rows_per_task = (n / (rayon::current_num_threads() * 8))
-            .clamp(16, 1024)
-            .next_multiple_of(block);
-        (0..n.div_ceil(rows_per_task))
-            .into_par_iter()
-            .for_each(|t| task(t * rows_per_task..((t + 1) * rows_per_task).min(n)));
-    }
 
     /// The sum of each group of `gs` values of `x` (the bias term's factor).
     ///
@@ -618,7 +620,7 @@ mod avx512 {
     /// Lane `i` of a span of `span` codes lies in group `i * (span / 16) / gs` past the
     /// span's first: the index vector that spreads the span's scales over the lanes.
     #[inline(always)]
-    unsafe fn lane_groups(span: usize, gs: usize) -> __m512i {
+    pub(in crate::backend::cpu) unsafe fn lane_groups(span: usize, gs: usize) -> __m512i {
         let codes_per_lane = (span / LANES) as i32;
         let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         _mm512_srlv_epi32(
@@ -630,7 +632,7 @@ mod avx512 {
     /// The scale of each lane of span `b`: a broadcast where the span lies in one group,
     /// else the span's `per_span` scales spread by `lanes` ([`lane_groups`]).
     #[inline(always)]
-    unsafe fn span_scales(
+    pub(in crate::backend::cpu) unsafe fn span_scales(
         scales: &[f32],
         b: usize,
         span: usize,

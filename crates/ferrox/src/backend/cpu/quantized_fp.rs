@@ -7,8 +7,10 @@
 //! The rules were read off MLX 0.32.4 (bit for bit on random and edge inputs), including
 //! its handling of groups whose maximum is not finite (see `quantize_group`).
 
+use super::quantized::{for_row_tasks, Out, DOT_ROWS};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
+use std::sync::OnceLock;
 
 /// The three modes; `bits` and `group_size` follow from the mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,9 +43,6 @@ impl FpMode {
         }
     }
 }
-
-/// The E2M1 magnitudes of codes 0..8 (code | 8 is the negative).
-const E2M1: [f32; 8] = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0];
 
 /// `v` as an E2M1 code as MLX rounds it: the magnitude goes up a code only strictly
 /// past the midpoint (ties toward zero), saturates at 6, and a value that rounds to zero
@@ -292,41 +291,68 @@ pub struct FpPacked<'a> {
 }
 
 impl FpPacked<'_> {
-    /// Row `r` expanded to floats as MLX does: the scale is rounded to the output dtype
-    /// first (`round`; an E8M0 power of two can underflow or overflow float16), then
-    /// `value(code) * scale` is rounded again. With an nvfp4 global scale the output is
-    /// float32 and the value `value(code) * (scale * (global / 2688))`.
-    pub fn expand_row(&self, r: usize, out: &mut [f32], round: impl Fn(f32) -> f32) {
-        let (gs, bits) = (self.mode.group_size(), self.mode.bits());
-        let (wpr, gpr) = (self.cols * bits / 32, self.cols / gs);
-        let words = &self.words[r * wpr..(r + 1) * wpr];
-        let scales = &self.scales[r * gpr..(r + 1) * gpr];
+    /// The words and scale bytes of row `r`.
+    fn row(&self, r: usize) -> (&[u32], &[u8]) {
+        let (wpr, gpr) = (
+            self.cols * self.mode.bits() / 32,
+            self.cols / self.mode.group_size(),
+        );
+        (
+            &self.words[r * wpr..(r + 1) * wpr],
+            &self.scales[r * gpr..(r + 1) * gpr],
+        )
+    }
+
+    /// The scale each scale byte stands for, as MLX applies it: the scale rounded to
+    /// the output dtype first (`round`; an E8M0 power of two can underflow or overflow
+    /// float16), except with an nvfp4 global scale, where the output is float32 and the
+    /// scale `scale * (global / 2688)`.
+    fn scale_table(&self, round: impl Fn(f32) -> f32) -> [f32; 256] {
         let down = nv_factors(self.global).map(|(_, d)| d);
-        let mask = (1u32 << bits) - 1;
-        for (g, chunk) in out.chunks_mut(gs).enumerate() {
+        std::array::from_fn(|b| {
             let s = match self.mode {
-                FpMode::Nvfp4 => fp8_value(scales[g]),
+                FpMode::Nvfp4 => fp8_value(b as u8),
                 // e8m0: 2^(byte - 127); byte 255 overflows float32 to infinity.
-                _ => 2f32.powi(scales[g] as i32 - 127),
+                _ => 2f32.powi(b as i32 - 127),
             };
-            let s = match down {
+            match down {
                 Some(d) => s * d,
                 None => round(s),
-            };
-            for (i, o) in chunk.iter_mut().enumerate() {
-                let j = g * gs + i;
-                let c = (words[j * bits / 32] >> ((j * bits) % 32)) & mask;
-                let v = if bits == 8 {
-                    fp8_value(c as u8)
-                } else {
-                    let m = E2M1[(c & 7) as usize];
-                    if c & 8 != 0 {
-                        -m
-                    } else {
-                        m
-                    }
-                };
-                *o = round(v * s);
+            }
+        })
+    }
+
+    /// The value of each code: 16 E2M1 values or 256 E4M3 ones.
+    fn code_values(&self) -> &'static [f32] {
+        static FP8: OnceLock<[f32; 256]> = OnceLock::new();
+        if self.mode.bits() == 8 {
+            FP8.get_or_init(|| std::array::from_fn(|c| fp8_value(c as u8)))
+        } else {
+            &E2M1_TABLE
+        }
+    }
+
+    /// Row `r` expanded to floats as MLX does: `value(code) * scale` rounded by `round`,
+    /// `scales` from [`FpPacked::scale_table`] with the same `round`.
+    fn expand_row(
+        &self,
+        r: usize,
+        scales: &[f32; 256],
+        out: &mut [f32],
+        round: impl Fn(f32) -> f32,
+    ) {
+        let (gs, bits) = (self.mode.group_size(), self.mode.bits());
+        let (words, bytes) = self.row(r);
+        let (values, per_word, mask) = (self.code_values(), 32 / bits, (1u32 << bits) - 1);
+        for ((group, ws), &b) in out
+            .chunks_mut(gs)
+            .zip(words.chunks(gs / per_word))
+            .zip(bytes)
+        {
+            let s = scales[b as usize];
+            for (o, j) in group.iter_mut().zip(0..) {
+                let c = (ws[j / per_word] >> (j % per_word * bits)) & mask;
+                *o = round(values[c as usize] * s);
             }
         }
     }
@@ -337,13 +363,15 @@ pub fn dequantize(w: &FpPacked, out: &mut [f32], round: impl Fn(f32) -> f32 + Sy
     if w.cols == 0 {
         return;
     }
+    let scales = w.scale_table(&round);
     out.par_chunks_mut(w.cols)
         .enumerate()
-        .for_each(|(r, dst)| w.expand_row(r, dst, &round));
+        .for_each(|(r, dst)| w.expand_row(r, &scales, dst, &round));
 }
 
 /// `out (m x n) = x (m x k) @ w.T` (`transpose`: `w` is `n x k`) or `x @ w` (`w` is
-/// `k x n`): the weights are expanded to float32 once, then one GEMM.
+/// `k x n`): for a few rows of `x` a dot product per weight row ([`qmv`]), otherwise the
+/// weights expanded to float32 once, then one GEMM.
 pub fn qmm(x: &[f32], m: usize, w: &FpPacked, transpose: bool, out: &mut [f32]) {
     let (k, n) = if transpose {
         (w.cols, w.rows)
@@ -356,6 +384,9 @@ pub fn qmm(x: &[f32], m: usize, w: &FpPacked, transpose: bool, out: &mut [f32]) 
     if k == 0 {
         out.fill(0.0);
         return;
+    }
+    if transpose && m <= DOT_ROWS {
+        return qmv(x, m, w, out);
     }
     let mut full = vec![0.0f32; w.rows * w.cols];
     dequantize(w, &mut full, |v| v);
@@ -389,6 +420,213 @@ pub fn qmm(x: &[f32], m: usize, w: &FpPacked, transpose: bool, out: &mut [f32]) 
             false,
             Parallelism::Rayon(rayon::current_num_threads()),
         );
+    }
+}
+
+/// `out = x @ w.T` for a few rows of `x`, in parallel over weight rows. On x86-64 with
+/// AVX-512 the kernel of [`avx512`] runs where the shape suits it; otherwise each
+/// weight row is expanded to floats and dotted with each row of `x`.
+fn qmv(x: &[f32], m: usize, w: &FpPacked, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::qmv(x, m, w, out) {
+        return;
+    }
+    let (k, n) = (w.cols, w.rows);
+    let scales = w.scale_table(|v| v);
+    let out = Out::new(out, n);
+    for_row_tasks(n, 1, |rows| {
+        let (mut row, mut sums) = (vec![0.0f32; k], [0.0f32; DOT_ROWS]);
+        for r in rows {
+            w.expand_row(r, &scales, &mut row, |v| v);
+            for (s, xi) in sums.iter_mut().zip(x.chunks_exact(k)) {
+                *s = dot(&row, xi);
+            }
+            // SAFETY: this task alone writes row r's column of out.
+            unsafe { out.store(r, &sums[..m]) };
+        }
+    });
+}
+
+/// `sum(a * b)` in eight running sums (which the compiler keeps in vector lanes).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// The product for a few rows of `x` with AVX-512 F (chosen at run time). As in the
+/// affine float kernel, the packed words are read 16 at a time, one per 32-bit lane, and
+/// `x` is reordered to match ([`lane_order`]), so code `j` of every lane multiplies one
+/// contiguous vector of `x`. A code becomes its value in registers: E2M1 by one
+/// permute of the 16-value table (the code is the index), E4M3 from its bits (an
+/// integer significand scaled by its exponent with `vscalefps`). The scales of 16
+/// groups are gathered once from the byte-to-scale table and permuted over a span's
+/// lanes.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::super::quantized::avx512::lane_groups;
+    use super::{for_row_tasks, FpPacked, Out, DOT_ROWS, E2M1_TABLE};
+    use std::arch::x86_64::*;
+
+    /// 32-bit lanes of a vector: words of a span.
+    const LANES: usize = 16;
+
+    /// Runs the product if this CPU and shape suit the kernel; false otherwise.
+    pub(super) fn qmv(x: &[f32], m: usize, w: &FpPacked, out: &mut [f32]) -> bool {
+        let (k, bits, gs) = (w.cols, w.mode.bits(), w.mode.group_size());
+        let span = LANES * 32 / bits;
+        if !(1..=DOT_ROWS).contains(&m) || k % span != 0 || !is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        let scales = w.scale_table(|v| v);
+        let xl: Vec<f32> = x
+            .chunks(k)
+            .flat_map(|row| lane_order(row, 32 / bits))
+            .collect();
+        type Kernel = unsafe fn(&[u32], &[u8], &[f32; 256], &[f32], usize, usize, &mut [f32]);
+        let kernel: Kernel = match (bits, m) {
+            (4, 1) => row_dots::<4, 1>,
+            (4, 2) => row_dots::<4, 2>,
+            (4, 3) => row_dots::<4, 3>,
+            (4, _) => row_dots::<4, 4>,
+            (_, 1) => row_dots::<8, 1>,
+            (_, 2) => row_dots::<8, 2>,
+            (_, 3) => row_dots::<8, 3>,
+            _ => row_dots::<8, 4>,
+        };
+        let out = Out::new(out, w.rows);
+        for_row_tasks(w.rows, 1, |rows| {
+            let mut sums = [0.0f32; DOT_ROWS];
+            for r in rows {
+                let (words, bytes) = w.row(r);
+                // SAFETY: the CPU has AVX-512 F (checked above); `words` holds k / span
+                // spans of 16 words, `bytes` a scale per group, `xl` m rows of k; this
+                // task alone writes row r's column of out.
+                unsafe {
+                    kernel(words, bytes, &scales, &xl, k, gs, &mut sums[..m]);
+                    out.store(r, &sums[..m]);
+                }
+            }
+        });
+        true
+    }
+
+    /// A row of `x` in lane order: within each span of `16 * per_word` values, position
+    /// `j * 16 + i` holds the value of code `j` of word `i`.
+    fn lane_order(row: &[f32], per_word: usize) -> Vec<f32> {
+        let mut out = vec![0.0; row.len()];
+        for (src, dst) in row
+            .chunks(LANES * per_word)
+            .zip(out.chunks_mut(LANES * per_word))
+        {
+            for (i, codes) in src.chunks(per_word).enumerate() {
+                for (j, &v) in codes.iter().enumerate() {
+                    dst[j * LANES + i] = v;
+                }
+            }
+        }
+        out
+    }
+
+    /// The values of code `j` of each word of `words`: E2M1 (`BITS` 4) or E4M3 (8).
+    #[inline(always)]
+    unsafe fn decode<const BITS: usize>(words: __m512i, j: usize, e2m1: __m512) -> __m512 {
+        let c = _mm512_srlv_epi32(words, _mm512_set1_epi32((BITS * j) as i32));
+        if BITS == 4 {
+            // The permute reads the low 4 bits of each lane: the code.
+            return _mm512_permutexvar_ps(c, e2m1);
+        }
+        let int = |v: i32| _mm512_set1_epi32(v);
+        let magnitude = _mm512_and_si512(c, int(0x7f));
+        let (e, mantissa) = (
+            _mm512_srli_epi32::<3>(magnitude),
+            _mm512_and_si512(magnitude, int(7)),
+        );
+        // Normal (e > 0): (8 + mantissa) * 2^(e - 10); subnormal: mantissa * 2^-9.
+        let normal = _mm512_test_epi32_mask(e, e);
+        let significand = _mm512_mask_or_epi32(mantissa, normal, mantissa, int(8));
+        let exponent = _mm512_sub_epi32(_mm512_max_epi32(e, int(1)), int(10));
+        let v = _mm512_scalef_ps(
+            _mm512_cvtepi32_ps(significand),
+            _mm512_cvtepi32_ps(exponent),
+        );
+        // 0x7f is NaN; bit 7 the sign.
+        let nan = _mm512_cmpeq_epi32_mask(magnitude, int(0x7f));
+        let v = _mm512_mask_mov_ps(v, nan, _mm512_set1_ps(f32::NAN));
+        let sign = _mm512_slli_epi32::<24>(_mm512_and_si512(c, int(0x80)));
+        _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign))
+    }
+
+    /// The scales of groups `g0..g0 + 16` (fewer at the row's end, the rest 0): their
+    /// bytes looked up in `table`.
+    #[inline(always)]
+    unsafe fn scales16(bytes: &[u8], g0: usize, table: &[f32; 256]) -> __m512 {
+        let mut b = [0u8; LANES];
+        let n = (bytes.len() - g0).min(LANES);
+        b[..n].copy_from_slice(&bytes[g0..g0 + n]);
+        let idx = _mm512_cvtepu8_epi32(_mm_loadu_si128(b.as_ptr() as *const __m128i));
+        _mm512_i32gather_ps::<4>(idx, table.as_ptr())
+    }
+
+    /// `sums[i] = sum_g scale_g * sum(value(code) * x_i)` over one weight row of
+    /// `BITS`-bit codes (`words`, scale bytes `bytes`) and `M` rows of `x` in lane order.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `words` holds `k / span` spans of 16 words, `bytes` a scale
+    /// byte per group of `gs` (16 or 32, dividing the span), `xl` `M` rows of k.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn row_dots<const BITS: usize, const M: usize>(
+        words: &[u32],
+        bytes: &[u8],
+        table: &[f32; 256],
+        xl: &[f32],
+        k: usize,
+        gs: usize,
+        sums: &mut [f32],
+    ) {
+        let per_word = 32 / BITS;
+        let span = LANES * per_word;
+        let lanes = lane_groups(span, gs);
+        let e2m1 = _mm512_loadu_ps(E2M1_TABLE.as_ptr());
+        let mut total = [_mm512_setzero_ps(); M];
+        let mut scales = _mm512_setzero_ps();
+        for b in 0..k / span {
+            let g0 = b * span / gs;
+            if g0 % LANES == 0 {
+                scales = scales16(bytes, g0, table);
+            }
+            // The same span of the next row, into L2: 4 KB ahead at 4096 4-bit codes.
+            let ahead = words.as_ptr().wrapping_add(words.len() + b * LANES);
+            _mm_prefetch::<_MM_HINT_T1>(ahead as *const i8);
+            let wv = _mm512_loadu_si512(words.as_ptr().add(b * LANES) as *const _);
+            let mut acc = [[_mm512_setzero_ps(); 2]; M];
+            for j in 0..per_word {
+                let v = decode::<BITS>(wv, j, e2m1);
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let xv = _mm512_loadu_ps(xl.as_ptr().add(i * k + b * span + j * LANES));
+                    a[j & 1] = _mm512_fmadd_ps(v, xv, a[j & 1]);
+                }
+            }
+            let at = _mm512_add_epi32(lanes, _mm512_set1_epi32((g0 % LANES) as i32));
+            let s = _mm512_permutexvar_ps(at, scales);
+            for (t, a) in total.iter_mut().zip(&acc) {
+                *t = _mm512_fmadd_ps(_mm512_add_ps(a[0], a[1]), s, *t);
+            }
+        }
+        for (s, t) in sums.iter_mut().zip(total) {
+            *s = _mm512_reduce_add_ps(t);
+        }
     }
 }
 
