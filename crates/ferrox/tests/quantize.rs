@@ -265,6 +265,68 @@ fn quantized_matvec_matches_a_float64_reference() {
     }
 }
 
+/// Rows of `x` near float32's smallest normal values keep their precision (the kernels'
+/// scaled copies of `x` would be subnormal; such rows run scaled up), beside an ordinary
+/// row.
+#[test]
+fn quantized_matvec_of_tiny_rows_is_accurate() {
+    let mut rng = common::Lcg(5);
+    for bits in [2usize, 3, 4, 8] {
+        for k in [256usize, 192] {
+            let n = 7;
+            let (w, _) = common::random_array(&[n, k], Dtype::Float32, -1.0, 1.0, &mut rng);
+            let q = ops::quantize(&w, Some(64), Some(bits), "affine", None).unwrap();
+            let full = ops::dequantize(
+                &q.wq,
+                &q.scales,
+                q.biases.as_ref(),
+                Some(64),
+                Some(bits),
+                "affine",
+                None,
+                None,
+            )
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap();
+            for tiny in [1e-30f32, 1e-34, 1e-36, 1e-37] {
+                let xv: Vec<f32> = (0..2 * k)
+                    .map(|i| rng.uniform(-1.0, 1.0) as f32 * if i < k { tiny } else { 1.0 })
+                    .collect();
+                let x = Array::from_slice(&xv, &[2, k]).unwrap();
+                let got = ops::quantized_matmul(
+                    &x,
+                    &q.wq,
+                    &q.scales,
+                    q.biases.as_ref(),
+                    true,
+                    Some(64),
+                    Some(bits),
+                    "affine",
+                )
+                .unwrap()
+                .to_vec::<f32>()
+                .unwrap();
+                for i in 0..2 {
+                    for r in 0..n {
+                        let (mut want, mut size) = (0.0f64, 0.0f64);
+                        for j in 0..k {
+                            let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
+                            want += p;
+                            size += p.abs();
+                        }
+                        let g = got[i * n + r] as f64;
+                        assert!(
+                            (g - want).abs() <= 1e-5 * size,
+                            "bits {bits} k {k} x {tiny} ({i}, {r}): {g} vs {want} (size {size})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The fp modes' matrix-vector product (a few rows of `x`: on AVX-512 the E2M1 table
 /// permute for k a multiple of 128, E4M3 decoded from its bits, 16 groups' scales at a
 /// time, so k = 1024 crosses a window) against float64 sums over the dequantized

@@ -231,11 +231,40 @@ pub(super) fn for_row_tasks(n: usize, block: usize, task: impl Fn(Range<usize>) 
         .for_each(|t| task(t * rows_per_task..((t + 1) * rows_per_task).min(n)));
 }
 
+/// The product for a few rows of `x` ([`qmv_rows`]). The kernels scale `x` down (the
+/// lane kernels by up to 2^-28; the integer one counts in steps of a group's largest
+/// value / 2^23), so values near float32's smallest would turn subnormal and lose their
+/// digits: a row whose values all lie below 2^-60 runs scaled up by 2^64 (exactly), and
+/// its outputs are scaled back.
+fn qmv(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) {
+    let (k, n) = (w.cols, w.rows);
+    // A row of ordinary values stops at its first.
+    let tiny: Vec<bool> = x
+        .chunks(k)
+        .map(|row| row.iter().all(|v| v.abs() < 2f32.powi(-60)))
+        .collect();
+    if !tiny.contains(&true) {
+        return qmv_rows(x, m, w, out);
+    }
+    let up: Vec<f32> = x
+        .chunks(k)
+        .zip(&tiny)
+        .flat_map(|(row, &t)| {
+            row.iter()
+                .map(move |&v| if t { v * 2f32.powi(64) } else { v })
+        })
+        .collect();
+    qmv_rows(&up, m, w, out);
+    for (row, _) in out.chunks_mut(n).zip(&tiny).filter(|(_, &t)| t) {
+        row.iter_mut().for_each(|v| *v *= 2f32.powi(-64));
+    }
+}
+
 /// The product for a few rows of `x`: every weight row against every row of `x`, in
 /// parallel over weight rows. On x86-64 with AVX-512 the kernels of [`avx512`] run where
 /// the shape suits them; otherwise widths that divide 32 (2, 4 and 8 bits) run the lane
 /// kernel below, and the others expand code by code.
-fn qmv(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) {
+fn qmv_rows(x: &[f32], m: usize, w: &Packed, out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx512::qmv(x, m, w, out) {
         return;
@@ -748,13 +777,16 @@ pub(super) mod avx512 {
         let mut scales16 = [[_mm512_setzero_ps(); M]; R];
         for b in 0..spans {
             let g0 = (b * SPAN4) >> gs_log;
-            if g0 % LANES == 0 && (b * SPAN4) % gs == 0 {
+            if g0.is_multiple_of(LANES) && (b * SPAN4).is_multiple_of(gs) {
                 let mask = (1u32 << (groups - g0).min(LANES)).wrapping_sub(1) as __mmask16;
-                for i in 0..M {
-                    let xs = _mm512_maskz_loadu_ps(mask, xscale.as_ptr().add(i * groups + g0));
-                    for j in 0..R {
-                        let ws = _mm512_maskz_loadu_ps(mask, rows[j].1.as_ptr().add(g0));
-                        scales16[j][i] = _mm512_mul_ps(ws, xs);
+                let mut xs = [_mm512_setzero_ps(); M];
+                for (i, x) in xs.iter_mut().enumerate() {
+                    *x = _mm512_maskz_loadu_ps(mask, xscale.as_ptr().add(i * groups + g0));
+                }
+                for (row, s16) in rows.iter().zip(scales16.iter_mut()) {
+                    let ws = _mm512_maskz_loadu_ps(mask, row.1.as_ptr().add(g0));
+                    for (s, x) in s16.iter_mut().zip(&xs) {
+                        *s = _mm512_mul_ps(ws, *x);
                     }
                 }
             }

@@ -603,7 +603,7 @@ mod avx512 {
         let mut scales = _mm512_setzero_ps();
         for b in 0..k / span {
             let g0 = b * span / gs;
-            if g0 % LANES == 0 {
+            if g0.is_multiple_of(LANES) {
                 scales = scales16(bytes, g0, table);
             }
             // The same span of the next row, into L2: 4 KB ahead at 4096 4-bit codes.
