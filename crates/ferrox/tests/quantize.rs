@@ -130,10 +130,14 @@ fn affine_quantize_represents_each_value_within_one_step() {
 #[test]
 fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
     let mut rng = common::Lcg(77);
-    for bits in [3usize, 4, 8] {
+    for bits in [2usize, 3, 4, 8] {
+        // Up to 64 rows of x: matrix-vector passes of 4 rows (9: a partial last one);
+        // 70: the weights expanded for a GEMM.
         for (m, transpose) in [
             (1usize, true),
             (3, true),
+            (9, true),
+            (64, true),
             (70, true),
             (1, false),
             (5, false),

@@ -7,7 +7,7 @@
 //! The rules were read off MLX 0.32.4 (bit for bit on random and edge inputs), including
 //! its handling of groups whose maximum is not finite (see `quantize_group`).
 
-use super::quantized::{for_row_tasks, Out, DOT_ROWS};
+use super::quantized::{for_row_tasks, Out, DOT_ROWS, QMV_ROWS};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 use std::sync::OnceLock;
@@ -385,8 +385,12 @@ pub fn qmm(x: &[f32], m: usize, w: &FpPacked, transpose: bool, out: &mut [f32]) 
         out.fill(0.0);
         return;
     }
-    if transpose && m <= DOT_ROWS {
-        return qmv(x, m, w, out);
+    if transpose && m <= QMV_ROWS {
+        // As the affine product: 4 rows of x at a time.
+        for (xs, os) in x.chunks(DOT_ROWS * k).zip(out.chunks_mut(DOT_ROWS * n)) {
+            qmv(xs, xs.len() / k, w, os);
+        }
+        return;
     }
     let mut full = vec![0.0f32; w.rows * w.cols];
     dequantize(w, &mut full, |v| v);
