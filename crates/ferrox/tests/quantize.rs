@@ -194,6 +194,33 @@ fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
 /// groups: the VNNI kernel's scales come 16 groups at a time), and rows of `x` whose
 /// spans differ in magnitude by up to 1e6 (or are zero): within a few float32 roundings
 /// of `sum |w * x|`.
+/// Asserts that `got` (`m x n`) is `xv` (`m x k`) times the transpose of `full`
+/// (`n x k`) within `tol` of float64 sums, relative to each sum of |products|.
+fn assert_products_close(
+    got: &[f32],
+    full: &[f32],
+    xv: &[f32],
+    (m, n, k): (usize, usize, usize),
+    tol: f64,
+    what: &str,
+) {
+    for i in 0..m {
+        for r in 0..n {
+            let (mut want, mut size) = (0.0f64, 0.0f64);
+            for j in 0..k {
+                let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
+                want += p;
+                size += p.abs();
+            }
+            let g = got[i * n + r] as f64;
+            assert!(
+                (g - want).abs() <= tol * size,
+                "{what} ({i}, {r}): {g} vs {want} (size {size})"
+            );
+        }
+    }
+}
+
 #[test]
 fn quantized_matvec_matches_a_float64_reference() {
     let mut rng = common::Lcg(2024);
@@ -248,21 +275,8 @@ fn quantized_matvec_matches_a_float64_reference() {
                     .to_vec::<f32>()
                     .unwrap();
                     assert_eq!(got.len(), m * n);
-                    for i in 0..m {
-                        for r in 0..n {
-                            let (mut want, mut size) = (0.0f64, 0.0f64);
-                            for j in 0..k {
-                                let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
-                                want += p;
-                                size += p.abs();
-                            }
-                            let g = got[i * n + r] as f64;
-                            assert!(
-                                (g - want).abs() <= 1e-5 * size + 1e-30,
-                                "bits {bits} gs {gs} n {n} k {k} m {m} ({i}, {r}): {g} vs {want} (size {size})"
-                            );
-                        }
-                    }
+                    let what = format!("bits {bits} gs {gs} n {n} k {k} m {m}");
+                    assert_products_close(&got, &full, &xv, (m, n, k), 1e-5, &what);
                 }
             }
         }
@@ -311,21 +325,8 @@ fn quantized_matvec_of_tiny_rows_is_accurate() {
                 .unwrap()
                 .to_vec::<f32>()
                 .unwrap();
-                for i in 0..2 {
-                    for r in 0..n {
-                        let (mut want, mut size) = (0.0f64, 0.0f64);
-                        for j in 0..k {
-                            let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
-                            want += p;
-                            size += p.abs();
-                        }
-                        let g = got[i * n + r] as f64;
-                        assert!(
-                            (g - want).abs() <= 1e-5 * size,
-                            "bits {bits} k {k} x {tiny} ({i}, {r}): {g} vs {want} (size {size})"
-                        );
-                    }
-                }
+                let what = format!("bits {bits} k {k} x {tiny}");
+                assert_products_close(&got, &full, &xv, (2, n, k), 1e-5, &what);
             }
         }
     }
@@ -356,21 +357,8 @@ fn fp_quantized_matvec_matches_a_float64_reference() {
                     .unwrap()
                     .to_vec::<f32>()
                     .unwrap();
-                for i in 0..m {
-                    for r in 0..n {
-                        let (mut want, mut size) = (0.0f64, 0.0f64);
-                        for j in 0..k {
-                            let p = full[r * k + j] as f64 * xv[i * k + j] as f64;
-                            want += p;
-                            size += p.abs();
-                        }
-                        let g = got[i * n + r] as f64;
-                        assert!(
-                            (g - want).abs() <= 1e-6 * size,
-                            "{mode} n {n} k {k} m {m} ({i}, {r}): {g} vs {want} (size {size})"
-                        );
-                    }
-                }
+                let what = format!("{mode} n {n} k {k} m {m}");
+                assert_products_close(&got, &full, &xv, (m, n, k), 1e-6, &what);
             }
         }
     }

@@ -238,7 +238,7 @@ fn gemv(
 simd_kernel! {
     /// The dot product of two slices of one length, over 32 running sums (so that it
     /// vectorises; the order of the sum differs from a serial loop's).
-    fn dot(a: &[f32], b: &[f32]) -> f32 {
+    pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
         const LANES: usize = 32;
         let mut acc = [0.0f32; LANES];
         let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

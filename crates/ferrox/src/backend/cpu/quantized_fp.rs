@@ -7,6 +7,7 @@
 //! The rules were read off MLX 0.32.4 (bit for bit on random and edge inputs), including
 //! its handling of groups whose maximum is not finite (see `quantize_group`).
 
+use super::matmul::dot;
 use super::quantized::{for_row_tasks, Out, DOT_ROWS, QMV_ROWS};
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
@@ -449,24 +450,6 @@ fn qmv(x: &[f32], m: usize, w: &FpPacked, out: &mut [f32]) {
             unsafe { out.store(r, &sums[..m]) };
         }
     });
-}
-
-/// `sum(a * b)` in eight running sums (which the compiler keeps in vector lanes).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 /// The product for a few rows of `x` with AVX-512 F (chosen at run time). As in the
