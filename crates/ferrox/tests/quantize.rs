@@ -95,19 +95,7 @@ fn affine_quantize_represents_each_value_within_one_step() {
             let words = q.wq.to_vec::<u32>().unwrap();
             let scales = q.scales.to_vec::<f32>().unwrap();
             let biases = q.biases.as_ref().unwrap().to_vec::<f32>().unwrap();
-            let back = ops::dequantize(
-                &q.wq,
-                &q.scales,
-                q.biases.as_ref(),
-                Some(gs),
-                Some(bits),
-                "affine",
-                None,
-                None,
-            )
-            .unwrap()
-            .to_vec::<f32>()
-            .unwrap();
+            let back = affine_full(&q, gs, bits);
             let per_row = 256 * bits / 32;
             for r in 0..3 {
                 let codes = unpack(&words[r * per_row..(r + 1) * per_row], bits, 256);
@@ -194,6 +182,42 @@ fn quantized_matmul_equals_the_product_with_the_dequantized_weights() {
 /// groups: the VNNI kernel's scales come 16 groups at a time), and rows of `x` whose
 /// spans differ in magnitude by up to 1e6 (or are zero): within a few float32 roundings
 /// of `sum |w * x|`.
+/// The floats that affine weights `q` stand for.
+fn affine_full(q: &ops::Quantized, gs: usize, bits: usize) -> Vec<f32> {
+    let biases = q.biases.as_ref();
+    ops::dequantize(
+        &q.wq,
+        &q.scales,
+        biases,
+        Some(gs),
+        Some(bits),
+        "affine",
+        None,
+        None,
+    )
+    .unwrap()
+    .to_vec::<f32>()
+    .unwrap()
+}
+
+/// `x @ w.T` for affine weights `q` of `w`, as floats.
+fn affine_matvec(x: &Array, q: &ops::Quantized, gs: usize, bits: usize) -> Vec<f32> {
+    let biases = q.biases.as_ref();
+    ops::quantized_matmul(
+        x,
+        &q.wq,
+        &q.scales,
+        biases,
+        true,
+        Some(gs),
+        Some(bits),
+        "affine",
+    )
+    .unwrap()
+    .to_vec::<f32>()
+    .unwrap()
+}
+
 /// Asserts that `got` (`m x n`) is `xv` (`m x k`) times the transpose of `full`
 /// (`n x k`) within `tol` of float64 sums, relative to each sum of |products|.
 fn assert_products_close(
@@ -239,19 +263,7 @@ fn quantized_matvec_matches_a_float64_reference() {
                 }
                 let (w, _) = common::random_array(&[n, k], Dtype::Float32, -1.0, 1.0, &mut rng);
                 let q = ops::quantize(&w, Some(gs), Some(bits), "affine", None).unwrap();
-                let full = ops::dequantize(
-                    &q.wq,
-                    &q.scales,
-                    q.biases.as_ref(),
-                    Some(gs),
-                    Some(bits),
-                    "affine",
-                    None,
-                    None,
-                )
-                .unwrap()
-                .to_vec::<f32>()
-                .unwrap();
+                let full = affine_full(&q, gs, bits);
                 for m in 1..=4usize {
                     let mut xv: Vec<f32> =
                         (0..m * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
@@ -261,19 +273,7 @@ fn quantized_matvec_matches_a_float64_reference() {
                         chunk.iter_mut().for_each(|v| *v *= f);
                     }
                     let x = Array::from_slice(&xv, &[m, k]).unwrap();
-                    let got = ops::quantized_matmul(
-                        &x,
-                        &q.wq,
-                        &q.scales,
-                        q.biases.as_ref(),
-                        true,
-                        Some(gs),
-                        Some(bits),
-                        "affine",
-                    )
-                    .unwrap()
-                    .to_vec::<f32>()
-                    .unwrap();
+                    let got = affine_matvec(&x, &q, gs, bits);
                     assert_eq!(got.len(), m * n);
                     let what = format!("bits {bits} gs {gs} n {n} k {k} m {m}");
                     assert_products_close(&got, &full, &xv, (m, n, k), 1e-5, &what);
@@ -294,37 +294,13 @@ fn quantized_matvec_of_tiny_rows_is_accurate() {
             let n = 7;
             let (w, _) = common::random_array(&[n, k], Dtype::Float32, -1.0, 1.0, &mut rng);
             let q = ops::quantize(&w, Some(64), Some(bits), "affine", None).unwrap();
-            let full = ops::dequantize(
-                &q.wq,
-                &q.scales,
-                q.biases.as_ref(),
-                Some(64),
-                Some(bits),
-                "affine",
-                None,
-                None,
-            )
-            .unwrap()
-            .to_vec::<f32>()
-            .unwrap();
+            let full = affine_full(&q, 64, bits);
             for tiny in [1e-30f32, 1e-34, 1e-36, 1e-37] {
                 let xv: Vec<f32> = (0..2 * k)
                     .map(|i| rng.uniform(-1.0, 1.0) as f32 * if i < k { tiny } else { 1.0 })
                     .collect();
                 let x = Array::from_slice(&xv, &[2, k]).unwrap();
-                let got = ops::quantized_matmul(
-                    &x,
-                    &q.wq,
-                    &q.scales,
-                    q.biases.as_ref(),
-                    true,
-                    Some(64),
-                    Some(bits),
-                    "affine",
-                )
-                .unwrap()
-                .to_vec::<f32>()
-                .unwrap();
+                let got = affine_matvec(&x, &q, 64, bits);
                 let what = format!("bits {bits} k {k} x {tiny}");
                 assert_products_close(&got, &full, &xv, (2, n, k), 1e-5, &what);
             }
@@ -377,19 +353,7 @@ fn quantized_matvec_propagates_nan_and_infinity() {
             let mut xv: Vec<f32> = (0..2 * k).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
             xv[k + 77] = bad;
             let x = Array::from_slice(&xv, &[2, k]).unwrap();
-            let got = ops::quantized_matmul(
-                &x,
-                &q.wq,
-                &q.scales,
-                q.biases.as_ref(),
-                true,
-                Some(64),
-                Some(bits),
-                "affine",
-            )
-            .unwrap()
-            .to_vec::<f32>()
-            .unwrap();
+            let got = affine_matvec(&x, &q, 64, bits);
             assert!(
                 got[..n].iter().all(|v| v.is_finite()),
                 "bits {bits}: {got:?}"
